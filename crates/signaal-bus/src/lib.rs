@@ -1,0 +1,110 @@
+//! The Kafka backbone. The only crate that depends on rdkafka.
+//!
+//! - [`Publisher`]: idempotent producer (`enable.idempotence=true`, `acks=all`); `publish` returns
+//!   only once the broker confirmed every record, so a source may move its cursor afterwards.
+//! - [`Consumer`]: at-least-once consumer. Offsets are stored only when the caller acknowledges a
+//!   batch whose effect is durable; stored offsets are committed periodically, on partition revoke
+//!   and on shutdown. Messages are handed out in partition order and processed in batches.
+//! - [`ensure_topics`]: creates the four topics through the admin API at startup.
+//! - Dead letters: [`Publisher::dead_letter`] copies an undecodable payload to the DLQ topic with
+//!   the reason and origin in headers.
+
+mod config;
+mod consumer;
+mod publisher;
+
+pub use config::{BusConfig, Topics};
+pub use consumer::{Consumer, Delivery};
+pub use publisher::{header, DeadLetter, Publisher, Record};
+
+/// Errors from the bus. Messages name the topic or setting involved.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("kafka client setting rejected: {0}")]
+    Config(#[source] rdkafka::error::KafkaError),
+    #[error("could not create topic `{topic}`: {reason}")]
+    CreateTopic { topic: String, reason: String },
+    #[error("admin request failed: {0}")]
+    Admin(#[source] rdkafka::error::KafkaError),
+    #[error("delivery to `{topic}` failed: {source}")]
+    Delivery {
+        topic: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("consuming from {topics:?} failed: {source}")]
+    Consume {
+        topics: Vec<String>,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("storing or committing offsets failed: {0}")]
+    Offsets(#[source] rdkafka::error::KafkaError),
+    #[error("in-process mock cluster could not start: {0}")]
+    Mock(#[source] rdkafka::error::KafkaError),
+}
+
+pub type Result<T, E = BusError> = std::result::Result<T, E>;
+
+pub use admin::ensure_topics;
+pub use mock::MockKafka;
+
+mod admin {
+    use std::time::Duration;
+
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    use crate::{BusConfig, BusError, Result};
+
+    /// Creates every configured topic that does not exist yet. Existing topics are left alone
+    /// (their partition count is not changed behind an operator's back).
+    pub async fn ensure_topics(config: &BusConfig) -> Result<()> {
+        let admin: AdminClient<DefaultClientContext> =
+            config.client_config().create().map_err(BusError::Config)?;
+        let names = config.topics.all();
+        let new: Vec<NewTopic<'_>> = names
+            .iter()
+            .map(|t| {
+                NewTopic::new(t, config.partitions, TopicReplication::Fixed(config.replication))
+            })
+            .collect();
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let results = admin.create_topics(&new, &opts).await.map_err(BusError::Admin)?;
+        for result in results {
+            match result {
+                Ok(topic) => tracing::info!(topic, "created topic"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(BusError::CreateTopic { topic, reason: code.to_string() })
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+mod mock {
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::producer::DefaultProducerContext;
+
+    use crate::{BusError, Result};
+
+    /// librdkafka's in-process mock cluster, for the one-command demo and fast unit tests only.
+    /// Real-broker tests use Apache Kafka (`scripts/kafka-local`).
+    pub struct MockKafka {
+        cluster: MockCluster<'static, DefaultProducerContext>,
+    }
+
+    impl MockKafka {
+        pub fn start(brokers: i32) -> Result<MockKafka> {
+            let cluster = MockCluster::new(brokers).map_err(BusError::Mock)?;
+            Ok(MockKafka { cluster })
+        }
+
+        pub fn bootstrap_servers(&self) -> String {
+            self.cluster.bootstrap_servers()
+        }
+    }
+}

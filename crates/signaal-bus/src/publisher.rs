@@ -1,0 +1,200 @@
+//! The idempotent publisher and dead letters.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+
+use crate::{BusConfig, BusError, Result, Topics};
+
+/// Header names; part of the public contract (see `schemas/`).
+pub mod header {
+    pub const SCHEMA_VERSION: &str = "signaal-schema-version";
+    pub const CHANNEL: &str = "signaal-channel";
+    pub const TYPE: &str = "signaal-type";
+    pub const DLQ_REASON: &str = "signaal-dlq-reason";
+    pub const DLQ_ORIGIN: &str = "signaal-dlq-origin";
+    pub const DLQ_TOPIC: &str = "signaal-dlq-topic";
+    pub const DLQ_PARTITION: &str = "signaal-dlq-partition";
+    pub const DLQ_OFFSET: &str = "signaal-dlq-offset";
+    pub const DLQ_WORKER: &str = "signaal-dlq-worker";
+}
+
+/// One record to publish. Key = signal id, so a signal's versions stay on one partition.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub topic: String,
+    pub key: String,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// What cannot be processed, and why. Sent to the DLQ with its original bytes untouched.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub reason: String,
+    /// Where it came from: `topic/partition/offset` for messages, `path:line` for files.
+    pub origin: String,
+    pub worker: &'static str,
+    /// Kafka coordinates when the dead letter is a consumed message.
+    pub source: Option<(String, i32, i64)>,
+}
+
+#[derive(Clone)]
+pub struct Publisher {
+    producer: FutureProducer,
+    topics: Topics,
+}
+
+impl Publisher {
+    pub fn new(config: &BusConfig) -> Result<Publisher> {
+        let mut c = config.client_config();
+        c.set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("compression.type", "lz4")
+            .set("message.timeout.ms", "120000");
+        // Operators may still override the defaults above.
+        for (k, v) in &config.client {
+            c.set(k, v);
+        }
+        let producer: FutureProducer = c.create().map_err(BusError::Config)?;
+        Ok(Publisher { producer, topics: config.topics.clone() })
+    }
+
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    /// Publishes every record and returns once the broker acknowledged all of them (acks=all).
+    /// Records are enqueued in order; with idempotence the broker keeps that order per partition.
+    /// On error some records may have been written: callers must not move their cursor, and a
+    /// retry is safe because signal ids are deterministic.
+    pub async fn publish(&self, records: &[Record]) -> Result<()> {
+        let sends = records.iter().map(|r| {
+            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+            for (k, v) in &r.headers {
+                headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+            }
+            let record = FutureRecord::to(&r.topic).key(&r.key).payload(&r.payload).headers(headers);
+            self.producer.send(record, Timeout::Never)
+        });
+        for (result, r) in join_all(sends).await.into_iter().zip(records) {
+            if let Err((source, _)) = result {
+                return Err(BusError::Delivery { topic: r.topic.clone(), source });
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies an unprocessable item to the dead-letter topic and waits for the broker.
+    pub async fn dead_letter(&self, letter: DeadLetter) -> Result<()> {
+        tracing::warn!(
+            reason = %letter.reason,
+            origin = %letter.origin,
+            worker = letter.worker,
+            "sending to dead-letter topic"
+        );
+        let mut headers = OwnedHeaders::new()
+            .insert(Header { key: header::DLQ_REASON, value: Some(letter.reason.as_bytes()) })
+            .insert(Header { key: header::DLQ_ORIGIN, value: Some(letter.origin.as_bytes()) })
+            .insert(Header { key: header::DLQ_WORKER, value: Some(letter.worker.as_bytes()) });
+        if let Some((topic, partition, offset)) = &letter.source {
+            headers = headers
+                .insert(Header { key: header::DLQ_TOPIC, value: Some(topic.as_bytes()) })
+                .insert(Header {
+                    key: header::DLQ_PARTITION,
+                    value: Some(partition.to_string().as_bytes()),
+                })
+                .insert(Header { key: header::DLQ_OFFSET, value: Some(offset.to_string().as_bytes()) });
+        }
+        let mut record: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(&self.topics.dlq).payload(letter.payload.as_slice()).headers(headers);
+        if let Some(key) = &letter.key {
+            record = record.key(key.as_slice());
+        }
+        self.producer
+            .send(record, Timeout::Never)
+            .await
+            .map(|_| ())
+            .map_err(|(source, _)| BusError::Delivery { topic: self.topics.dlq.clone(), source })
+    }
+
+    /// Waits for everything in flight (used on shutdown).
+    pub fn flush(&self, timeout: Duration) {
+        use rdkafka::producer::Producer;
+        if let Err(error) = self.producer.flush(Timeout::After(timeout)) {
+            tracing::warn!(%error, "producer flush on shutdown did not complete");
+        }
+    }
+}
+
+impl Publisher {
+    /// Publishes raw signals to the raw topic (key = signal id) and waits for every ack.
+    pub async fn publish_raw(&self, signals: &[signaal_core::Signal]) -> Result<()> {
+        let records: Vec<Record> = signals
+            .iter()
+            .map(|s| {
+                let env = signaal_core::RawEnvelope::new(s.clone());
+                Record {
+                    topic: self.topics.raw.clone(),
+                    key: s.id.clone(),
+                    payload: to_json(&env),
+                    headers: envelope_headers(signaal_core::TYPE_RAW, Some(s.channel.as_str())),
+                }
+            })
+            .collect();
+        self.publish(&records).await
+    }
+
+    /// Publishes classified signals to the classified topic and waits for every ack.
+    pub async fn publish_classified(&self, batch: &[signaal_core::ClassifiedEnvelope]) -> Result<()> {
+        let records: Vec<Record> = batch
+            .iter()
+            .map(|env| Record {
+                topic: self.topics.classified.clone(),
+                key: env.signal.id.clone(),
+                payload: to_json(env),
+                headers: envelope_headers(signaal_core::TYPE_CLASSIFIED, Some(env.signal.channel.as_str())),
+            })
+            .collect();
+        self.publish(&records).await
+    }
+
+    /// Publishes alerts (key = alert id) and waits for every ack.
+    pub async fn publish_alerts(&self, alerts: &[signaal_core::Alert]) -> Result<()> {
+        let records: Vec<Record> = alerts
+            .iter()
+            .map(|a| Record {
+                topic: self.topics.alerts.clone(),
+                key: a.id.clone(),
+                payload: to_json(&signaal_core::AlertEnvelope::new(a.clone())),
+                headers: envelope_headers(signaal_core::TYPE_ALERT, None),
+            })
+            .collect();
+        self.publish(&records).await
+    }
+}
+
+fn envelope_headers(kind: &str, channel: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut h = vec![
+        (header::SCHEMA_VERSION, signaal_core::SCHEMA_VERSION.to_string()),
+        (header::TYPE, kind.to_string()),
+    ];
+    if let Some(c) = channel {
+        h.push((header::CHANNEL, c.to_string()));
+    }
+    h
+}
+
+/// Envelopes are plain data with string keys: serialisation cannot fail.
+fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "envelope serialisation failed");
+        Vec::new()
+    })
+}

@@ -1,0 +1,87 @@
+//! The classifier worker: `signals.raw` → classify → store + `signals.classified`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use signaal_bus::{BusConfig, Consumer, DeadLetter, Delivery, Publisher};
+use signaal_core::{ClassifiedEnvelope, RawEnvelope};
+use signaal_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::Classifier;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Bus(#[from] signaal_bus::BusError),
+    #[error(transparent)]
+    Store(#[from] signaal_store::StoreError),
+    #[error("classification task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+pub const GROUP: &str = "signaal-classifier";
+
+/// Decodes, classifies, stores and publishes one batch. Undecodable messages go to the DLQ.
+pub async fn handle_batch(
+    batch: Vec<Delivery>,
+    classifier: &Arc<Classifier>,
+    publisher: &Publisher,
+    store: &Store,
+) -> Result<(), WorkerError> {
+    let mut raw = Vec::with_capacity(batch.len());
+    for d in batch {
+        match RawEnvelope::decode(&d.payload) {
+            Ok(env) => raw.push(env.signal),
+            Err(error) => {
+                publisher
+                    .dead_letter(DeadLetter {
+                        key: d.key.clone(),
+                        reason: error.to_string(),
+                        origin: d.origin(),
+                        worker: "classifier",
+                        source: Some((d.topic.clone(), d.partition, d.offset)),
+                        payload: d.payload,
+                    })
+                    .await?;
+            }
+        }
+    }
+    if raw.is_empty() {
+        return Ok(());
+    }
+    // Regex work is CPU-bound: keep it off the async runtime's threads.
+    let c = Arc::clone(classifier);
+    let classified: Vec<ClassifiedEnvelope> = tokio::task::spawn_blocking(move || {
+        raw.into_iter()
+            .map(|s| {
+                let cls = c.classify(&s.text);
+                ClassifiedEnvelope::new(s, cls, c.version())
+            })
+            .collect()
+    })
+    .await?;
+    store.save_classified(&classified).await?;
+    publisher.publish_classified(&classified).await?;
+    Ok(())
+}
+
+pub async fn run(
+    bus: &BusConfig,
+    classifier: Arc<Classifier>,
+    publisher: Publisher,
+    store: Store,
+    shutdown: CancellationToken,
+) -> Result<(), WorkerError> {
+    let consumer = Consumer::new(bus, GROUP, &[bus.topics.raw.as_str()])?;
+    tracing::info!(topic = %bus.topics.raw, "classifier started");
+    consumer
+        .run(500, Duration::from_millis(100), &shutdown, |batch| {
+            let (c, p, s) = (&classifier, &publisher, &store);
+            async move { handle_batch(batch, c, p, s).await }
+        })
+        .await?;
+    publisher.flush(Duration::from_secs(10));
+    tracing::info!("classifier stopped");
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! The vocabulary every other crate speaks: signals, their deterministic ids, the versioned
+//! envelopes put on Kafka, classifications and the taxonomy types.
+//!
+//! This crate does no I/O. Everything here is plain data plus pure functions, so sources, the
+//! classifier, the store and the alerter agree on one definition of a signal.
+
+pub mod classification;
+pub mod envelope;
+pub mod signal;
+pub mod taxonomy;
+
+pub use classification::{Cause, Classification, Evidence, Kind, ThemeTag};
+pub use envelope::{
+    AlertEnvelope, ClassifiedEnvelope, DecodeError, RawEnvelope, SCHEMA_VERSION, TYPE_ALERT,
+    TYPE_CLASSIFIED, TYPE_RAW,
+};
+pub use signal::{signal_id, Alert, Channel, Signal};
+pub use taxonomy::{CauseSide, Theme};

@@ -1,0 +1,104 @@
+//! The email worker: polls a drop folder (Maildir, mbox, `.eml`) and publishes new messages.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use signaal_bus::{DeadLetter, Publisher};
+use signaal_source::{commit, poll_loop, Batch, SourceError, Stats};
+use signaal_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::folder::{scan, FolderError};
+use crate::parse::{parse_message, Outcome};
+
+/// Messages read per commit: bounds memory and the work a crash can make us redo.
+const CHUNK: usize = 500;
+
+#[derive(Debug, Clone)]
+pub struct EmailSource {
+    /// Source name: appears on every signal and keys the cursor.
+    pub name: String,
+    pub path: PathBuf,
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmailError {
+    #[error(transparent)]
+    Folder(#[from] FolderError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] signaal_store::StoreError),
+}
+
+/// Parses found messages into a batch. Pure apart from the clock (`received_at`).
+pub fn to_batch(source: &str, found: Vec<crate::folder::Found>) -> Batch {
+    let mut batch = Batch::default();
+    for f in found {
+        let mark = match parse_message(&f.bytes, source) {
+            Outcome::Signal(mut s) => {
+                s.meta.insert("file".into(), Value::from(f.key.clone()));
+                let id = s.id.clone();
+                batch.signals.push(*s);
+                id
+            }
+            Outcome::Skipped(reason) => {
+                batch.skipped.push(reason);
+                format!("skipped:{reason}")
+            }
+            Outcome::Rejected(reason) => {
+                batch.dead_letters.push(DeadLetter {
+                    key: None,
+                    payload: f.bytes,
+                    reason,
+                    origin: f.key.clone(),
+                    worker: "email",
+                    source: None,
+                });
+                "dead_letter".to_string()
+            }
+        };
+        batch.checkpoints.push((f.key, mark));
+    }
+    batch
+}
+
+/// Reads every message under `path` (for the one-shot import).
+pub fn read_path(source: &str, path: &Path) -> Result<Batch, FolderError> {
+    Ok(to_batch(source, scan(path, &|_| false, usize::MAX)?))
+}
+
+/// One pass over the folder: everything not yet checkpointed is published, in chunks.
+pub async fn poll_once(
+    cfg: &EmailSource,
+    publisher: &Publisher,
+    store: &Store,
+) -> Result<Stats, EmailError> {
+    let mut total = Stats::default();
+    loop {
+        let done = store.cursors(&cfg.name).await?;
+        let found = scan(&cfg.path, &|k| done.contains_key(k), CHUNK)?;
+        if found.is_empty() {
+            return Ok(total);
+        }
+        let batch = to_batch(&cfg.name, found);
+        total += commit(&cfg.name, batch, publisher, store).await?;
+    }
+}
+
+pub async fn run(cfg: EmailSource, publisher: Publisher, store: Store, shutdown: CancellationToken) {
+    tracing::info!(source = %cfg.name, path = %cfg.path.display(), "email source started");
+    poll_loop(&cfg.name, cfg.poll_interval, &shutdown, || async {
+        poll_once(&cfg, &publisher, &store).await.map_err(|e| match e {
+            EmailError::Source(s) => s,
+            EmailError::Store(s) => SourceError::Store(s),
+            EmailError::Folder(f) => {
+                tracing::warn!(source = %cfg.name, error = %f, "cannot read mail folder");
+                SourceError::Input(f.to_string())
+            }
+        })
+    })
+    .await;
+}

@@ -1,0 +1,370 @@
+//! The signal register. The only crate that depends on sqlx.
+//!
+//! PostgreSQL in production, SQLite as the embedded default; one set of SQL statements serves
+//! both (`$N` placeholders, `on conflict … do nothing`), and migrations for each are embedded in
+//! the binary. Every write is idempotent on signal id: replaying a signal never adds a row.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use signaal_core::{Alert, ClassifiedEnvelope};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::types::Json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database url `{0}` (expected postgres://… or sqlite:…)")]
+    Url(String),
+    #[error("could not connect to {backend}: {source}")]
+    Connect {
+        backend: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("could not encode `{field}` as JSON: {source}")]
+    Encode {
+        field: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone, Debug)]
+enum Pool {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// Runs the same statement text against whichever backend is configured.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            Pool::Postgres($pool) => $body,
+            Pool::Sqlite($pool) => $body,
+        }
+    };
+}
+
+const UPSERT_CURSOR: &str = "insert into source_cursors (source, key, value, updated_at) \
+     values ($1, $2, $3, $4) on conflict (source, key) do update set value = excluded.value, \
+     updated_at = excluded.updated_at";
+
+/// A handle to the register; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+}
+
+/// What `signaal demo` and operators see at a glance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Report {
+    pub total: i64,
+    pub by_channel: Vec<(String, i64)>,
+    /// Themes with their signal counts, most frequent first (a Pareto list).
+    pub by_theme: Vec<(String, i64)>,
+    pub by_cause: Vec<(String, i64)>,
+    pub by_kind: Vec<(String, i64)>,
+    pub alerts: Vec<Alert>,
+}
+
+impl Store {
+    /// Connects and runs the embedded migrations. `sqlite:` URLs create the file if missing.
+    pub async fn connect(url: &str) -> Result<Store> {
+        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .connect(url)
+                .await
+                .map_err(|source| StoreError::Connect { backend: "postgresql", source })?;
+            sqlx::migrate!("migrations/postgres").run(&pool).await?;
+            Pool::Postgres(pool)
+        } else if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(|source| StoreError::Connect { backend: "sqlite", source })?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(std::time::Duration::from_secs(30))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await
+                .map_err(|source| StoreError::Connect { backend: "sqlite", source })?;
+            sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+            Pool::Sqlite(pool)
+        } else {
+            return Err(StoreError::Url(redact_url(url)));
+        };
+        Ok(Store { pool })
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Postgres(_) => "postgresql",
+            Pool::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Writes a batch of classified signals in one transaction. Signals already present are left
+    /// as they are. Returns how many were new.
+    pub async fn save_classified(&self, batch: &[ClassifiedEnvelope]) -> Result<u64> {
+        let mut rows = Vec::with_capacity(batch.len());
+        for env in batch {
+            let themes = serde_json::to_value(&env.classification.themes)
+                .map_err(|source| StoreError::Encode { field: "themes", source })?;
+            rows.push((env, themes));
+        }
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut inserted = 0;
+            for (env, themes) in &rows {
+                let s = &env.signal;
+                let c = &env.classification;
+                let done = sqlx::query(
+                    "insert into signals (id, channel, source, source_id, occurred_at, received_at, \
+                     classified_at, author, subject, thread_id, text, meta, themes, cause, kind, lang, \
+                     sentiment, escalation, classifier) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                     $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) on conflict (id) do nothing",
+                )
+                .bind(&s.id)
+                .bind(s.channel.as_str())
+                .bind(&s.source)
+                .bind(&s.source_id)
+                .bind(s.occurred_at)
+                .bind(s.received_at)
+                .bind(env.classified_at)
+                .bind(&s.author)
+                .bind(&s.subject)
+                .bind(&s.thread_id)
+                .bind(&s.text)
+                .bind(Json(&s.meta))
+                .bind(Json(themes))
+                .bind(c.cause.as_str())
+                .bind(c.kind.as_str())
+                .bind(&c.lang)
+                .bind(c.sentiment)
+                .bind(Json(&c.escalation))
+                .bind(&env.classifier)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    continue;
+                }
+                inserted += 1;
+                for t in &c.themes {
+                    sqlx::query(
+                        "insert into signal_themes (signal_id, theme, score, occurred_ms) \
+                         values ($1, $2, $3, $4) on conflict (signal_id, theme) do nothing",
+                    )
+                    .bind(&s.id)
+                    .bind(&t.id)
+                    .bind(t.score)
+                    .bind(s.occurred_at.timestamp_millis())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(inserted)
+        })
+    }
+
+    pub async fn count_signals(&self) -> Result<i64> {
+        on_pool!(self, pool => {
+            let (n,): (i64,) = sqlx::query_as("select count(*) from signals").fetch_one(pool).await?;
+            Ok(n)
+        })
+    }
+
+    /// Ids of every stored signal, for exactly-once checks.
+    pub async fn signal_ids(&self) -> Result<Vec<String>> {
+        on_pool!(self, pool => {
+            let rows: Vec<(String,)> = sqlx::query_as("select id from signals order by id")
+                .fetch_all(pool)
+                .await?;
+            Ok(rows.into_iter().map(|(id,)| id).collect())
+        })
+    }
+
+    /// Ids of signals tagged `theme` that occurred in `[from, to)`.
+    pub async fn theme_signal_ids(
+        &self,
+        theme: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<String>> {
+        on_pool!(self, pool => {
+            let rows: Vec<(String,)> = sqlx::query_as(
+                "select signal_id from signal_themes where theme = $1 and occurred_ms >= $2 \
+                 and occurred_ms < $3 order by signal_id",
+            )
+            .bind(theme)
+            .bind(from.timestamp_millis())
+            .bind(to.timestamp_millis())
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.into_iter().map(|(id,)| id).collect())
+        })
+    }
+
+    pub async fn get_cursor(&self, source: &str, key: &str) -> Result<Option<String>> {
+        on_pool!(self, pool => {
+            let row: Option<(String,)> =
+                sqlx::query_as("select value from source_cursors where source = $1 and key = $2")
+                    .bind(source)
+                    .bind(key)
+                    .fetch_optional(pool)
+                    .await?;
+            Ok(row.map(|(v,)| v))
+        })
+    }
+
+    /// All cursors of one source, by key.
+    pub async fn cursors(&self, source: &str) -> Result<BTreeMap<String, String>> {
+        on_pool!(self, pool => {
+            let rows: Vec<(String, String)> =
+                sqlx::query_as("select key, value from source_cursors where source = $1")
+                    .bind(source)
+                    .fetch_all(pool)
+                    .await?;
+            Ok(rows.into_iter().collect())
+        })
+    }
+
+    pub async fn set_cursor(&self, source: &str, key: &str, value: &str) -> Result<()> {
+        on_pool!(self, pool => {
+            sqlx::query(UPSERT_CURSOR)
+            .bind(source)
+            .bind(key)
+            .bind(value)
+            .bind(Utc::now())
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Writes several cursor entries of one source in one transaction.
+    pub async fn set_cursors(&self, source: &str, entries: &[(String, String)]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for (key, value) in entries {
+                sqlx::query(UPSERT_CURSOR)
+                    .bind(source)
+                    .bind(key)
+                    .bind(value)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Stores an alert; returns false when an alert with that id was already stored.
+    pub async fn save_alert(&self, alert: &Alert) -> Result<bool> {
+        on_pool!(self, pool => {
+            let done = sqlx::query(
+                "insert into alerts (id, theme, window_start, window_end, count, threshold, \
+                 raised_at, sample_signal_ids) values ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 on conflict (id) do nothing",
+            )
+            .bind(&alert.id)
+            .bind(&alert.theme)
+            .bind(alert.window_start)
+            .bind(alert.window_end)
+            .bind(i64::try_from(alert.count).unwrap_or(i64::MAX))
+            .bind(i64::try_from(alert.threshold).unwrap_or(i64::MAX))
+            .bind(alert.raised_at)
+            .bind(Json(&alert.sample_signal_ids))
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    pub async fn alerts(&self) -> Result<Vec<Alert>> {
+        type Row = (String, String, DateTime<Utc>, DateTime<Utc>, i64, i64, DateTime<Utc>, Json<Vec<String>>);
+        on_pool!(self, pool => {
+            let rows: Vec<Row> = sqlx::query_as(
+                "select id, theme, window_start, window_end, count, threshold, raised_at, \
+                 sample_signal_ids from alerts order by window_start, theme",
+            )
+            .fetch_all(pool)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, theme, window_start, window_end, count, threshold, raised_at, ids)| Alert {
+                    id,
+                    theme,
+                    window_start,
+                    window_end,
+                    count: u64::try_from(count).unwrap_or(0),
+                    threshold: u64::try_from(threshold).unwrap_or(0),
+                    raised_at,
+                    sample_signal_ids: ids.0,
+                })
+                .collect())
+        })
+    }
+
+    async fn counts(&self, sql: &str) -> Result<Vec<(String, i64)>> {
+        on_pool!(self, pool => Ok(sqlx::query_as(sql).fetch_all(pool).await?))
+    }
+
+    pub async fn report(&self) -> Result<Report> {
+        Ok(Report {
+            total: self.count_signals().await?,
+            by_channel: self
+                .counts("select channel, count(*) as n from signals group by channel order by n desc, channel")
+                .await?,
+            by_theme: self
+                .counts("select theme, count(*) as n from signal_themes group by theme order by n desc, theme")
+                .await?,
+            by_cause: self
+                .counts("select cause, count(*) as n from signals group by cause order by n desc, cause")
+                .await?,
+            by_kind: self
+                .counts("select kind, count(*) as n from signals group by kind order by n desc, kind")
+                .await?,
+            alerts: self.alerts().await?,
+        })
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// Database URLs may carry passwords; never echo them back in errors or logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_leave_in_errors() {
+        assert_eq!(redact_url("postgres://u:secret@db:5432/x"), "postgres://***@db:5432/x");
+        assert_eq!(redact_url("sqlite:signaal.db"), "sqlite:signaal.db");
+    }
+}
