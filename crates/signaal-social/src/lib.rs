@@ -1,1 +1,20 @@
-//! placeholder
+//! Social media source: X API v2 recent search and Facebook Graph page feeds.
+//!
+//! [`x::parse_search`] and [`facebook::parse_feed`] are pure: one documented API response in,
+//! signals out. [`worker`] polls the APIs with `since_id` / `since` cursors in the store.
+//! [`replay`] is a local HTTP server that serves recorded responses in the documented wire
+//! format, for the demo and tests (the real APIs are not reachable from CI).
+
+pub mod facebook;
+pub mod replay;
+pub mod worker;
+pub mod x;
+
+/// A response that does not have the documented shape.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("response is not JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{0}")]
+    Shape(String),
+}

@@ -297,6 +297,16 @@ impl Store {
         })
     }
 
+    pub async fn alert_exists(&self, id: &str) -> Result<bool> {
+        on_pool!(self, pool => {
+            let row: Option<(String,)> = sqlx::query_as("select id from alerts where id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.is_some())
+        })
+    }
+
     pub async fn alerts(&self) -> Result<Vec<Alert>> {
         type Row = (String, String, DateTime<Utc>, DateTime<Utc>, i64, i64, DateTime<Utc>, Json<Vec<String>>);
         on_pool!(self, pool => {

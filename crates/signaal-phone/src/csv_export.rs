@@ -1,0 +1,292 @@
+//! The generic CSV profile: column names come from config, delimiter is detected.
+
+use std::io::Read;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use signaal_core::{Channel, Signal};
+
+/// Which CSV column holds what. Defaults match signaal's documented generic export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CsvMapping {
+    pub call_id: String,
+    pub timestamp: String,
+    pub caller: String,
+    pub agent: String,
+    pub queue: String,
+    pub wait_seconds: String,
+    pub talk_seconds: String,
+    pub transfers: String,
+    pub disposition: String,
+    pub notes: String,
+}
+
+impl Default for CsvMapping {
+    fn default() -> Self {
+        CsvMapping {
+            call_id: "call_id".into(),
+            timestamp: "started_at".into(),
+            caller: "caller".into(),
+            agent: "agent".into(),
+            queue: "queue".into(),
+            wait_seconds: "wait_seconds".into(),
+            talk_seconds: "talk_seconds".into(),
+            transfers: "transfers".into(),
+            disposition: "disposition".into(),
+            notes: "notes".into(),
+        }
+    }
+}
+
+/// One data row: its 1-based line in the file and what became of it.
+#[derive(Debug)]
+pub struct Row {
+    /// 0-based index among data rows (the checkpoint unit).
+    pub index: u64,
+    pub line: u64,
+    pub result: Result<Signal, RowError>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RowError {
+    pub reason: String,
+    pub raw: Vec<u8>,
+}
+
+/// Picks `,`, `;` or tab by which occurs most in the header line.
+pub fn detect_delimiter(head: &[u8]) -> u8 {
+    let line = head.split(|b| *b == b'\n').next().unwrap_or(head);
+    [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|d| line.iter().filter(|b| *b == d).count())
+        .unwrap_or(b',')
+}
+
+/// Parses a timestamp in the forms call-centre exports use: RFC 3339, ISO without zone,
+/// `dd-mm-jjjj hh:mm[:ss]`, `dd-mm-jjjj`. Times without a zone are taken as UTC.
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(t.and_utc());
+        }
+    }
+    for f in ["%Y-%m-%d", "%d-%m-%Y"] {
+        if let Ok(d) = NaiveDate::parse_from_str(s, f) {
+            return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+        }
+    }
+    None
+}
+
+/// Reads every data row after the first `skip` from a CSV export. `fingerprint` identifies the
+/// file's content, so rows without a call id still get a stable id.
+pub fn parse_rows<R: Read>(
+    reader: R,
+    delimiter: u8,
+    mapping: &CsvMapping,
+    source: &str,
+    fingerprint: &str,
+    skip: u64,
+) -> impl Iterator<Item = Row> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(reader);
+    let headers: Vec<String> = rdr
+        .byte_headers()
+        .map(|h| h.iter().map(|c| String::from_utf8_lossy(c).trim().trim_start_matches('\u{feff}').to_lowercase()).collect())
+        .unwrap_or_default();
+    let col = |name: &str| headers.iter().position(|h| *h == name.to_lowercase());
+    let cols = Columns {
+        call_id: col(&mapping.call_id),
+        timestamp: col(&mapping.timestamp),
+        caller: col(&mapping.caller),
+        agent: col(&mapping.agent),
+        queue: col(&mapping.queue),
+        wait: col(&mapping.wait_seconds),
+        talk: col(&mapping.talk_seconds),
+        transfers: col(&mapping.transfers),
+        disposition: col(&mapping.disposition),
+        notes: col(&mapping.notes),
+        width: headers.len(),
+    };
+    let header_error = if cols.timestamp.is_none() {
+        Some(format!("no `{}` column in header {:?}", mapping.timestamp, headers))
+    } else {
+        None
+    };
+    let source = source.to_string();
+    let fingerprint = fingerprint.to_string();
+    rdr.into_byte_records().enumerate().skip(usize::try_from(skip).unwrap_or(usize::MAX)).map(move |(i, rec)| {
+        let index = i as u64;
+        match rec {
+            Err(e) => Row {
+                index,
+                line: e.position().map(|p| p.line()).unwrap_or(index + 2),
+                result: Err(RowError { reason: format!("unreadable row: {e}"), raw: Vec::new() }),
+            },
+            Ok(rec) => {
+                let line = rec.position().map(|p| p.line()).unwrap_or(index + 2);
+                let raw = rec.iter().collect::<Vec<_>>().join(&delimiter);
+                let result = match &header_error {
+                    Some(e) => Err(RowError { reason: e.clone(), raw }),
+                    None => row_signal(&rec, &cols, &source, &fingerprint, index)
+                        .map_err(|reason| RowError { reason, raw }),
+                };
+                Row { index, line, result }
+            }
+        }
+    })
+}
+
+struct Columns {
+    call_id: Option<usize>,
+    timestamp: Option<usize>,
+    caller: Option<usize>,
+    agent: Option<usize>,
+    queue: Option<usize>,
+    wait: Option<usize>,
+    talk: Option<usize>,
+    transfers: Option<usize>,
+    disposition: Option<usize>,
+    notes: Option<usize>,
+    width: usize,
+}
+
+fn row_signal(
+    rec: &csv::ByteRecord,
+    c: &Columns,
+    source: &str,
+    fingerprint: &str,
+    index: u64,
+) -> Result<Signal, String> {
+    if rec.len() != c.width {
+        return Err(format!("row has {} columns, header has {}", rec.len(), c.width));
+    }
+    let field = |i: Option<usize>| -> Result<Option<String>, String> {
+        match i.and_then(|i| rec.get(i)) {
+            None => Ok(None),
+            Some(b) => {
+                let s = std::str::from_utf8(b)
+                    .map_err(|e| format!("column {} is not valid UTF-8: {e}", i.unwrap_or(0) + 1))?
+                    .trim();
+                Ok((!s.is_empty()).then(|| s.to_string()))
+            }
+        }
+    };
+    let number = |i: Option<usize>, name: &str| -> Result<Option<Value>, String> {
+        match field(i)? {
+            None => Ok(None),
+            Some(s) => s
+                .parse::<u64>()
+                .map(|n| Some(Value::from(n)))
+                .map_err(|_| format!("`{name}` is not a whole number: {s:?}")),
+        }
+    };
+    let ts = field(c.timestamp)?.ok_or("timestamp is empty")?;
+    let occurred_at = parse_time(&ts).ok_or_else(|| format!("unparseable timestamp {ts:?}"))?;
+    let source_id = match field(c.call_id)? {
+        Some(id) => id,
+        None => format!("{fingerprint}:{index}"),
+    };
+    let mut meta = Map::new();
+    for (k, v) in [
+        ("wait_seconds", number(c.wait, "wait_seconds")?),
+        ("talk_seconds", number(c.talk, "talk_seconds")?),
+        ("transfers", number(c.transfers, "transfers")?),
+    ] {
+        if let Some(v) = v {
+            meta.insert(k.into(), v);
+        }
+    }
+    for (k, i) in [("agent", c.agent), ("queue", c.queue), ("disposition", c.disposition)] {
+        if let Some(v) = field(i)? {
+            meta.insert(k.into(), Value::from(v));
+        }
+    }
+    let text = field(c.notes)?.unwrap_or_default();
+    let mut s = Signal::new(Channel::Phone, source, source_id, occurred_at, text);
+    s.author = field(c.caller)?;
+    s.meta = meta;
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(csv: &str) -> Vec<Row> {
+        let d = detect_delimiter(csv.as_bytes());
+        parse_rows(csv.as_bytes(), d, &CsvMapping::default(), "cc", "fp", 0).collect()
+    }
+
+    #[test]
+    fn semicolon_export_with_dutch_dates_and_multiline_notes() {
+        let csv = "call_id;started_at;caller;agent;queue;wait_seconds;talk_seconds;transfers;disposition;notes\n\
+c1;17-11-2026 09:15;0612345678;agent7;zorg;1500;300;3;resolved;\"klant 25 min in de wacht\ndrie keer doorverbonden\"\n\
+c2;2026-11-17T10:00:00+01:00;;agent2;zorg;20;60;0;;\n";
+        let got = rows(csv);
+        assert_eq!(got.len(), 2);
+        let s = match &got[0].result {
+            Ok(s) => s,
+            Err(e) => panic!("row 1 should parse: {}", e.reason),
+        };
+        assert_eq!(s.source_id, "c1");
+        assert_eq!(s.occurred_at.to_rfc3339(), "2026-11-17T09:15:00+00:00");
+        assert_eq!(s.text, "klant 25 min in de wacht\ndrie keer doorverbonden");
+        assert_eq!(s.meta.get("transfers"), Some(&Value::from(3)));
+        assert_eq!(s.author.as_deref(), Some("0612345678"));
+        let s2 = match &got[1].result {
+            Ok(s) => s,
+            Err(e) => panic!("row 2 should parse: {}", e.reason),
+        };
+        assert_eq!(s2.text, "", "calls without notes still become signals");
+        assert_eq!(s2.occurred_at.to_rfc3339(), "2026-11-17T09:00:00+00:00");
+    }
+
+    #[test]
+    fn bad_rows_are_rejected_with_line_and_reason_and_the_rest_continues() {
+        let csv = "call_id,started_at,notes,wait_seconds\n\
+a,2026-11-17 09:00:00,ok,5\n\
+b,gisteren,bad date,5\n\
+c,2026-11-17 09:00:00,too,many,columns\n\
+d,2026-11-17 09:00:00,bad wait,vijf\n\
+e,2026-11-17 09:00:00,fine,\n";
+        let got = rows(csv);
+        let summary: Vec<(u64, Result<String, String>)> = got
+            .iter()
+            .map(|r| (r.line, r.result.as_ref().map(|s| s.source_id.clone()).map_err(|e| e.reason.clone())))
+            .collect();
+        assert_eq!(summary[0], (2, Ok("a".into())));
+        assert!(matches!(&summary[1], (3, Err(r)) if r.contains("unparseable timestamp")), "{:?}", summary[1]);
+        assert!(matches!(&summary[2], (4, Err(r)) if r.contains("5 columns")), "{:?}", summary[2]);
+        assert!(matches!(&summary[3], (5, Err(r)) if r.contains("not a whole number")), "{:?}", summary[3]);
+        assert_eq!(summary[4], (6, Ok("e".into())));
+    }
+
+    #[test]
+    fn rows_without_call_id_get_stable_ids_and_skip_resumes() {
+        let csv = "started_at,notes\n2026-11-17,a\n2026-11-17,b\n";
+        let first: Vec<String> = rows(csv).into_iter().filter_map(|r| r.result.ok()).map(|s| s.id).collect();
+        let again: Vec<String> = rows(csv).into_iter().filter_map(|r| r.result.ok()).map(|s| s.id).collect();
+        assert_eq!(first, again);
+        assert_ne!(first[0], first[1]);
+        let resumed: Vec<Row> =
+            parse_rows(csv.as_bytes(), b',', &CsvMapping::default(), "cc", "fp", 1).collect();
+        assert_eq!(resumed.len(), 1);
+        assert_eq!(resumed[0].index, 1);
+    }
+
+    #[test]
+    fn delimiter_detection() {
+        assert_eq!(detect_delimiter(b"a;b;c\n1,2;3"), b';');
+        assert_eq!(detect_delimiter(b"a\tb\tc"), b'\t');
+        assert_eq!(detect_delimiter(b"a,b"), b',');
+    }
+}

@@ -1,0 +1,146 @@
+//! The phone-log worker: watches an inbox folder of CSV exports.
+
+use std::fs;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use signaal_bus::{DeadLetter, Publisher};
+use signaal_source::{commit, poll_loop, Batch, SourceError, Stats};
+use signaal_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::csv_export::{detect_delimiter, parse_rows, CsvMapping};
+
+/// Rows per commit.
+const CHUNK: usize = 1000;
+
+#[derive(Debug, Clone)]
+pub struct PhoneSource {
+    pub name: String,
+    /// Inbox folder; finished files move to `inbox/done/`.
+    pub inbox: PathBuf,
+    pub mapping: CsvMapping,
+    pub poll_interval: Duration,
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> SourceError {
+    SourceError::Input(format!("cannot read `{}`: {e}", path.display()))
+}
+
+/// SHA-256 of the file's bytes: the same export dropped twice resumes instead of duplicating.
+pub fn fingerprint(path: &Path) -> std::io::Result<String> {
+    let mut f = BufReader::new(fs::File::open(path)?);
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(&h.finalize()[..12]))
+}
+
+fn open_export(path: &Path) -> std::io::Result<(u8, BufReader<fs::File>)> {
+    let mut head = Vec::with_capacity(4096);
+    fs::File::open(path)?.take(4096).read_to_end(&mut head)?;
+    Ok((detect_delimiter(&head), BufReader::new(fs::File::open(path)?)))
+}
+
+/// Reads a whole export into batches of `CHUNK` rows, calling `emit` for each (for the one-shot
+/// import and the worker alike). Each batch's checkpoint is `(fingerprint, rows done)`.
+pub fn read_export<F>(
+    source: &str,
+    path: &Path,
+    mapping: &CsvMapping,
+    skip: u64,
+    mut emit: F,
+) -> Result<(), SourceError>
+where
+    F: FnMut(Batch) -> Result<(), SourceError>,
+{
+    let fp = fingerprint(path).map_err(|e| io_err(path, e))?;
+    let (delimiter, reader) = open_export(path).map_err(|e| io_err(path, e))?;
+    let mut batch = Batch::default();
+    let mut done = skip;
+    for row in parse_rows(reader, delimiter, mapping, source, &fp, skip) {
+        done = row.index + 1;
+        match row.result {
+            Ok(mut s) => {
+                s.meta.insert("file".into(), path.display().to_string().into());
+                s.meta.insert("line".into(), row.line.into());
+                batch.signals.push(s);
+            }
+            Err(e) => batch.dead_letters.push(DeadLetter {
+                key: None,
+                payload: e.raw,
+                reason: e.reason,
+                origin: format!("{}:{}", path.display(), row.line),
+                worker: "phone",
+                source: None,
+            }),
+        }
+        if batch.signals.len() + batch.dead_letters.len() >= CHUNK {
+            batch.checkpoints.push((fp.clone(), done.to_string()));
+            emit(std::mem::take(&mut batch))?;
+        }
+    }
+    batch.checkpoints.push((fp, format!("{done}:complete")));
+    emit(batch)
+}
+
+fn pending_files(inbox: &Path) -> Result<Vec<PathBuf>, SourceError> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(inbox).map_err(|e| io_err(inbox, e))? {
+        let entry = entry.map_err(|e| io_err(inbox, e))?;
+        let p = entry.path();
+        let name = entry.file_name().to_string_lossy().to_lowercase();
+        // `.tmp` / `.part` files are still being written; they are picked up once renamed.
+        if p.is_file() && (name.ends_with(".csv") || name.ends_with(".txt")) {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+pub async fn poll_once(cfg: &PhoneSource, publisher: &Publisher, store: &Store) -> Result<Stats, SourceError> {
+    let mut total = Stats::default();
+    for path in pending_files(&cfg.inbox)? {
+        let fp = fingerprint(&path).map_err(|e| io_err(&path, e))?;
+        let cursor = store.get_cursor(&cfg.name, &fp).await?;
+        let complete = cursor.as_deref().is_some_and(|c| c.ends_with(":complete"));
+        if !complete {
+            let skip: u64 = cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
+            tracing::info!(source = %cfg.name, file = %path.display(), skip, "reading export");
+            // Parsing is synchronous and streams the file; batches are committed as they fill.
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
+            let (name, p, mapping) = (cfg.name.clone(), path.clone(), cfg.mapping.clone());
+            let reader = tokio::task::spawn_blocking(move || {
+                read_export(&name, &p, &mapping, skip, |b| {
+                    tx.blocking_send(b).map_err(|_| SourceError::Input("worker stopped".into()))
+                })
+            });
+            while let Some(batch) = rx.recv().await {
+                total += commit(&cfg.name, batch, publisher, store).await?;
+            }
+            reader
+                .await
+                .map_err(|e| SourceError::Input(format!("reader task failed: {e}")))??;
+        }
+        let done_dir = cfg.inbox.join("done");
+        fs::create_dir_all(&done_dir).map_err(|e| io_err(&done_dir, e))?;
+        if let Some(file_name) = path.file_name() {
+            fs::rename(&path, done_dir.join(file_name)).map_err(|e| io_err(&path, e))?;
+        }
+    }
+    Ok(total)
+}
+
+pub async fn run(cfg: PhoneSource, publisher: Publisher, store: Store, shutdown: CancellationToken) {
+    tracing::info!(source = %cfg.name, inbox = %cfg.inbox.display(), "phone source started");
+    poll_loop(&cfg.name, cfg.poll_interval, &shutdown, || poll_once(&cfg, &publisher, &store)).await;
+}

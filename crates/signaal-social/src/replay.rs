@@ -1,0 +1,150 @@
+//! A local stand-in for the X and Facebook APIs that serves recorded responses as they were
+//! recorded, so the worker's real HTTP path runs in the demo and tests without the internet.
+//!
+//! Pages are chained the way the APIs chain them: X's `meta.next_token` selects the next page of
+//! `/2/tweets/search/recent`; Facebook's `paging.cursors.after` selects the next page of
+//! `/{version}/{page-id}/feed` (and `paging.next`, recorded against graph.facebook.com, is
+//! rewritten to point here). A request whose `since_id` / `since` is at or past the newest
+//! recorded item gets the documented empty response.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+
+use crate::{facebook, x};
+
+#[derive(Default)]
+pub struct Recordings {
+    /// Recorded `/2/tweets/search/recent` bodies, first page first.
+    pub x_pages: Vec<String>,
+    /// Recorded `/{page-id}/feed` bodies, first page first.
+    pub facebook_pages: Vec<String>,
+}
+
+struct Shared {
+    x_first: Option<usize>,
+    x_by_token: HashMap<String, usize>,
+    x_newest: Option<String>,
+    fb_by_after: HashMap<String, usize>,
+    fb_newest: i64,
+    recordings: Recordings,
+    base: String,
+}
+
+/// Starts the server on `127.0.0.1:0`; returns its base URL. Stops when `shutdown` fires.
+pub async fn serve(recordings: Recordings, shutdown: CancellationToken) -> std::io::Result<(String, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let base = format!("http://{addr}");
+    let mut x_by_token = HashMap::new();
+    let mut x_newest: Option<String> = None;
+    for (i, body) in recordings.x_pages.iter().enumerate() {
+        if let Ok(resp) = x::parse_response(body.as_bytes()) {
+            if let Some(t) = resp.meta.next_token {
+                x_by_token.insert(t, i + 1);
+            }
+            if let Some(n) = resp.meta.newest_id {
+                if x_newest.as_deref().is_none_or(|cur| x::newer(&n, cur)) {
+                    x_newest = Some(n);
+                }
+            }
+        }
+    }
+    let mut fb_by_after = HashMap::new();
+    let mut fb_newest = 0;
+    for (i, body) in recordings.facebook_pages.iter().enumerate() {
+        if let Ok(resp) = facebook::parse_response(body.as_bytes()) {
+            if let Some(after) = resp.paging.and_then(|p| p.cursors).and_then(|c| c.after) {
+                fb_by_after.insert(after, i + 1);
+            }
+            for p in &resp.data {
+                if let Some(t) = facebook::parse_time(&p.created_time) {
+                    fb_newest = fb_newest.max(t.timestamp());
+                }
+            }
+        }
+    }
+    let shared = Arc::new(Shared {
+        x_first: (!recordings.x_pages.is_empty()).then_some(0),
+        x_by_token,
+        x_newest,
+        fb_by_after,
+        fb_newest,
+        recordings,
+        base: base.clone(),
+    });
+    let app = Router::new()
+        .route("/2/tweets/search/recent", get(x_search))
+        .route("/{version}/{page}/feed", get(fb_feed))
+        .with_state(shared);
+    tokio::spawn(async move {
+        let stop = shutdown.cancelled_owned();
+        if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+            tracing::warn!(%error, "replay server stopped");
+        }
+    });
+    Ok((base, addr))
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    (status, [("content-type", "application/json; charset=utf-8")], body).into_response()
+}
+
+async fn x_search(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if !headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Bearer ")) {
+        return json(
+            StatusCode::UNAUTHORIZED,
+            r#"{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}"#.into(),
+        );
+    }
+    if let (Some(since), Some(newest)) = (q.get("since_id"), &s.x_newest) {
+        if !x::newer(newest, since) {
+            return json(StatusCode::OK, r#"{"meta":{"result_count":0}}"#.into());
+        }
+    }
+    let page = match q.get("next_token") {
+        Some(t) => s.x_by_token.get(t).copied(),
+        None => s.x_first,
+    };
+    match page.and_then(|i| s.recordings.x_pages.get(i)) {
+        Some(body) => json(StatusCode::OK, body.clone()),
+        None => json(StatusCode::OK, r#"{"meta":{"result_count":0}}"#.into()),
+    }
+}
+
+async fn fb_feed(
+    State(s): State<Arc<Shared>>,
+    Path((_version, _page)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if q.get("access_token").is_none_or(|t| t.is_empty()) {
+        return json(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":{"message":"An active access token must be used to query information about the current user.","type":"OAuthException","code":2500,"fbtrace_id":"replay"}}"#.into(),
+        );
+    }
+    if let Some(since) = q.get("since").and_then(|v| v.parse::<i64>().ok()) {
+        if since > s.fb_newest {
+            return json(StatusCode::OK, r#"{"data":[]}"#.into());
+        }
+    }
+    let page = match q.get("after") {
+        Some(a) => s.fb_by_after.get(a).copied(),
+        None => (!s.recordings.facebook_pages.is_empty()).then_some(0),
+    };
+    match page.and_then(|i| s.recordings.facebook_pages.get(i)) {
+        Some(body) => json(StatusCode::OK, body.replace("https://graph.facebook.com", &s.base)),
+        None => json(StatusCode::OK, r#"{"data":[]}"#.into()),
+    }
+}
