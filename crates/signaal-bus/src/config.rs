@@ -52,6 +52,9 @@ pub struct BusConfig {
     pub partitions: i32,
     /// Replication factor for topics created at startup.
     pub replication: i32,
+    /// Create missing topics through the admin API at startup. Turn off where the service
+    /// account has no admin rights and topics are managed elsewhere.
+    pub create_topics: bool,
     /// Any librdkafka setting (`security.protocol`, `sasl.mechanism`, `ssl.ca.location`, …),
     /// applied to every client after signaal's own defaults, so an operator can override them.
     pub client: BTreeMap<String, String>,
@@ -64,6 +67,7 @@ impl Default for BusConfig {
             topics: Topics::default(),
             partitions: 3,
             replication: 1,
+            create_topics: true,
             client: BTreeMap::new(),
         }
     }

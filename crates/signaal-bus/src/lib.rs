@@ -61,6 +61,9 @@ mod admin {
     /// Creates every configured topic that does not exist yet. Existing topics are left alone
     /// (their partition count is not changed behind an operator's back).
     pub async fn ensure_topics(config: &BusConfig) -> Result<()> {
+        if !config.create_topics {
+            return Ok(());
+        }
         let admin: AdminClient<DefaultClientContext> =
             config.client_config().create().map_err(BusError::Config)?;
         let names = config.topics.all();
@@ -105,6 +108,14 @@ mod mock {
 
         pub fn bootstrap_servers(&self) -> String {
             self.cluster.bootstrap_servers()
+        }
+
+        /// The mock cluster does not serve the admin API; topics are created through its own.
+        pub fn create_topics(&self, topics: &crate::Topics, partitions: i32) -> Result<()> {
+            for t in topics.all() {
+                self.cluster.create_topic(&t, partitions, 1).map_err(BusError::Mock)?;
+            }
+            Ok(())
         }
     }
 }

@@ -27,6 +27,8 @@ pub enum TaxonomyError {
 #[derive(Deserialize)]
 struct TaxonomyFile {
     version: String,
+    #[serde(default)]
+    ignore: Vec<String>,
     theme: Vec<ThemeFile>,
 }
 
@@ -46,6 +48,7 @@ struct CompiledTheme {
 /// A compiled taxonomy. Build once, share across threads.
 pub struct Classifier {
     version: String,
+    ignore: Option<Regex>,
     themes: Vec<CompiledTheme>,
     negation: Regex,
     question: Regex,
@@ -100,7 +103,9 @@ impl Classifier {
                 source,
             })
         };
+        let ignore = if file.ignore.is_empty() { None } else { Some(fixed(&file.ignore.join("|"))?) };
         Ok(Classifier {
+            ignore,
             version: file.version,
             themes,
             negation: fixed("niet|geen|nooit|not|no|never|n't")?,
@@ -139,12 +144,18 @@ impl Classifier {
     }
 
     pub fn classify(&self, text: &str) -> Classification {
+        let ignored: Vec<(usize, usize)> = self
+            .ignore
+            .as_ref()
+            .map(|re| re.find_iter(text).map(|m| (m.start(), m.end())).collect())
+            .unwrap_or_default();
+        let in_ignored = |s: usize, e: usize| ignored.iter().any(|(a, b)| s >= *a && e <= *b);
         let mut tags = Vec::new();
         for ct in &self.themes {
             let evidence: Vec<Evidence> = ct
                 .regex
                 .find_iter(text)
-                .filter(|m| !self.negated(text, m.start()))
+                .filter(|m| !in_ignored(m.start(), m.end()) && !self.negated(text, m.start()))
                 .map(|m| Evidence { start: m.start(), end: m.end(), text: m.as_str().to_string() })
                 .collect();
             if !evidence.is_empty() {
@@ -160,7 +171,11 @@ impl Classifier {
             (false, true) => Cause::System,
             (false, false) => Cause::Unknown,
         };
-        let positive = self.positive.find_iter(text).count() as f32;
+        let positive = self
+            .positive
+            .find_iter(text)
+            .filter(|m| !in_ignored(m.start(), m.end()))
+            .count() as f32;
         let negative = (self.negative.find_iter(text).count()
             + tags.iter().filter(|(_, t)| t.id != "staff_conduct").count()) as f32;
         let sentiment = ((positive - negative) / (positive + negative + 1.0)).clamp(-1.0, 1.0);
@@ -228,6 +243,7 @@ mod tests {
             ("Still no reply after weeks and I had to repeat my story every time", &["response_time", "repeat_story"], Cause::System, Kind::Complaint, "en"),
             ("Wanneer wordt mijn salaris uitbetaald?", &["payment"], Cause::System, Kind::Complaint, "nl"),
             ("Hoe laat is het loket open?", &[], Cause::Unknown, Kind::Question, "nl"),
+            ("Nog steeds geen reactie gekregen.\n\nMet vriendelijke groet,\nJan", &["response_time"], Cause::System, Kind::Complaint, "nl"),
         ];
         for (text, themes, cause, kind, lang) in cases {
             let got = c.classify(text);
