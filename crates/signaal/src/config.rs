@@ -108,7 +108,14 @@ impl Config {
             }
             f = f.merge(Toml::file(path));
         }
-        f = f.merge(Env::prefixed("SIGNAAL_").split("__"));
+        // Only `SIGNAAL_<SECTION>__…` configures; other SIGNAAL_ variables (SIGNAAL_LOG,
+        // SIGNAAL_CONFIG, test settings) are not configuration keys.
+        const SECTIONS: [&str; 7] = ["bus", "store", "email", "phone", "social", "classifier", "alerter"];
+        let env = Env::prefixed("SIGNAAL_").split("__").filter(|k| {
+            let k = k.as_str().to_ascii_lowercase();
+            SECTIONS.iter().any(|s| k.starts_with(&format!("{s}__")))
+        });
+        f = f.merge(env);
         f.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
     }
 }
