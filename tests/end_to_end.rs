@@ -22,9 +22,15 @@ fn repo() -> PathBuf {
 }
 
 fn signaal_bin() -> Result<PathBuf> {
-    let p = std::env::var("SIGNAAL_BIN").map(PathBuf::from).unwrap_or_else(|_| repo().join("target/debug/signaal"));
+    let p = std::env::var("SIGNAAL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo().join("target/debug/signaal"));
     if !p.exists() {
-        return Err(format!("`{}` not found: build it first (cargo build -p signaal) or set SIGNAAL_BIN", p.display()).into());
+        return Err(format!(
+            "`{}` not found: build it first (cargo build -p signaal) or set SIGNAAL_BIN",
+            p.display()
+        )
+        .into());
     }
     Ok(p)
 }
@@ -45,14 +51,26 @@ fn copy_dir(from: &Path, to: &Path) -> Result {
 
 /// Ids the import's dry run says each sample gets (exercises `import --dry-run` too).
 fn dry_run_ids(bin: &Path, config: &Path, args: &[&str]) -> Result<BTreeSet<String>> {
-    let out = Command::new(bin).arg("--config").arg(config).arg("import").args(args).arg("--dry-run").output()?;
+    let out = Command::new(bin)
+        .arg("--config")
+        .arg(config)
+        .arg("import")
+        .args(args)
+        .arg("--dry-run")
+        .output()?;
     if !out.status.success() {
-        return Err(format!("import {args:?} failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+        return Err(format!(
+            "import {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
     }
     let mut ids = BTreeSet::new();
     for line in String::from_utf8(out.stdout)?.lines() {
         let v: serde_json::Value = serde_json::from_str(line)?;
-        let id = v["signal"]["id"].as_str().ok_or("dry-run line without signal.id")?;
+        let id = v["signal"]["id"]
+            .as_str()
+            .ok_or("dry-run line without signal.id")?;
         ids.insert(id.to_string());
     }
     Ok(ids)
@@ -61,10 +79,26 @@ fn dry_run_ids(bin: &Path, config: &Path, args: &[&str]) -> Result<BTreeSet<Stri
 /// All messages of a topic as (key, headers, payload), read with kcat.
 fn kcat_read(brokers: &str, topic: &str) -> Result<Vec<(String, String, String)>> {
     let out = Command::new("kcat")
-        .args(["-b", brokers, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%k\t%h\t%s\n\u{1e}\n"])
+        .args([
+            "-b",
+            brokers,
+            "-C",
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-f",
+            "%k\t%h\t%s\n\u{1e}\n",
+        ])
         .output()?;
     if !out.status.success() {
-        return Err(format!("kcat failed on `{topic}`: {}", String::from_utf8_lossy(&out.stderr)).into());
+        return Err(format!(
+            "kcat failed on `{topic}`: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
     }
     let text = String::from_utf8(out.stdout)?;
     Ok(text
@@ -96,12 +130,20 @@ async fn every_sample_is_classified_and_stored_exactly_once() -> Result {
     let brokers = env("SIGNAAL_TEST_BROKERS")?;
     let admin_db = env("SIGNAAL_TEST_DATABASE_URL")?;
     let bin = signaal_bin()?;
-    let run_id = format!("e2e{}x{}", std::process::id(), chrono::Utc::now().timestamp_millis());
+    let run_id = format!(
+        "e2e{}x{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    );
 
     // A database of this run's own.
     let pool = sqlx::PgPool::connect(&admin_db).await?;
-    sqlx::query(&format!("create database {run_id}")).execute(&pool).await?;
-    let (base, _) = admin_db.rsplit_once('/').ok_or("database url has no database name")?;
+    sqlx::query(&format!("create database {run_id}"))
+        .execute(&pool)
+        .await?;
+    let (base, _) = admin_db
+        .rsplit_once('/')
+        .ok_or("database url has no database name")?;
     let db = format!("{base}/{run_id}");
 
     let dir = tempfile::tempdir()?;
@@ -111,11 +153,19 @@ async fn every_sample_is_classified_and_stored_exactly_once() -> Result {
 
     let shutdown = tokio_util_shutdown();
     let read = |d: &str| -> Result<Vec<String>> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(samples.join(d))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(samples.join(d))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
         files.sort();
-        files.iter().map(|f| Ok(std::fs::read_to_string(f)?)).collect()
+        files
+            .iter()
+            .map(|f| Ok(std::fs::read_to_string(f)?))
+            .collect()
     };
-    let recordings = signaal_social::replay::Recordings { x_pages: read("twitter")?, facebook_pages: read("facebook")? };
+    let recordings = signaal_social::replay::Recordings {
+        x_pages: read("twitter")?,
+        facebook_pages: read("facebook")?,
+    };
     let (api, _) = signaal_social::replay::serve(recordings, shutdown.clone()).await?;
 
     let topic = |t: &str| format!("{run_id}.{t}");
@@ -170,34 +220,90 @@ threshold = 10
     )?;
 
     let mut expected = BTreeSet::new();
-    expected.extend(dry_run_ids(&bin, &config, &["email", &dir.path().join("email").to_string_lossy()])?);
-    expected.extend(dry_run_ids(&bin, &config, &["phone", &samples.join("phone/calls-2026-11.csv").to_string_lossy()])?);
+    expected.extend(dry_run_ids(
+        &bin,
+        &config,
+        &["email", &dir.path().join("email").to_string_lossy()],
+    )?);
+    expected.extend(dry_run_ids(
+        &bin,
+        &config,
+        &[
+            "phone",
+            &samples.join("phone/calls-2026-11.csv").to_string_lossy(),
+        ],
+    )?);
     for f in ["search-recent-page-1.json", "search-recent-page-2.json"] {
-        expected.extend(dry_run_ids(&bin, &config, &["twitter", &samples.join("twitter").join(f).to_string_lossy()])?);
+        expected.extend(dry_run_ids(
+            &bin,
+            &config,
+            &[
+                "twitter",
+                &samples.join("twitter").join(f).to_string_lossy(),
+            ],
+        )?);
     }
     for f in ["feed-page-1.json", "feed-page-2.json", "feed-page-3.json"] {
-        expected.extend(dry_run_ids(&bin, &config, &["facebook", "--page-id", "104857600000001", &samples.join("facebook").join(f).to_string_lossy()])?);
+        expected.extend(dry_run_ids(
+            &bin,
+            &config,
+            &[
+                "facebook",
+                "--page-id",
+                "104857600000001",
+                &samples.join("facebook").join(f).to_string_lossy(),
+            ],
+        )?);
     }
-    assert_eq!(expected.len(), 210, "the bundled sample set has 210 signals");
+    assert_eq!(
+        expected.len(),
+        210,
+        "the bundled sample set has 210 signals"
+    );
 
-    let setup = Command::new(&bin).arg("--config").arg(&config).arg("setup").output()?;
-    assert!(setup.status.success(), "setup failed: {}", String::from_utf8_lossy(&setup.stderr));
+    let setup = Command::new(&bin)
+        .arg("--config")
+        .arg(&config)
+        .arg("setup")
+        .output()?;
+    assert!(
+        setup.status.success(),
+        "setup failed: {}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
     // An undecodable message on the raw topic must end up on the DLQ, not stop the classifier.
     let mut produce = Command::new("kcat")
-        .args(["-b", &brokers, "-P", "-t", &topic("signals.raw"), "-k", "garbage"])
+        .args([
+            "-b",
+            &brokers,
+            "-P",
+            "-t",
+            &topic("signals.raw"),
+            "-k",
+            "garbage",
+        ])
         .stdin(Stdio::piped())
         .spawn()?;
     if let Some(mut stdin) = produce.stdin.take() {
         use std::io::Write;
         stdin.write_all(b"this is not an envelope\n")?;
     }
-    assert!(produce.wait()?.success(), "kcat could not produce the garbage message");
+    assert!(
+        produce.wait()?.success(),
+        "kcat could not produce the garbage message"
+    );
 
     let started = Instant::now();
     let mut workers = Workers(Vec::new());
     for w in ["classifier", "alerter", "email", "phone", "social"] {
         let log = std::fs::File::create(dir.path().join(format!("{w}.log")))?;
-        let child = Command::new(&bin).arg("--config").arg(&config).arg(w).stdout(Stdio::null()).stderr(log).spawn()?;
+        let child = Command::new(&bin)
+            .arg("--config")
+            .arg(&config)
+            .arg(w)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
         workers.0.push((w.to_string(), child));
     }
 
@@ -211,7 +317,8 @@ threshold = 10
         }
         for (name, c) in &mut workers.0 {
             if let Some(status) = c.try_wait()? {
-                let log = std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap_or_default();
+                let log = std::fs::read_to_string(dir.path().join(format!("{name}.log")))
+                    .unwrap_or_default();
                 return Err(format!("worker `{name}` exited early ({status}):\n{log}").into());
             }
         }
@@ -219,8 +326,16 @@ threshold = 10
     }
     let elapsed = started.elapsed();
     let missing: Vec<_> = expected.difference(&stored).take(5).collect();
-    assert!(missing.is_empty(), "{} of {} samples not stored after {elapsed:?}, e.g. {missing:?}", expected.len() - stored.len().min(expected.len()), expected.len());
-    assert_eq!(stored, expected, "the store holds exactly the samples, each once");
+    assert!(
+        missing.is_empty(),
+        "{} of {} samples not stored after {elapsed:?}, e.g. {missing:?}",
+        expected.len() - stored.len().min(expected.len()),
+        expected.len()
+    );
+    assert_eq!(
+        stored, expected,
+        "the store holds exactly the samples, each once"
+    );
     assert_eq!(store.count_signals().await?, 210);
 
     // Let the alerter see the flare-up, then stop everything with SIGTERM.
@@ -229,18 +344,28 @@ threshold = 10
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     for (name, c) in &mut workers.0 {
-        let status = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status()?;
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status()?;
         assert!(status.success(), "could not signal {name}");
     }
     for (name, c) in &mut workers.0 {
         let stop = Instant::now();
         loop {
             if let Some(status) = c.try_wait()? {
-                let log = std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap_or_default();
-                assert!(status.success(), "worker `{name}` did not exit cleanly on SIGTERM ({status}):\n{log}");
+                let log = std::fs::read_to_string(dir.path().join(format!("{name}.log")))
+                    .unwrap_or_default();
+                assert!(
+                    status.success(),
+                    "worker `{name}` did not exit cleanly on SIGTERM ({status}):\n{log}"
+                );
                 break;
             }
-            assert!(stop.elapsed() < Duration::from_secs(30), "worker `{name}` ignored SIGTERM for 30 s");
+            assert!(
+                stop.elapsed() < Duration::from_secs(30),
+                "worker `{name}` ignored SIGTERM for 30 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -249,26 +374,60 @@ threshold = 10
     let mut per_key: BTreeMap<String, usize> = BTreeMap::new();
     for (k, h, payload) in &classified {
         *per_key.entry(k.clone()).or_default() += 1;
-        assert!(h.contains("signaal-schema-version=1"), "headers carry the schema version: {h}");
-        assert!(h.contains("signaal-channel="), "headers carry the channel: {h}");
+        assert!(
+            h.contains("signaal-schema-version=1"),
+            "headers carry the schema version: {h}"
+        );
+        assert!(
+            h.contains("signaal-channel="),
+            "headers carry the channel: {h}"
+        );
         let v: serde_json::Value = serde_json::from_str(payload)?;
-        assert_eq!(v["signal"]["id"].as_str(), Some(k.as_str()), "kafka key = signal id");
+        assert_eq!(
+            v["signal"]["id"].as_str(),
+            Some(k.as_str()),
+            "kafka key = signal id"
+        );
     }
     let dupes: Vec<_> = per_key.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(dupes.is_empty(), "signals on the classified topic more than once: {dupes:?}");
+    assert!(
+        dupes.is_empty(),
+        "signals on the classified topic more than once: {dupes:?}"
+    );
     let keys: BTreeSet<String> = per_key.into_keys().collect();
     assert_eq!(keys, expected, "every sample is on the classified topic");
 
     let dlq = kcat_read(&brokers, &topic("signals.dlq"))?;
-    assert_eq!(dlq.len(), 1, "exactly the garbage message is dead-lettered: {dlq:?}");
+    assert_eq!(
+        dlq.len(),
+        1,
+        "exactly the garbage message is dead-lettered: {dlq:?}"
+    );
     assert_eq!(dlq[0].0, "garbage");
-    assert!(dlq[0].1.contains("signaal-dlq-reason=payload is not valid JSON"), "reason in headers: {}", dlq[0].1);
-    assert_eq!(dlq[0].2.trim_end(), "this is not an envelope", "the DLQ keeps the original bytes");
+    assert!(
+        dlq[0]
+            .1
+            .contains("signaal-dlq-reason=payload is not valid JSON"),
+        "reason in headers: {}",
+        dlq[0].1
+    );
+    assert_eq!(
+        dlq[0].2.trim_end(),
+        "this is not an envelope",
+        "the DLQ keeps the original bytes"
+    );
 
     let alerts = store.alerts().await?;
-    assert!(alerts.iter().any(|a| a.theme == "digital_service"), "the DigiD flare-up raises an alert: {alerts:?}");
+    assert!(
+        alerts.iter().any(|a| a.theme == "digital_service"),
+        "the DigiD flare-up raises an alert: {alerts:?}"
+    );
     let on_topic = kcat_read(&brokers, &topic("signals.alerts"))?;
-    assert_eq!(on_topic.len(), alerts.len(), "each stored alert is on the alerts topic once");
+    assert_eq!(
+        on_topic.len(),
+        alerts.len(),
+        "each stored alert is on the alerts topic once"
+    );
 
     let rate = expected.len() as f64 / elapsed.as_secs_f64();
     let report = format!(
@@ -281,7 +440,9 @@ threshold = 10
 
     store.close().await;
     shutdown.cancel();
-    sqlx::query(&format!("drop database if exists {run_id} with (force)")).execute(&pool).await?;
+    sqlx::query(&format!("drop database if exists {run_id} with (force)"))
+        .execute(&pool)
+        .await?;
     Ok(())
 }
 

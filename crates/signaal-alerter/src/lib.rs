@@ -29,7 +29,11 @@ pub struct AlertConfig {
 
 impl Default for AlertConfig {
     fn default() -> Self {
-        AlertConfig { window_seconds: 3600, threshold: 10, keep_windows: 48 }
+        AlertConfig {
+            window_seconds: 3600,
+            threshold: 10,
+            keep_windows: 48,
+        }
     }
 }
 
@@ -48,7 +52,11 @@ pub struct Windows {
 
 impl Windows {
     pub fn new(cfg: AlertConfig) -> Windows {
-        Windows { cfg, windows: BTreeMap::new(), newest: i64::MIN }
+        Windows {
+            cfg,
+            windows: BTreeMap::new(),
+            newest: i64::MIN,
+        }
     }
 
     pub fn window_of(&self, t: DateTime<Utc>) -> i64 {
@@ -62,7 +70,13 @@ impl Windows {
     }
 
     /// Adds ids counted elsewhere (the store) and whether the alert was already raised.
-    pub fn seed(&mut self, theme: &str, start: i64, ids: impl IntoIterator<Item = String>, alerted: bool) {
+    pub fn seed(
+        &mut self,
+        theme: &str,
+        start: i64,
+        ids: impl IntoIterator<Item = String>,
+        alerted: bool,
+    ) {
         let w = self.windows.entry((start, theme.to_string())).or_default();
         w.ids.extend(ids);
         w.alerted |= alerted;
@@ -189,10 +203,17 @@ mod tests {
     use signaal_core::{Cause, Channel, Classification, Kind, Signal, ThemeTag};
 
     fn env(id: &str, minute: i64, theme: &str) -> ClassifiedEnvelope {
-        let t = Utc.timestamp_opt(1_800_000_000 + minute * 60, 0).single().unwrap_or_default();
+        let t = Utc
+            .timestamp_opt(1_800_000_000 + minute * 60, 0)
+            .single()
+            .unwrap_or_default();
         let s = Signal::new(Channel::Twitter, "x", id, t, "DigiD werkt niet");
         let c = Classification {
-            themes: vec![ThemeTag { id: theme.into(), score: 0.5, evidence: vec![] }],
+            themes: vec![ThemeTag {
+                id: theme.into(),
+                score: 0.5,
+                evidence: vec![],
+            }],
             cause: Cause::System,
             kind: Kind::Complaint,
             lang: "nl".into(),
@@ -204,32 +225,55 @@ mod tests {
 
     #[test]
     fn raises_once_per_theme_window_and_ignores_replays() {
-        let mut w = Windows::new(AlertConfig { window_seconds: 3600, threshold: 3, keep_windows: 4 });
+        let mut w = Windows::new(AlertConfig {
+            window_seconds: 3600,
+            threshold: 3,
+            keep_windows: 4,
+        });
         // 1_800_000_000 is 20 minutes into an hour window.
         assert!(w.observe(&env("a", 0, "digital_service")).is_empty());
-        assert!(w.observe(&env("a", 1, "digital_service")).is_empty(), "replay of a must not count");
+        assert!(
+            w.observe(&env("a", 1, "digital_service")).is_empty(),
+            "replay of a must not count"
+        );
         assert!(w.observe(&env("b", 2, "digital_service")).is_empty());
         assert!(w.observe(&env("z", 2, "payment")).is_empty());
         let alerts = w.observe(&env("c", 3, "digital_service"));
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].count, 3);
         assert_eq!(alerts[0].theme, "digital_service");
-        assert!(w.observe(&env("d", 4, "digital_service")).is_empty(), "one alert per window");
+        assert!(
+            w.observe(&env("d", 4, "digital_service")).is_empty(),
+            "one alert per window"
+        );
         // The next hour is a new window.
         for (i, id) in ["e", "f"].iter().enumerate() {
-            assert!(w.observe(&env(id, 60 + i as i64, "digital_service")).is_empty());
+            assert!(w
+                .observe(&env(id, 60 + i as i64, "digital_service"))
+                .is_empty());
         }
         assert_eq!(w.observe(&env("g", 62, "digital_service")).len(), 1);
     }
 
     #[test]
     fn seeded_windows_continue_the_count() {
-        let mut w = Windows::new(AlertConfig { window_seconds: 3600, threshold: 3, keep_windows: 4 });
+        let mut w = Windows::new(AlertConfig {
+            window_seconds: 3600,
+            threshold: 3,
+            keep_windows: 4,
+        });
         let start = w.window_of(env("a", 0, "t").signal.occurred_at);
         w.seed("t", start, ["x".to_string(), "y".to_string()], false);
         assert_eq!(w.observe(&env("a", 0, "t")).len(), 1);
-        let mut done = Windows::new(AlertConfig { window_seconds: 3600, threshold: 1, keep_windows: 4 });
+        let mut done = Windows::new(AlertConfig {
+            window_seconds: 3600,
+            threshold: 1,
+            keep_windows: 4,
+        });
         done.seed("t", start, [], true);
-        assert!(done.observe(&env("a", 0, "t")).is_empty(), "already-raised alerts stay raised");
+        assert!(
+            done.observe(&env("a", 0, "t")).is_empty(),
+            "already-raised alerts stay raised"
+        );
     }
 }

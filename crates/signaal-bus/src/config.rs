@@ -27,7 +27,12 @@ impl Default for Topics {
 
 impl Topics {
     pub fn all(&self) -> [String; 4] {
-        [self.raw.clone(), self.classified.clone(), self.alerts.clone(), self.dlq.clone()]
+        [
+            self.raw.clone(),
+            self.classified.clone(),
+            self.alerts.clone(),
+            self.dlq.clone(),
+        ]
     }
 
     /// The same topic names with a prefix, for isolated test runs on a shared broker.

@@ -73,13 +73,19 @@ impl Consumer {
         for (k, v) in &config.client {
             c.set(k, v);
         }
-        let inner: StreamConsumer<CommitOnRevoke> =
-            c.create_with_context(CommitOnRevoke).map_err(BusError::Config)?;
-        inner.subscribe(topics).map_err(|source| BusError::Consume {
+        let inner: StreamConsumer<CommitOnRevoke> = c
+            .create_with_context(CommitOnRevoke)
+            .map_err(BusError::Config)?;
+        inner
+            .subscribe(topics)
+            .map_err(|source| BusError::Consume {
+                topics: topics.iter().map(|t| t.to_string()).collect(),
+                source,
+            })?;
+        Ok(Consumer {
+            inner,
             topics: topics.iter().map(|t| t.to_string()).collect(),
-            source,
-        })?;
-        Ok(Consumer { inner, topics: topics.iter().map(|t| t.to_string()).collect() })
+        })
     }
 
     /// Waits for the first message, then gathers more for at most `linger` or until `max`.
@@ -118,7 +124,10 @@ impl Consumer {
     }
 
     fn consume_error(&self, source: rdkafka::error::KafkaError) -> BusError {
-        BusError::Consume { topics: self.topics.clone(), source }
+        BusError::Consume {
+            topics: self.topics.clone(),
+            source,
+        }
     }
 
     /// Marks a processed batch: stores offset+1 of the last message per partition. Call only
@@ -126,7 +135,9 @@ impl Consumer {
     pub fn ack(&self, batch: &[Delivery]) -> Result<()> {
         let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
         for d in batch {
-            let e = next.entry((d.topic.as_str(), d.partition)).or_insert(d.offset + 1);
+            let e = next
+                .entry((d.topic.as_str(), d.partition))
+                .or_insert(d.offset + 1);
             *e = (*e).max(d.offset + 1);
         }
         if next.is_empty() {
@@ -157,7 +168,12 @@ fn owned(m: &rdkafka::message::BorrowedMessage<'_>) -> Delivery {
         .headers()
         .map(|h| {
             h.iter()
-                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec).unwrap_or_default()))
+                .map(|h| {
+                    (
+                        h.key.to_string(),
+                        h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();

@@ -70,17 +70,27 @@ mod admin {
         let new: Vec<NewTopic<'_>> = names
             .iter()
             .map(|t| {
-                NewTopic::new(t, config.partitions, TopicReplication::Fixed(config.replication))
+                NewTopic::new(
+                    t,
+                    config.partitions,
+                    TopicReplication::Fixed(config.replication),
+                )
             })
             .collect();
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        let results = admin.create_topics(&new, &opts).await.map_err(BusError::Admin)?;
+        let results = admin
+            .create_topics(&new, &opts)
+            .await
+            .map_err(BusError::Admin)?;
         for result in results {
             match result {
                 Ok(topic) => tracing::info!(topic, "created topic"),
                 Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((topic, code)) => {
-                    return Err(BusError::CreateTopic { topic, reason: code.to_string() })
+                    return Err(BusError::CreateTopic {
+                        topic,
+                        reason: code.to_string(),
+                    })
                 }
             }
         }
@@ -113,7 +123,9 @@ mod mock {
         /// The mock cluster does not serve the admin API; topics are created through its own.
         pub fn create_topics(&self, topics: &crate::Topics, partitions: i32) -> Result<()> {
             for t in topics.all() {
-                self.cluster.create_topic(&t, partitions, 1).map_err(BusError::Mock)?;
+                self.cluster
+                    .create_topic(&t, partitions, 1)
+                    .map_err(BusError::Mock)?;
             }
             Ok(())
         }

@@ -63,7 +63,10 @@ impl Publisher {
             c.set(k, v);
         }
         let producer: FutureProducer = c.create().map_err(BusError::Config)?;
-        Ok(Publisher { producer, topics: config.topics.clone() })
+        Ok(Publisher {
+            producer,
+            topics: config.topics.clone(),
+        })
     }
 
     pub fn topics(&self) -> &Topics {
@@ -78,14 +81,23 @@ impl Publisher {
         let sends = records.iter().map(|r| {
             let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
             for (k, v) in &r.headers {
-                headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+                headers = headers.insert(Header {
+                    key: k,
+                    value: Some(v.as_bytes()),
+                });
             }
-            let record = FutureRecord::to(&r.topic).key(&r.key).payload(&r.payload).headers(headers);
+            let record = FutureRecord::to(&r.topic)
+                .key(&r.key)
+                .payload(&r.payload)
+                .headers(headers);
             self.producer.send(record, Timeout::Never)
         });
         for (result, r) in join_all(sends).await.into_iter().zip(records) {
             if let Err((source, _)) = result {
-                return Err(BusError::Delivery { topic: r.topic.clone(), source });
+                return Err(BusError::Delivery {
+                    topic: r.topic.clone(),
+                    source,
+                });
             }
         }
         Ok(())
@@ -100,20 +112,36 @@ impl Publisher {
             "sending to dead-letter topic"
         );
         let mut headers = OwnedHeaders::new()
-            .insert(Header { key: header::DLQ_REASON, value: Some(letter.reason.as_bytes()) })
-            .insert(Header { key: header::DLQ_ORIGIN, value: Some(letter.origin.as_bytes()) })
-            .insert(Header { key: header::DLQ_WORKER, value: Some(letter.worker.as_bytes()) });
+            .insert(Header {
+                key: header::DLQ_REASON,
+                value: Some(letter.reason.as_bytes()),
+            })
+            .insert(Header {
+                key: header::DLQ_ORIGIN,
+                value: Some(letter.origin.as_bytes()),
+            })
+            .insert(Header {
+                key: header::DLQ_WORKER,
+                value: Some(letter.worker.as_bytes()),
+            });
         if let Some((topic, partition, offset)) = &letter.source {
             headers = headers
-                .insert(Header { key: header::DLQ_TOPIC, value: Some(topic.as_bytes()) })
+                .insert(Header {
+                    key: header::DLQ_TOPIC,
+                    value: Some(topic.as_bytes()),
+                })
                 .insert(Header {
                     key: header::DLQ_PARTITION,
                     value: Some(partition.to_string().as_bytes()),
                 })
-                .insert(Header { key: header::DLQ_OFFSET, value: Some(offset.to_string().as_bytes()) });
+                .insert(Header {
+                    key: header::DLQ_OFFSET,
+                    value: Some(offset.to_string().as_bytes()),
+                });
         }
-        let mut record: FutureRecord<'_, [u8], [u8]> =
-            FutureRecord::to(&self.topics.dlq).payload(letter.payload.as_slice()).headers(headers);
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topics.dlq)
+            .payload(letter.payload.as_slice())
+            .headers(headers);
         if let Some(key) = &letter.key {
             record = record.key(key.as_slice());
         }
@@ -121,7 +149,10 @@ impl Publisher {
             .send(record, Timeout::Never)
             .await
             .map(|_| ())
-            .map_err(|(source, _)| BusError::Delivery { topic: self.topics.dlq.clone(), source })
+            .map_err(|(source, _)| BusError::Delivery {
+                topic: self.topics.dlq.clone(),
+                source,
+            })
     }
 
     /// Waits for everything in flight (used on shutdown).
@@ -152,14 +183,20 @@ impl Publisher {
     }
 
     /// Publishes classified signals to the classified topic and waits for every ack.
-    pub async fn publish_classified(&self, batch: &[signaal_core::ClassifiedEnvelope]) -> Result<()> {
+    pub async fn publish_classified(
+        &self,
+        batch: &[signaal_core::ClassifiedEnvelope],
+    ) -> Result<()> {
         let records: Vec<Record> = batch
             .iter()
             .map(|env| Record {
                 topic: self.topics.classified.clone(),
                 key: env.signal.id.clone(),
                 payload: to_json(env),
-                headers: envelope_headers(signaal_core::TYPE_CLASSIFIED, Some(env.signal.channel.as_str())),
+                headers: envelope_headers(
+                    signaal_core::TYPE_CLASSIFIED,
+                    Some(env.signal.channel.as_str()),
+                ),
             })
             .collect();
         self.publish(&records).await
@@ -182,7 +219,10 @@ impl Publisher {
 
 fn envelope_headers(kind: &str, channel: Option<&str>) -> Vec<(&'static str, String)> {
     let mut h = vec![
-        (header::SCHEMA_VERSION, signaal_core::SCHEMA_VERSION.to_string()),
+        (
+            header::SCHEMA_VERSION,
+            signaal_core::SCHEMA_VERSION.to_string(),
+        ),
         (header::TYPE, kind.to_string()),
     ];
     if let Some(c) = channel {

@@ -61,7 +61,9 @@ pub struct Classifier {
 }
 
 fn words(alternatives: &str) -> Result<Regex, regex::Error> {
-    RegexBuilder::new(&format!(r"\b(?:{alternatives})\b")).case_insensitive(true).build()
+    RegexBuilder::new(&format!(r"\b(?:{alternatives})\b"))
+        .case_insensitive(true)
+        .build()
 }
 
 impl Classifier {
@@ -92,7 +94,11 @@ impl Classifier {
                 source,
             })?;
             themes.push(CompiledTheme {
-                theme: Theme { id: t.id, label: t.label, cause: t.cause },
+                theme: Theme {
+                    id: t.id,
+                    label: t.label,
+                    cause: t.cause,
+                },
                 regex,
             });
         }
@@ -103,7 +109,11 @@ impl Classifier {
                 source,
             })
         };
-        let ignore = if file.ignore.is_empty() { None } else { Some(fixed(&file.ignore.join("|"))?) };
+        let ignore = if file.ignore.is_empty() {
+            None
+        } else {
+            Some(fixed(&file.ignore.join("|"))?)
+        };
         Ok(Classifier {
             ignore,
             version: file.version,
@@ -156,11 +166,22 @@ impl Classifier {
                 .regex
                 .find_iter(text)
                 .filter(|m| !in_ignored(m.start(), m.end()) && !self.negated(text, m.start()))
-                .map(|m| Evidence { start: m.start(), end: m.end(), text: m.as_str().to_string() })
+                .map(|m| Evidence {
+                    start: m.start(),
+                    end: m.end(),
+                    text: m.as_str().to_string(),
+                })
                 .collect();
             if !evidence.is_empty() {
                 let score = 1.0 - 0.5f32.powi(i32::try_from(evidence.len()).unwrap_or(i32::MAX));
-                tags.push((ct.theme.cause, ThemeTag { id: ct.theme.id.clone(), score, evidence }));
+                tags.push((
+                    ct.theme.cause,
+                    ThemeTag {
+                        id: ct.theme.id.clone(),
+                        score,
+                        evidence,
+                    },
+                ));
             }
         }
         let human = tags.iter().any(|(c, _)| *c == CauseSide::Human);
@@ -177,13 +198,16 @@ impl Classifier {
             .filter(|m| !in_ignored(m.start(), m.end()))
             .count() as f32;
         let negative = (self.negative.find_iter(text).count()
-            + tags.iter().filter(|(_, t)| t.id != "staff_conduct").count()) as f32;
+            + tags.iter().filter(|(_, t)| t.id != "staff_conduct").count())
+            as f32;
         let sentiment = ((positive - negative) / (positive + negative + 1.0)).clamp(-1.0, 1.0);
         let kind = if positive > negative {
             Kind::Compliment
         } else if self.suggestion.is_match(text) {
             Kind::Suggestion
-        } else if negative == 0.0 && (text.trim_end().ends_with('?') || self.question.is_match(text)) {
+        } else if negative == 0.0
+            && (text.trim_end().ends_with('?') || self.question.is_match(text))
+        {
             Kind::Question
         } else {
             Kind::Complaint
@@ -233,17 +257,83 @@ mod tests {
     fn table() {
         let c = classifier();
         let cases: &[(&str, &[&str], Cause, Kind, &str)] = &[
-            ("Die brief snapt toch niemand, wat een ambtelijke taal", &["unclear_communication"], Cause::System, Kind::Complaint, "nl"),
-            ("Ik heb 40 minuten in de wacht gestaan en niemand neemt op", &["reachability"], Cause::System, Kind::Complaint, "nl"),
-            ("Van het kastje naar de muur, drie keer doorverbonden", &["handoffs"], Cause::System, Kind::Complaint, "nl"),
-            ("Schandalige behandeling! Het online formulier werkte niet", &["digital_service"], Cause::System, Kind::Complaint, "nl"),
-            ("De medewerker was niet onvriendelijk, maar het formulier werkte niet", &["digital_service"], Cause::System, Kind::Complaint, "nl"),
-            ("De medewerker snauwde me af en luisterde niet", &["staff_conduct"], Cause::Human, Kind::Complaint, "nl"),
-            ("The agent really listened and was so helpful, thank you!", &["staff_conduct"], Cause::Human, Kind::Compliment, "en"),
-            ("Still no reply after weeks and I had to repeat my story every time", &["response_time", "repeat_story"], Cause::System, Kind::Complaint, "en"),
-            ("Wanneer wordt mijn salaris uitbetaald?", &["payment"], Cause::System, Kind::Complaint, "nl"),
-            ("Hoe laat is het loket open?", &[], Cause::Unknown, Kind::Question, "nl"),
-            ("Nog steeds geen reactie gekregen.\n\nMet vriendelijke groet,\nJan", &["response_time"], Cause::System, Kind::Complaint, "nl"),
+            (
+                "Die brief snapt toch niemand, wat een ambtelijke taal",
+                &["unclear_communication"],
+                Cause::System,
+                Kind::Complaint,
+                "nl",
+            ),
+            (
+                "Ik heb 40 minuten in de wacht gestaan en niemand neemt op",
+                &["reachability"],
+                Cause::System,
+                Kind::Complaint,
+                "nl",
+            ),
+            (
+                "Van het kastje naar de muur, drie keer doorverbonden",
+                &["handoffs"],
+                Cause::System,
+                Kind::Complaint,
+                "nl",
+            ),
+            (
+                "Schandalige behandeling! Het online formulier werkte niet",
+                &["digital_service"],
+                Cause::System,
+                Kind::Complaint,
+                "nl",
+            ),
+            (
+                "De medewerker was niet onvriendelijk, maar het formulier werkte niet",
+                &["digital_service"],
+                Cause::System,
+                Kind::Complaint,
+                "nl",
+            ),
+            (
+                "De medewerker snauwde me af en luisterde niet",
+                &["staff_conduct"],
+                Cause::Human,
+                Kind::Complaint,
+                "nl",
+            ),
+            (
+                "The agent really listened and was so helpful, thank you!",
+                &["staff_conduct"],
+                Cause::Human,
+                Kind::Compliment,
+                "en",
+            ),
+            (
+                "Still no reply after weeks and I had to repeat my story every time",
+                &["response_time", "repeat_story"],
+                Cause::System,
+                Kind::Complaint,
+                "en",
+            ),
+            (
+                "Wanneer wordt mijn salaris uitbetaald?",
+                &["payment"],
+                Cause::System,
+                Kind::Complaint,
+                "nl",
+            ),
+            (
+                "Hoe laat is het loket open?",
+                &[],
+                Cause::Unknown,
+                Kind::Question,
+                "nl",
+            ),
+            (
+                "Nog steeds geen reactie gekregen.\n\nMet vriendelijke groet,\nJan",
+                &["response_time"],
+                Cause::System,
+                Kind::Complaint,
+                "nl",
+            ),
         ];
         for (text, themes, cause, kind, lang) in cases {
             let got = c.classify(text);
@@ -265,7 +355,8 @@ mod tests {
 
     #[test]
     fn escalation_words_are_flagged() {
-        let got = classifier().classify("Als dit niet opgelost wordt stap ik naar de ombudsman en de krant");
+        let got = classifier()
+            .classify("Als dit niet opgelost wordt stap ik naar de ombudsman en de krant");
         assert_eq!(got.escalation, vec!["ombudsman", "press"]);
     }
 

@@ -22,7 +22,10 @@ pub enum DecodeError {
     #[error("unsupported schema_version {found} for `{kind}` (this build reads {SCHEMA_VERSION})")]
     Version { kind: &'static str, found: u64 },
     #[error("expected message type `{expected}`, found `{found}`")]
-    Type { expected: &'static str, found: String },
+    Type {
+        expected: &'static str,
+        found: String,
+    },
     #[error("message does not match the `{kind}` schema: {source}")]
     Shape {
         kind: &'static str,
@@ -38,13 +41,19 @@ fn decode<T: DeserializeOwned>(payload: &[u8], kind: &'static str) -> Result<T, 
         return Err(DecodeError::Empty);
     }
     let value: serde_json::Value = serde_json::from_slice(payload).map_err(DecodeError::Json)?;
-    let found = value.get("schema_version").and_then(|v| v.as_u64()).unwrap_or(0);
+    let found = value
+        .get("schema_version")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
     if found != u64::from(SCHEMA_VERSION) {
         return Err(DecodeError::Version { kind, found });
     }
     let found_type = value.get("type").and_then(|v| v.as_str()).unwrap_or("");
     if found_type != kind {
-        return Err(DecodeError::Type { expected: kind, found: found_type.to_string() });
+        return Err(DecodeError::Type {
+            expected: kind,
+            found: found_type.to_string(),
+        });
     }
     serde_json::from_value(value).map_err(|source| DecodeError::Shape { kind, source })
 }
@@ -60,7 +69,11 @@ pub struct RawEnvelope {
 
 impl RawEnvelope {
     pub fn new(signal: Signal) -> Self {
-        RawEnvelope { schema_version: SCHEMA_VERSION, kind: TYPE_RAW.into(), signal }
+        RawEnvelope {
+            schema_version: SCHEMA_VERSION,
+            kind: TYPE_RAW.into(),
+            signal,
+        }
     }
 
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
@@ -82,7 +95,11 @@ pub struct ClassifiedEnvelope {
 }
 
 impl ClassifiedEnvelope {
-    pub fn new(signal: Signal, classification: Classification, classifier: impl Into<String>) -> Self {
+    pub fn new(
+        signal: Signal,
+        classification: Classification,
+        classifier: impl Into<String>,
+    ) -> Self {
         ClassifiedEnvelope {
             schema_version: SCHEMA_VERSION,
             kind: TYPE_CLASSIFIED.into(),
@@ -109,7 +126,11 @@ pub struct AlertEnvelope {
 
 impl AlertEnvelope {
     pub fn new(alert: Alert) -> Self {
-        AlertEnvelope { schema_version: SCHEMA_VERSION, kind: TYPE_ALERT.into(), alert }
+        AlertEnvelope {
+            schema_version: SCHEMA_VERSION,
+            kind: TYPE_ALERT.into(),
+            alert,
+        }
     }
 
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
@@ -123,7 +144,13 @@ mod tests {
     use crate::{Channel, Signal};
 
     fn signal() -> Signal {
-        Signal::new(Channel::Phone, "callcenter", "call-1", Utc::now(), "40 minuten in de wacht")
+        Signal::new(
+            Channel::Phone,
+            "callcenter",
+            "call-1",
+            Utc::now(),
+            "40 minuten in de wacht",
+        )
     }
 
     #[test]
@@ -139,14 +166,29 @@ mod tests {
         let cases: [(&[u8], &str); 5] = [
             (b"", "empty payload"),
             (b"{not json", "not valid JSON"),
-            (br#"{"schema_version":2,"type":"signal.raw"}"#, "unsupported schema_version 2"),
-            (br#"{"schema_version":1,"type":"alert"}"#, "expected message type `signal.raw`"),
-            (br#"{"schema_version":1,"type":"signal.raw","signal":{}}"#, "does not match"),
+            (
+                br#"{"schema_version":2,"type":"signal.raw"}"#,
+                "unsupported schema_version 2",
+            ),
+            (
+                br#"{"schema_version":1,"type":"alert"}"#,
+                "expected message type `signal.raw`",
+            ),
+            (
+                br#"{"schema_version":1,"type":"signal.raw","signal":{}}"#,
+                "does not match",
+            ),
         ];
         for (payload, want) in cases {
             match RawEnvelope::decode(payload) {
-                Ok(_) => panic!("decoding {:?} should fail", String::from_utf8_lossy(payload)),
-                Err(e) => assert!(e.to_string().contains(want), "error `{e}` should mention `{want}`"),
+                Ok(_) => panic!(
+                    "decoding {:?} should fail",
+                    String::from_utf8_lossy(payload)
+                ),
+                Err(e) => assert!(
+                    e.to_string().contains(want),
+                    "error `{e}` should mention `{want}`"
+                ),
             }
         }
     }

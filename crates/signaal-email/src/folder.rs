@@ -24,12 +24,19 @@ pub enum FolderError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FolderError + '_ {
-    move |source| FolderError::Io { path: path.to_path_buf(), source }
+    move |source| FolderError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Up to `limit` messages under `path`, in a stable order. `skip` tells which keys are already
 /// done, so their bytes are not read again.
-pub fn scan(path: &Path, skip: &dyn Fn(&str) -> bool, limit: usize) -> Result<Vec<Found>, FolderError> {
+pub fn scan(
+    path: &Path,
+    skip: &dyn Fn(&str) -> bool,
+    limit: usize,
+) -> Result<Vec<Found>, FolderError> {
     let mut found = Vec::new();
     let meta = fs::metadata(path).map_err(io(path))?;
     if meta.is_file() {
@@ -73,15 +80,24 @@ fn is_mbox(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "mbox")
 }
 
-fn read_file(path: &Path, skip: &dyn Fn(&str) -> bool, out: &mut Vec<Found>) -> Result<(), FolderError> {
+fn read_file(
+    path: &Path,
+    skip: &dyn Fn(&str) -> bool,
+    out: &mut Vec<Found>,
+) -> Result<(), FolderError> {
     let key = path.to_string_lossy().to_string();
     if is_mbox(path) {
         let file = fs::File::open(path).map_err(io(path))?;
-        for (n, message) in mail_parser::mailbox::mbox::MessageIterator::new(BufReader::new(file)).enumerate() {
+        for (n, message) in
+            mail_parser::mailbox::mbox::MessageIterator::new(BufReader::new(file)).enumerate()
+        {
             let message = message.map_err(io(path))?;
             let key = format!("{key}#{n}");
             if !skip(&key) {
-                out.push(Found { key, bytes: message.unwrap_contents() });
+                out.push(Found {
+                    key,
+                    bytes: message.unwrap_contents(),
+                });
             }
         }
         return Ok(());
@@ -121,9 +137,21 @@ mod tests {
         let found = scan(dir.path(), &|_| false, usize::MAX)?;
         let keys: Vec<String> = found
             .iter()
-            .map(|f| f.key.trim_start_matches(&*dir.path().to_string_lossy()).to_string())
+            .map(|f| {
+                f.key
+                    .trim_start_matches(&*dir.path().to_string_lossy())
+                    .to_string()
+            })
             .collect();
-        assert_eq!(keys, vec!["/box.mbox#0", "/box.mbox#1", "/inbox/new/1.host", "/one.eml"]);
+        assert_eq!(
+            keys,
+            vec![
+                "/box.mbox#0",
+                "/box.mbox#1",
+                "/inbox/new/1.host",
+                "/one.eml"
+            ]
+        );
         let again = scan(dir.path(), &|k| k.ends_with("one.eml"), usize::MAX)?;
         assert_eq!(again.len(), 3);
         Ok(())

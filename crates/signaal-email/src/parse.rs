@@ -113,7 +113,9 @@ fn automatic(msg: &mail_parser::Message<'_>) -> Option<&'static str> {
     if header("X-Autoreply").is_some() || header("X-Autorespond").is_some() {
         return Some("auto_reply");
     }
-    if header("Precedence").is_some_and(|v| matches!(v.as_str(), "bulk" | "junk" | "list" | "auto_reply")) {
+    if header("Precedence")
+        .is_some_and(|v| matches!(v.as_str(), "bulk" | "junk" | "list" | "auto_reply"))
+    {
         return Some("precedence");
     }
     if msg.is_content_type("multipart", "report")
@@ -181,7 +183,10 @@ Subject: Brief over WOZ\r\nMessage-ID: <abc@example.nl>\r\nDate: Tue, 17 Nov 202
         assert_eq!(s.text, "Geachte heer,\n\nDie brief snapt toch niemand.");
         assert_eq!(s.occurred_at.to_rfc3339(), "2026-11-17T08:30:00+00:00");
         assert_eq!(s.thread_id.as_deref(), Some("<abc@example.nl>"));
-        assert_eq!(s.meta.get("author_name").and_then(|v| v.as_str()), Some("Jan Jansen"));
+        assert_eq!(
+            s.meta.get("author_name").and_then(|v| v.as_str()),
+            Some("Jan Jansen")
+        );
     }
 
     #[test]
@@ -199,23 +204,36 @@ Subject: Brief over WOZ\r\nMessage-ID: <abc@example.nl>\r\nDate: Tue, 17 Nov 202
 References: <r0@b.nl> <r1@b.nl>\r\nSubject: Re: x\r\n\r\nNog steeds geen reactie\r\n";
         let s = signal(raw);
         assert_eq!(s.thread_id.as_deref(), Some("<r0@b.nl>"));
-        assert_eq!(s.meta.get("in_reply_to").and_then(|v| v.as_str()), Some("<r1@b.nl>"));
+        assert_eq!(
+            s.meta.get("in_reply_to").and_then(|v| v.as_str()),
+            Some("<r1@b.nl>")
+        );
     }
 
     #[test]
     fn automatic_mail_is_skipped_and_junk_is_rejected() {
         let ooo = "From: a@b.nl\r\nAuto-Submitted: auto-replied\r\nSubject: Afwezig\r\n\r\nIk ben afwezig\r\n";
-        assert_eq!(parse_message(ooo.as_bytes(), "x"), Outcome::Skipped("auto_submitted"));
+        assert_eq!(
+            parse_message(ooo.as_bytes(), "x"),
+            Outcome::Skipped("auto_submitted")
+        );
         let bulk = "From: a@b.nl\r\nPrecedence: bulk\r\nSubject: nieuws\r\n\r\nnieuws\r\n";
-        assert_eq!(parse_message(bulk.as_bytes(), "x"), Outcome::Skipped("precedence"));
-        assert!(matches!(parse_message(b"   \r\n", "x"), Outcome::Rejected(r) if r.contains("empty")));
+        assert_eq!(
+            parse_message(bulk.as_bytes(), "x"),
+            Outcome::Skipped("precedence")
+        );
+        assert!(
+            matches!(parse_message(b"   \r\n", "x"), Outcome::Rejected(r) if r.contains("empty"))
+        );
     }
 
     #[test]
     fn windows_1252_and_quoted_printable_decode() {
         let raw = b"From: a@b.nl\r\nSubject: =?windows-1252?Q?Caf=E9?=\r\nContent-Type: text/plain; charset=windows-1252\r\n\
 Content-Transfer-Encoding: quoted-printable\r\n\r\nIk ben zeer teleurgesteld =E9n boos=\r\n \x80 10\r\n";
-        let Outcome::Signal(s) = parse_message(raw, "x") else { panic!("expected a signal") };
+        let Outcome::Signal(s) = parse_message(raw, "x") else {
+            panic!("expected a signal")
+        };
         assert_eq!(s.subject.as_deref(), Some("Café"));
         assert_eq!(s.text, "Ik ben zeer teleurgesteld én boos € 10");
     }

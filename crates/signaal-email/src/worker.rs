@@ -88,17 +88,24 @@ pub async fn poll_once(
     }
 }
 
-pub async fn run(cfg: EmailSource, publisher: Publisher, store: Store, shutdown: CancellationToken) {
+pub async fn run(
+    cfg: EmailSource,
+    publisher: Publisher,
+    store: Store,
+    shutdown: CancellationToken,
+) {
     tracing::info!(source = %cfg.name, path = %cfg.path.display(), "email source started");
     poll_loop(&cfg.name, cfg.poll_interval, &shutdown, || async {
-        poll_once(&cfg, &publisher, &store).await.map_err(|e| match e {
-            EmailError::Source(s) => s,
-            EmailError::Store(s) => SourceError::Store(s),
-            EmailError::Folder(f) => {
-                tracing::warn!(source = %cfg.name, error = %f, "cannot read mail folder");
-                SourceError::Input(f.to_string())
-            }
-        })
+        poll_once(&cfg, &publisher, &store)
+            .await
+            .map_err(|e| match e {
+                EmailError::Source(s) => s,
+                EmailError::Store(s) => SourceError::Store(s),
+                EmailError::Folder(f) => {
+                    tracing::warn!(source = %cfg.name, error = %f, "cannot read mail folder");
+                    SourceError::Input(f.to_string())
+                }
+            })
     })
     .await;
 }

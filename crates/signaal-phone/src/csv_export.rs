@@ -71,7 +71,13 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%d-%m-%Y %H:%M:%S",
+        "%d-%m-%Y %H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
             return Some(t.and_utc());
         }
@@ -100,7 +106,16 @@ pub fn parse_rows<R: Read>(
         .from_reader(reader);
     let headers: Vec<String> = rdr
         .byte_headers()
-        .map(|h| h.iter().map(|c| String::from_utf8_lossy(c).trim().trim_start_matches('\u{feff}').to_lowercase()).collect())
+        .map(|h| {
+            h.iter()
+                .map(|c| {
+                    String::from_utf8_lossy(c)
+                        .trim()
+                        .trim_start_matches('\u{feff}')
+                        .to_lowercase()
+                })
+                .collect()
+        })
         .unwrap_or_default();
     let col = |name: &str| headers.iter().position(|h| *h == name.to_lowercase());
     let cols = Columns {
@@ -117,32 +132,48 @@ pub fn parse_rows<R: Read>(
         width: headers.len(),
     };
     let header_error = if cols.timestamp.is_none() {
-        Some(format!("no `{}` column in header {:?}", mapping.timestamp, headers))
+        Some(format!(
+            "no `{}` column in header {:?}",
+            mapping.timestamp, headers
+        ))
     } else {
         None
     };
     let source = source.to_string();
     let fingerprint = fingerprint.to_string();
-    rdr.into_byte_records().enumerate().skip(usize::try_from(skip).unwrap_or(usize::MAX)).map(move |(i, rec)| {
-        let index = i as u64;
-        match rec {
-            Err(e) => Row {
-                index,
-                line: e.position().map(|p| p.line()).unwrap_or(index + 2),
-                result: Err(RowError { reason: format!("unreadable row: {e}"), raw: Vec::new() }),
-            },
-            Ok(rec) => {
-                let line = rec.position().map(|p| p.line()).unwrap_or(index + 2);
-                let raw = rec.iter().collect::<Vec<_>>().join(&delimiter);
-                let result = match &header_error {
-                    Some(e) => Err(RowError { reason: e.clone(), raw }),
-                    None => row_signal(&rec, &cols, &source, &fingerprint, index)
-                        .map_err(|reason| RowError { reason, raw }),
-                };
-                Row { index, line, result }
+    rdr.into_byte_records()
+        .enumerate()
+        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+        .map(move |(i, rec)| {
+            let index = i as u64;
+            match rec {
+                Err(e) => Row {
+                    index,
+                    line: e.position().map(|p| p.line()).unwrap_or(index + 2),
+                    result: Err(RowError {
+                        reason: format!("unreadable row: {e}"),
+                        raw: Vec::new(),
+                    }),
+                },
+                Ok(rec) => {
+                    let line = rec.position().map(|p| p.line()).unwrap_or(index + 2);
+                    let raw = rec.iter().collect::<Vec<_>>().join(&delimiter);
+                    let result = match &header_error {
+                        Some(e) => Err(RowError {
+                            reason: e.clone(),
+                            raw,
+                        }),
+                        None => row_signal(&rec, &cols, &source, &fingerprint, index)
+                            .map_err(|reason| RowError { reason, raw }),
+                    };
+                    Row {
+                        index,
+                        line,
+                        result,
+                    }
+                }
             }
-        }
-    })
+        })
 }
 
 struct Columns {
@@ -167,7 +198,11 @@ fn row_signal(
     index: u64,
 ) -> Result<Signal, String> {
     if rec.len() != c.width {
-        return Err(format!("row has {} columns, header has {}", rec.len(), c.width));
+        return Err(format!(
+            "row has {} columns, header has {}",
+            rec.len(),
+            c.width
+        ));
     }
     let field = |i: Option<usize>| -> Result<Option<String>, String> {
         match i.and_then(|i| rec.get(i)) {
@@ -205,7 +240,11 @@ fn row_signal(
             meta.insert(k.into(), v);
         }
     }
-    for (k, i) in [("agent", c.agent), ("queue", c.queue), ("disposition", c.disposition)] {
+    for (k, i) in [
+        ("agent", c.agent),
+        ("queue", c.queue),
+        ("disposition", c.disposition),
+    ] {
         if let Some(v) = field(i)? {
             meta.insert(k.into(), Value::from(v));
         }
@@ -261,20 +300,48 @@ e,2026-11-17 09:00:00,fine,\n";
         let got = rows(csv);
         let summary: Vec<(u64, Result<String, String>)> = got
             .iter()
-            .map(|r| (r.line, r.result.as_ref().map(|s| s.source_id.clone()).map_err(|e| e.reason.clone())))
+            .map(|r| {
+                (
+                    r.line,
+                    r.result
+                        .as_ref()
+                        .map(|s| s.source_id.clone())
+                        .map_err(|e| e.reason.clone()),
+                )
+            })
             .collect();
         assert_eq!(summary[0], (2, Ok("a".into())));
-        assert!(matches!(&summary[1], (3, Err(r)) if r.contains("unparseable timestamp")), "{:?}", summary[1]);
-        assert!(matches!(&summary[2], (4, Err(r)) if r.contains("5 columns")), "{:?}", summary[2]);
-        assert!(matches!(&summary[3], (5, Err(r)) if r.contains("not a whole number")), "{:?}", summary[3]);
+        assert!(
+            matches!(&summary[1], (3, Err(r)) if r.contains("unparseable timestamp")),
+            "{:?}",
+            summary[1]
+        );
+        assert!(
+            matches!(&summary[2], (4, Err(r)) if r.contains("5 columns")),
+            "{:?}",
+            summary[2]
+        );
+        assert!(
+            matches!(&summary[3], (5, Err(r)) if r.contains("not a whole number")),
+            "{:?}",
+            summary[3]
+        );
         assert_eq!(summary[4], (6, Ok("e".into())));
     }
 
     #[test]
     fn rows_without_call_id_get_stable_ids_and_skip_resumes() {
         let csv = "started_at,notes\n2026-11-17,a\n2026-11-17,b\n";
-        let first: Vec<String> = rows(csv).into_iter().filter_map(|r| r.result.ok()).map(|s| s.id).collect();
-        let again: Vec<String> = rows(csv).into_iter().filter_map(|r| r.result.ok()).map(|s| s.id).collect();
+        let first: Vec<String> = rows(csv)
+            .into_iter()
+            .filter_map(|r| r.result.ok())
+            .map(|s| s.id)
+            .collect();
+        let again: Vec<String> = rows(csv)
+            .into_iter()
+            .filter_map(|r| r.result.ok())
+            .map(|s| s.id)
+            .collect();
         assert_eq!(first, again);
         assert_ne!(first[0], first[1]);
         let resumed: Vec<Row> =

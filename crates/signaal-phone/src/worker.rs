@@ -47,7 +47,10 @@ pub fn fingerprint(path: &Path) -> std::io::Result<String> {
 fn open_export(path: &Path) -> std::io::Result<(u8, BufReader<fs::File>)> {
     let mut head = Vec::with_capacity(4096);
     fs::File::open(path)?.take(4096).read_to_end(&mut head)?;
-    Ok((detect_delimiter(&head), BufReader::new(fs::File::open(path)?)))
+    Ok((
+        detect_delimiter(&head),
+        BufReader::new(fs::File::open(path)?),
+    ))
 }
 
 /// Reads a whole export into batches of `CHUNK` rows, calling `emit` for each (for the one-shot
@@ -70,7 +73,8 @@ where
         done = row.index + 1;
         match row.result {
             Ok(mut s) => {
-                s.meta.insert("file".into(), path.display().to_string().into());
+                s.meta
+                    .insert("file".into(), path.display().to_string().into());
                 s.meta.insert("line".into(), row.line.into());
                 batch.signals.push(s);
             }
@@ -107,7 +111,11 @@ fn pending_files(inbox: &Path) -> Result<Vec<PathBuf>, SourceError> {
     Ok(files)
 }
 
-pub async fn poll_once(cfg: &PhoneSource, publisher: &Publisher, store: &Store) -> Result<Stats, SourceError> {
+pub async fn poll_once(
+    cfg: &PhoneSource,
+    publisher: &Publisher,
+    store: &Store,
+) -> Result<Stats, SourceError> {
     let mut total = Stats::default();
     for path in pending_files(&cfg.inbox)? {
         let fp = fingerprint(&path).map_err(|e| io_err(&path, e))?;
@@ -121,7 +129,8 @@ pub async fn poll_once(cfg: &PhoneSource, publisher: &Publisher, store: &Store) 
             let (name, p, mapping) = (cfg.name.clone(), path.clone(), cfg.mapping.clone());
             let reader = tokio::task::spawn_blocking(move || {
                 read_export(&name, &p, &mapping, skip, |b| {
-                    tx.blocking_send(b).map_err(|_| SourceError::Input("worker stopped".into()))
+                    tx.blocking_send(b)
+                        .map_err(|_| SourceError::Input("worker stopped".into()))
                 })
             });
             while let Some(batch) = rx.recv().await {
@@ -140,7 +149,15 @@ pub async fn poll_once(cfg: &PhoneSource, publisher: &Publisher, store: &Store) 
     Ok(total)
 }
 
-pub async fn run(cfg: PhoneSource, publisher: Publisher, store: Store, shutdown: CancellationToken) {
+pub async fn run(
+    cfg: PhoneSource,
+    publisher: Publisher,
+    store: Store,
+    shutdown: CancellationToken,
+) {
     tracing::info!(source = %cfg.name, inbox = %cfg.inbox.display(), "phone source started");
-    poll_loop(&cfg.name, cfg.poll_interval, &shutdown, || poll_once(&cfg, &publisher, &store)).await;
+    poll_loop(&cfg.name, cfg.poll_interval, &shutdown, || {
+        poll_once(&cfg, &publisher, &store)
+    })
+    .await;
 }

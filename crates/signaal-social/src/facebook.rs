@@ -104,7 +104,10 @@ mod tests {
         let resp = parse_response(body)?;
         let signals = to_signals(&resp, "page", "123");
         assert_eq!(signals.len(), 1);
-        assert_eq!(signals[0].occurred_at.to_rfc3339(), "2026-11-17T09:00:00+00:00");
+        assert_eq!(
+            signals[0].occurred_at.to_rfc3339(),
+            "2026-11-17T09:00:00+00:00"
+        );
         assert_eq!(signals[0].meta.get("shares"), Some(&Value::from(4)));
         assert!(resp.paging.and_then(|p| p.next).is_some());
         Ok(())

@@ -39,7 +39,10 @@ struct Shared {
 }
 
 /// Starts the server on `127.0.0.1:0`; returns its base URL. Stops when `shutdown` fires.
-pub async fn serve(recordings: Recordings, shutdown: CancellationToken) -> std::io::Result<(String, SocketAddr)> {
+pub async fn serve(
+    recordings: Recordings,
+    shutdown: CancellationToken,
+) -> std::io::Result<(String, SocketAddr)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
@@ -86,7 +89,10 @@ pub async fn serve(recordings: Recordings, shutdown: CancellationToken) -> std::
         .with_state(shared);
     tokio::spawn(async move {
         let stop = shutdown.cancelled_owned();
-        if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
             tracing::warn!(%error, "replay server stopped");
         }
     });
@@ -94,7 +100,12 @@ pub async fn serve(recordings: Recordings, shutdown: CancellationToken) -> std::
 }
 
 fn json(status: StatusCode, body: String) -> Response {
-    (status, [("content-type", "application/json; charset=utf-8")], body).into_response()
+    (
+        status,
+        [("content-type", "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 async fn x_search(
@@ -102,10 +113,15 @@ async fn x_search(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if !headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Bearer ")) {
+    if !headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer "))
+    {
         return json(
             StatusCode::UNAUTHORIZED,
-            r#"{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}"#.into(),
+            r#"{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}"#
+                .into(),
         );
     }
     if let (Some(since), Some(newest)) = (q.get("since_id"), &s.x_newest) {
@@ -144,7 +160,10 @@ async fn fb_feed(
         None => (!s.recordings.facebook_pages.is_empty()).then_some(0),
     };
     match page.and_then(|i| s.recordings.facebook_pages.get(i)) {
-        Some(body) => json(StatusCode::OK, body.replace("https://graph.facebook.com", &s.base)),
+        Some(body) => json(
+            StatusCode::OK,
+            body.replace("https://graph.facebook.com", &s.base),
+        ),
         None => json(StatusCode::OK, r#"{"data":[]}"#.into()),
     }
 }

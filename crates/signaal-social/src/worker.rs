@@ -66,22 +66,36 @@ async fn get(req: reqwest::RequestBuilder, what: &str) -> Result<Vec<u8>, Source
         let wait = reset
             .map(|r| (r - chrono::Utc::now().timestamp()).clamp(1, 900))
             .unwrap_or(60);
-        tracing::warn!(what, wait_seconds = wait, "rate limited; waiting for the reset");
+        tracing::warn!(
+            what,
+            wait_seconds = wait,
+            "rate limited; waiting for the reset"
+        );
         tokio::time::sleep(Duration::from_secs(u64::try_from(wait).unwrap_or(60))).await;
         return Err(SourceError::Input(format!("{what}: rate limited (429)")));
     }
     let body = resp.bytes().await.map_err(|e| http_error(what, e))?;
     if !status.is_success() {
         let snippet: String = String::from_utf8_lossy(&body).chars().take(300).collect();
-        return Err(SourceError::Input(format!("{what}: HTTP {status}: {snippet}")));
+        return Err(SourceError::Input(format!(
+            "{what}: HTTP {status}: {snippet}"
+        )));
     }
     Ok(body.to_vec())
 }
 
 /// Fetches every page newer than the stored `since_id` and commits them as one batch.
-pub async fn poll_x(cfg: &XSearch, client: &reqwest::Client, publisher: &Publisher, store: &Store) -> Result<Stats, SourceError> {
+pub async fn poll_x(
+    cfg: &XSearch,
+    client: &reqwest::Client,
+    publisher: &Publisher,
+    store: &Store,
+) -> Result<Stats, SourceError> {
     let since = store.get_cursor(&cfg.name, "since_id").await?;
-    let url = format!("{}/2/tweets/search/recent", cfg.base_url.trim_end_matches('/'));
+    let url = format!(
+        "{}/2/tweets/search/recent",
+        cfg.base_url.trim_end_matches('/')
+    );
     let mut batch = Batch::default();
     let mut newest = since.clone();
     let mut next_token: Option<String> = None;
@@ -101,7 +115,8 @@ pub async fn poll_x(cfg: &XSearch, client: &reqwest::Client, publisher: &Publish
         }
         let req = client.get(&url).bearer_auth(&cfg.bearer_token).query(&q);
         let body = get(req, "x recent search").await?;
-        let resp = x::parse_response(&body).map_err(|e| SourceError::Input(format!("x recent search: {e}")))?;
+        let resp = x::parse_response(&body)
+            .map_err(|e| SourceError::Input(format!("x recent search: {e}")))?;
         for e in &resp.errors {
             tracing::warn!(source = %cfg.name, error = %e, "partial error in x response");
         }
@@ -110,7 +125,9 @@ pub async fn poll_x(cfg: &XSearch, client: &reqwest::Client, publisher: &Publish
                 newest = Some(n.clone());
             }
         }
-        batch.signals.extend(x::to_signals(&resp, &cfg.name, &cfg.own_user_ids));
+        batch
+            .signals
+            .extend(x::to_signals(&resp, &cfg.name, &cfg.own_user_ids));
         match resp.meta.next_token {
             Some(t) => next_token = Some(t),
             None => break,
@@ -123,32 +140,56 @@ pub async fn poll_x(cfg: &XSearch, client: &reqwest::Client, publisher: &Publish
 }
 
 /// Fetches posts since the stored time, following `paging.next`, and commits them.
-pub async fn poll_facebook(cfg: &FacebookPage, client: &reqwest::Client, publisher: &Publisher, store: &Store) -> Result<Stats, SourceError> {
-    let since: Option<i64> = store.get_cursor(&cfg.name, "since").await?.and_then(|v| v.parse().ok());
-    let first = format!("{}/{}/{}/feed", cfg.base_url.trim_end_matches('/'), cfg.api_version, cfg.page_id);
+pub async fn poll_facebook(
+    cfg: &FacebookPage,
+    client: &reqwest::Client,
+    publisher: &Publisher,
+    store: &Store,
+) -> Result<Stats, SourceError> {
+    let since: Option<i64> = store
+        .get_cursor(&cfg.name, "since")
+        .await?
+        .and_then(|v| v.parse().ok());
+    let first = format!(
+        "{}/{}/{}/feed",
+        cfg.base_url.trim_end_matches('/'),
+        cfg.api_version,
+        cfg.page_id
+    );
     let mut batch = Batch::default();
     let mut newest = since.unwrap_or(0);
     let mut next: Option<String> = None;
     for _page in 0..1000 {
         let req = match &next {
             None => {
-                let mut q = vec![("fields", facebook::FEED_FIELDS.to_string()), ("limit", "100".into())];
+                let mut q = vec![
+                    ("fields", facebook::FEED_FIELDS.to_string()),
+                    ("limit", "100".into()),
+                ];
                 if let Some(s) = since {
                     q.push(("since", s.to_string()));
                 }
-                client.get(&first).query(&q).query(&[("access_token", &cfg.access_token)])
+                client
+                    .get(&first)
+                    .query(&q)
+                    .query(&[("access_token", &cfg.access_token)])
             }
             // `paging.next` carries every parameter except the token.
-            Some(url) => client.get(url).query(&[("access_token", &cfg.access_token)]),
+            Some(url) => client
+                .get(url)
+                .query(&[("access_token", &cfg.access_token)]),
         };
         let body = get(req, "facebook feed").await?;
-        let resp = facebook::parse_response(&body).map_err(|e| SourceError::Input(format!("facebook feed: {e}")))?;
+        let resp = facebook::parse_response(&body)
+            .map_err(|e| SourceError::Input(format!("facebook feed: {e}")))?;
         for p in &resp.data {
             if let Some(t) = facebook::parse_time(&p.created_time) {
                 newest = newest.max(t.timestamp());
             }
         }
-        batch.signals.extend(facebook::to_signals(&resp, &cfg.name, &cfg.page_id));
+        batch
+            .signals
+            .extend(facebook::to_signals(&resp, &cfg.name, &cfg.page_id));
         match resp.paging.and_then(|p| p.next) {
             Some(n) if !resp.data.is_empty() => next = Some(strip_token(&n)),
             _ => break,
@@ -156,7 +197,9 @@ pub async fn poll_facebook(cfg: &FacebookPage, client: &reqwest::Client, publish
     }
     if Some(newest) != since && newest > 0 {
         // `since` is inclusive: the next poll asks for strictly newer posts.
-        batch.checkpoints.push(("since".into(), (newest + 1).to_string()));
+        batch
+            .checkpoints
+            .push(("since".into(), (newest + 1).to_string()));
     }
     commit(&cfg.name, batch, publisher, store).await
 }
@@ -166,7 +209,10 @@ fn strip_token(url: &str) -> String {
     match url.split_once('?') {
         None => url.to_string(),
         Some((base, query)) => {
-            let kept: Vec<&str> = query.split('&').filter(|p| !p.starts_with("access_token=")).collect();
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|p| !p.starts_with("access_token="))
+                .collect();
             if kept.is_empty() {
                 base.to_string()
             } else {
@@ -184,17 +230,35 @@ pub fn http_client() -> Result<reqwest::Client, SourceError> {
         .map_err(|e| SourceError::Input(format!("http client: {e}")))
 }
 
-pub async fn run_x(cfg: XSearch, interval: Duration, publisher: Publisher, store: Store, shutdown: CancellationToken) -> Result<(), SourceError> {
+pub async fn run_x(
+    cfg: XSearch,
+    interval: Duration,
+    publisher: Publisher,
+    store: Store,
+    shutdown: CancellationToken,
+) -> Result<(), SourceError> {
     let client = http_client()?;
     tracing::info!(source = %cfg.name, query = %cfg.query, "x search source started");
-    poll_loop(&cfg.name, interval, &shutdown, || poll_x(&cfg, &client, &publisher, &store)).await;
+    poll_loop(&cfg.name, interval, &shutdown, || {
+        poll_x(&cfg, &client, &publisher, &store)
+    })
+    .await;
     Ok(())
 }
 
-pub async fn run_facebook(cfg: FacebookPage, interval: Duration, publisher: Publisher, store: Store, shutdown: CancellationToken) -> Result<(), SourceError> {
+pub async fn run_facebook(
+    cfg: FacebookPage,
+    interval: Duration,
+    publisher: Publisher,
+    store: Store,
+    shutdown: CancellationToken,
+) -> Result<(), SourceError> {
     let client = http_client()?;
     tracing::info!(source = %cfg.name, page = %cfg.page_id, "facebook page source started");
-    poll_loop(&cfg.name, interval, &shutdown, || poll_facebook(&cfg, &client, &publisher, &store)).await;
+    poll_loop(&cfg.name, interval, &shutdown, || {
+        poll_facebook(&cfg, &client, &publisher, &store)
+    })
+    .await;
     Ok(())
 }
 
@@ -204,7 +268,10 @@ mod tests {
 
     #[test]
     fn paging_next_loses_its_token() {
-        assert_eq!(strip_token("https://h/v21.0/1/feed?access_token=SECRET&after=abc"), "https://h/v21.0/1/feed?after=abc");
+        assert_eq!(
+            strip_token("https://h/v21.0/1/feed?access_token=SECRET&after=abc"),
+            "https://h/v21.0/1/feed?after=abc"
+        );
         assert_eq!(strip_token("https://h/feed"), "https://h/feed");
     }
 }

@@ -70,10 +70,19 @@ pub fn parse_response(body: &[u8]) -> Result<SearchResponse, ParseError> {
 
 /// Turns one search response into signals; tweets by `own_user_ids` are left out.
 pub fn to_signals(resp: &SearchResponse, source: &str, own_user_ids: &[String]) -> Vec<Signal> {
-    let users: HashMap<&str, &User> = resp.includes.users.iter().map(|u| (u.id.as_str(), u)).collect();
+    let users: HashMap<&str, &User> = resp
+        .includes
+        .users
+        .iter()
+        .map(|u| (u.id.as_str(), u))
+        .collect();
     resp.data
         .iter()
-        .filter(|t| t.author_id.as_ref().is_none_or(|a| !own_user_ids.contains(a)))
+        .filter(|t| {
+            t.author_id
+                .as_ref()
+                .is_none_or(|a| !own_user_ids.contains(a))
+        })
         .map(|t| {
             let user = t.author_id.as_deref().and_then(|a| users.get(a));
             let mut meta = Map::new();
@@ -83,9 +92,17 @@ pub fn to_signals(resp: &SearchResponse, source: &str, own_user_ids: &[String]) 
                 if let Some(f) = u.public_metrics.get("followers_count") {
                     meta.insert("followers".into(), f.clone());
                 }
-                meta.insert("permalink".into(), Value::from(format!("https://x.com/{}/status/{}", u.username, t.id)));
+                meta.insert(
+                    "permalink".into(),
+                    Value::from(format!("https://x.com/{}/status/{}", u.username, t.id)),
+                );
             }
-            for (k, name) in [("like_count", "likes"), ("retweet_count", "retweets"), ("reply_count", "replies"), ("quote_count", "quotes")] {
+            for (k, name) in [
+                ("like_count", "likes"),
+                ("retweet_count", "retweets"),
+                ("reply_count", "replies"),
+                ("quote_count", "quotes"),
+            ] {
                 if let Some(v) = t.public_metrics.get(k) {
                     meta.insert(name.into(), v.clone());
                 }
@@ -96,8 +113,16 @@ pub fn to_signals(resp: &SearchResponse, source: &str, own_user_ids: &[String]) 
             if let Some(r) = &t.in_reply_to_user_id {
                 meta.insert("in_reply_to_user_id".into(), Value::from(r.clone()));
             }
-            let mut s = Signal::new(Channel::Twitter, source, t.id.clone(), t.created_at.unwrap_or_else(Utc::now), t.text.clone());
-            s.author = user.map(|u| format!("@{}", u.username)).or_else(|| t.author_id.clone());
+            let mut s = Signal::new(
+                Channel::Twitter,
+                source,
+                t.id.clone(),
+                t.created_at.unwrap_or_else(Utc::now),
+                t.text.clone(),
+            );
+            s.author = user
+                .map(|u| format!("@{}", u.username))
+                .or_else(|| t.author_id.clone());
             s.thread_id = t.conversation_id.clone();
             s.meta = meta;
             s

@@ -84,12 +84,18 @@ impl Store {
                 .max_connections(8)
                 .connect(url)
                 .await
-                .map_err(|source| StoreError::Connect { backend: "postgresql", source })?;
+                .map_err(|source| StoreError::Connect {
+                    backend: "postgresql",
+                    source,
+                })?;
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
             Pool::Postgres(pool)
         } else if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)
-                .map_err(|source| StoreError::Connect { backend: "sqlite", source })?
+                .map_err(|source| StoreError::Connect {
+                    backend: "sqlite",
+                    source,
+                })?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(std::time::Duration::from_secs(30))
@@ -98,7 +104,10 @@ impl Store {
                 .max_connections(4)
                 .connect_with(opts)
                 .await
-                .map_err(|source| StoreError::Connect { backend: "sqlite", source })?;
+                .map_err(|source| StoreError::Connect {
+                    backend: "sqlite",
+                    source,
+                })?;
             sqlx::migrate!("migrations/sqlite").run(&pool).await?;
             Pool::Sqlite(pool)
         } else {
@@ -119,8 +128,12 @@ impl Store {
     pub async fn save_classified(&self, batch: &[ClassifiedEnvelope]) -> Result<u64> {
         let mut rows = Vec::with_capacity(batch.len());
         for env in batch {
-            let themes = serde_json::to_value(&env.classification.themes)
-                .map_err(|source| StoreError::Encode { field: "themes", source })?;
+            let themes = serde_json::to_value(&env.classification.themes).map_err(|source| {
+                StoreError::Encode {
+                    field: "themes",
+                    source,
+                }
+            })?;
             rows.push((env, themes));
         }
         on_pool!(self, pool => {
@@ -308,7 +321,16 @@ impl Store {
     }
 
     pub async fn alerts(&self) -> Result<Vec<Alert>> {
-        type Row = (String, String, DateTime<Utc>, DateTime<Utc>, i64, i64, DateTime<Utc>, Json<Vec<String>>);
+        type Row = (
+            String,
+            String,
+            DateTime<Utc>,
+            DateTime<Utc>,
+            i64,
+            i64,
+            DateTime<Utc>,
+            Json<Vec<String>>,
+        );
         on_pool!(self, pool => {
             let rows: Vec<Row> = sqlx::query_as(
                 "select id, theme, window_start, window_end, count, threshold, raised_at, \
@@ -363,7 +385,9 @@ impl Store {
 /// Database URLs may carry passwords; never echo them back in errors or logs.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
         _ => url.to_string(),
     }
 }
@@ -374,7 +398,10 @@ mod tests {
 
     #[test]
     fn passwords_never_leave_in_errors() {
-        assert_eq!(redact_url("postgres://u:secret@db:5432/x"), "postgres://***@db:5432/x");
+        assert_eq!(
+            redact_url("postgres://u:secret@db:5432/x"),
+            "postgres://***@db:5432/x"
+        );
         assert_eq!(redact_url("sqlite:signaal.db"), "sqlite:signaal.db");
     }
 }

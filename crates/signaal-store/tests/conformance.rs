@@ -5,17 +5,39 @@
 //! fails and says how to provide one: a skipped backend would hide a broken store.
 
 use chrono::{TimeZone, Utc};
-use signaal_core::{Alert, Cause, Channel, Classification, ClassifiedEnvelope, Kind, Signal, ThemeTag};
+use signaal_core::{
+    Alert, Cause, Channel, Classification, ClassifiedEnvelope, Kind, Signal, ThemeTag,
+};
 use signaal_store::Store;
 
 fn envelope(source_id: &str, minute: i64, themes: &[&str]) -> ClassifiedEnvelope {
-    let t = Utc.timestamp_opt(1_800_000_000 + minute * 60, 0).single().unwrap_or_default();
-    let mut s = Signal::new(Channel::Email, "inbox", source_id, t, "De brief snapt niemand");
+    let t = Utc
+        .timestamp_opt(1_800_000_000 + minute * 60, 0)
+        .single()
+        .unwrap_or_default();
+    let mut s = Signal::new(
+        Channel::Email,
+        "inbox",
+        source_id,
+        t,
+        "De brief snapt niemand",
+    );
     s.subject = Some("WOZ".into());
     s.meta.insert("to".into(), "klachten@example.nl".into());
     let c = Classification {
-        themes: themes.iter().map(|id| ThemeTag { id: id.to_string(), score: 0.5, evidence: vec![] }).collect(),
-        cause: if themes.is_empty() { Cause::Unknown } else { Cause::System },
+        themes: themes
+            .iter()
+            .map(|id| ThemeTag {
+                id: id.to_string(),
+                score: 0.5,
+                evidence: vec![],
+            })
+            .collect(),
+        cause: if themes.is_empty() {
+            Cause::Unknown
+        } else {
+            Cause::System
+        },
         kind: Kind::Complaint,
         lang: "nl".into(),
         sentiment: -0.4,
@@ -29,25 +51,60 @@ async fn conformance(store: Store) -> Result<(), Box<dyn std::error::Error>> {
     let a = envelope("a", 0, &["unclear_communication", "reachability"]);
     let b = envelope("b", 5, &["reachability"]);
     let c = envelope("c", 90, &[]);
-    assert_eq!(store.save_classified(&[a.clone(), b.clone()]).await?, 2, "{backend}: two new rows");
+    assert_eq!(
+        store.save_classified(&[a.clone(), b.clone()]).await?,
+        2,
+        "{backend}: two new rows"
+    );
     // A replay, mixed with one new signal, adds only the new one.
-    assert_eq!(store.save_classified(&[a.clone(), c.clone(), b.clone()]).await?, 1, "{backend}: replay collapses");
+    assert_eq!(
+        store
+            .save_classified(&[a.clone(), c.clone(), b.clone()])
+            .await?,
+        1,
+        "{backend}: replay collapses"
+    );
     assert_eq!(store.count_signals().await?, 3, "{backend}");
-    let mut ids = vec![a.signal.id.clone(), b.signal.id.clone(), c.signal.id.clone()];
+    let mut ids = vec![
+        a.signal.id.clone(),
+        b.signal.id.clone(),
+        c.signal.id.clone(),
+    ];
     ids.sort();
     assert_eq!(store.signal_ids().await?, ids, "{backend}");
 
     let from = a.signal.occurred_at;
-    let in_window = store.theme_signal_ids("reachability", from, from + chrono::Duration::minutes(60)).await?;
+    let in_window = store
+        .theme_signal_ids("reachability", from, from + chrono::Duration::minutes(60))
+        .await?;
     let mut want = vec![a.signal.id.clone(), b.signal.id.clone()];
     want.sort();
     assert_eq!(in_window, want, "{backend}: theme window query");
-    assert!(store.theme_signal_ids("reachability", from + chrono::Duration::minutes(6), from + chrono::Duration::minutes(60)).await?.is_empty());
+    assert!(store
+        .theme_signal_ids(
+            "reachability",
+            from + chrono::Duration::minutes(6),
+            from + chrono::Duration::minutes(60)
+        )
+        .await?
+        .is_empty());
 
     assert_eq!(store.get_cursor("imap", "INBOX").await?, None, "{backend}");
     store.set_cursor("imap", "INBOX", "1:10").await?;
-    store.set_cursors("imap", &[("INBOX".into(), "1:12".into()), ("Archive".into(), "7:3".into())]).await?;
-    assert_eq!(store.get_cursor("imap", "INBOX").await?.as_deref(), Some("1:12"), "{backend}: cursor upsert");
+    store
+        .set_cursors(
+            "imap",
+            &[
+                ("INBOX".into(), "1:12".into()),
+                ("Archive".into(), "7:3".into()),
+            ],
+        )
+        .await?;
+    assert_eq!(
+        store.get_cursor("imap", "INBOX").await?.as_deref(),
+        Some("1:12"),
+        "{backend}: cursor upsert"
+    );
     assert_eq!(store.cursors("imap").await?.len(), 2, "{backend}");
     assert!(store.cursors("other").await?.is_empty());
 
@@ -61,18 +118,37 @@ async fn conformance(store: Store) -> Result<(), Box<dyn std::error::Error>> {
         raised_at: Utc::now(),
         sample_signal_ids: want.clone(),
     };
-    assert!(store.save_alert(&alert).await?, "{backend}: first alert stored");
-    assert!(!store.save_alert(&alert).await?, "{backend}: replayed alert collapses");
+    assert!(
+        store.save_alert(&alert).await?,
+        "{backend}: first alert stored"
+    );
+    assert!(
+        !store.save_alert(&alert).await?,
+        "{backend}: replayed alert collapses"
+    );
     assert!(store.alert_exists(&alert.id).await?);
     let stored = store.alerts().await?;
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].sample_signal_ids, want);
-    assert_eq!(stored[0].window_start, alert.window_start, "{backend}: timestamps round-trip");
+    assert_eq!(
+        stored[0].window_start, alert.window_start,
+        "{backend}: timestamps round-trip"
+    );
 
     let report = store.report().await?;
     assert_eq!(report.total, 3);
-    assert_eq!(report.by_theme, vec![("reachability".to_string(), 2), ("unclear_communication".to_string(), 1)], "{backend}: pareto order");
-    assert_eq!(report.by_cause, vec![("system".to_string(), 2), ("unknown".to_string(), 1)]);
+    assert_eq!(
+        report.by_theme,
+        vec![
+            ("reachability".to_string(), 2),
+            ("unclear_communication".to_string(), 1)
+        ],
+        "{backend}: pareto order"
+    );
+    assert_eq!(
+        report.by_cause,
+        vec![("system".to_string(), 2), ("unknown".to_string(), 1)]
+    );
     assert_eq!(report.by_channel, vec![("email".to_string(), 3)]);
     store.close().await;
     Ok(())
@@ -93,17 +169,34 @@ async fn postgres_conforms() -> Result<(), Box<dyn std::error::Error>> {
     let admin = std::env::var("SIGNAAL_TEST_DATABASE_URL").map_err(|_| {
         "SIGNAAL_TEST_DATABASE_URL is not set: run the suite through scripts/test, which starts PostgreSQL"
     })?;
-    let name = format!("signaal_conformance_{}_{}", std::process::id(), Utc::now().timestamp_millis());
-    let (base, _) = admin.rsplit_once('/').ok_or("database url has no database name")?;
+    let name = format!(
+        "signaal_conformance_{}_{}",
+        std::process::id(),
+        Utc::now().timestamp_millis()
+    );
+    let (base, _) = admin
+        .rsplit_once('/')
+        .ok_or("database url has no database name")?;
     let pool = sqlx::PgPool::connect(&admin).await?;
-    sqlx::query(&format!("create database {name}")).execute(&pool).await?;
+    sqlx::query(&format!("create database {name}"))
+        .execute(&pool)
+        .await?;
     let result = conformance(Store::connect(&format!("{base}/{name}")).await?).await;
-    sqlx::query(&format!("drop database if exists {name} with (force)")).execute(&pool).await?;
+    sqlx::query(&format!("drop database if exists {name} with (force)"))
+        .execute(&pool)
+        .await?;
     result
 }
 
 #[tokio::test]
 async fn bad_urls_say_what_is_wrong() {
-    let err = Store::connect("mysql://u:secret@h/db").await.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("unsupported database url") && !err.contains("secret"), "{err}");
+    let err = Store::connect("mysql://u:secret@h/db")
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("unsupported database url") && !err.contains("secret"),
+        "{err}"
+    );
 }

@@ -32,7 +32,9 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { url: "sqlite:signaal.db".into() }
+        StoreConfig {
+            url: "sqlite:signaal.db".into(),
+        }
     }
 }
 
@@ -45,7 +47,10 @@ pub struct EmailConfig {
 
 impl Default for EmailConfig {
     fn default() -> Self {
-        EmailConfig { poll_seconds: 30, folders: Vec::new() }
+        EmailConfig {
+            poll_seconds: 30,
+            folders: Vec::new(),
+        }
     }
 }
 
@@ -65,7 +70,10 @@ pub struct PhoneConfig {
 
 impl Default for PhoneConfig {
     fn default() -> Self {
-        PhoneConfig { poll_seconds: 30, inboxes: Vec::new() }
+        PhoneConfig {
+            poll_seconds: 30,
+            inboxes: Vec::new(),
+        }
     }
 }
 
@@ -88,7 +96,11 @@ pub struct SocialConfig {
 
 impl Default for SocialConfig {
     fn default() -> Self {
-        SocialConfig { poll_seconds: 60, x: Vec::new(), facebook: Vec::new() }
+        SocialConfig {
+            poll_seconds: 60,
+            x: Vec::new(),
+            facebook: Vec::new(),
+        }
     }
 }
 
@@ -110,13 +122,22 @@ impl Config {
         }
         // Only `SIGNAAL_<SECTION>__…` configures; other SIGNAAL_ variables (SIGNAAL_LOG,
         // SIGNAAL_CONFIG, test settings) are not configuration keys.
-        const SECTIONS: [&str; 7] = ["bus", "store", "email", "phone", "social", "classifier", "alerter"];
+        const SECTIONS: [&str; 7] = [
+            "bus",
+            "store",
+            "email",
+            "phone",
+            "social",
+            "classifier",
+            "alerter",
+        ];
         let env = Env::prefixed("SIGNAAL_").split("__").filter(|k| {
             let k = k.as_str().to_ascii_lowercase();
             SECTIONS.iter().any(|s| k.starts_with(&format!("{s}__")))
         });
         f = f.merge(env);
-        f.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+        f.extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
     }
 }
 
@@ -125,6 +146,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure signature, not ours
     fn file_then_environment() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("signaal.toml");
@@ -146,7 +168,10 @@ path = "/mail/klachten"
             jail.set_env("SIGNAAL_BUS__BROKERS", "override:9092");
             let c = Config::load(Some(&path)).map_err(|e| e.to_string())?;
             assert_eq!(c.bus.brokers, "override:9092");
-            assert_eq!(c.bus.client.get("security.protocol").map(String::as_str), Some("SASL_SSL"));
+            assert_eq!(
+                c.bus.client.get("security.protocol").map(String::as_str),
+                Some("SASL_SSL")
+            );
             assert_eq!(c.store.url, "postgres://signaal@db/signaal");
             assert_eq!(c.email.folders[0].name, "klachten");
             Ok(())
@@ -159,7 +184,10 @@ path = "/mail/klachten"
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, "[bus]\nbrokerz = \"x\"\n")?;
-        let err = Config::load(Some(&path)).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = Config::load(Some(&path))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("brokerz"), "{err}");
         Ok(())
     }

@@ -39,7 +39,10 @@ pub struct DemoArgs {
 }
 
 fn sorted_files<'a>(dir: &'a str) -> Vec<&'a include_dir::File<'a>> {
-    let mut files: Vec<_> = SAMPLES.get_dir(dir).map(|d| d.files().collect()).unwrap_or_default();
+    let mut files: Vec<_> = SAMPLES
+        .get_dir(dir)
+        .map(|d| d.files().collect())
+        .unwrap_or_default();
     files.sort_by_key(|f| f.path());
     files
 }
@@ -58,9 +61,15 @@ fn write_samples(root: &Path) -> anyhow::Result<()> {
 
 fn recordings() -> Recordings {
     let text = |dir: &str| -> Vec<String> {
-        sorted_files(dir).iter().map(|f| String::from_utf8_lossy(f.contents()).into_owned()).collect()
+        sorted_files(dir)
+            .iter()
+            .map(|f| String::from_utf8_lossy(f.contents()).into_owned())
+            .collect()
     };
-    Recordings { x_pages: text("twitter"), facebook_pages: text("facebook") }
+    Recordings {
+        x_pages: text("twitter"),
+        facebook_pages: text("facebook"),
+    }
 }
 
 /// The ids every bundled sample must end up with, computed by the same pure parsers.
@@ -81,11 +90,19 @@ fn expected_ids(root: &Path, rec: &Recordings, cfg: &Config) -> anyhow::Result<B
     }
     for body in &rec.x_pages {
         let resp = signaal_social::x::parse_response(body.as_bytes())?;
-        ids.extend(signaal_social::x::to_signals(&resp, "demo-x", &[]).into_iter().map(|s| s.id));
+        ids.extend(
+            signaal_social::x::to_signals(&resp, "demo-x", &[])
+                .into_iter()
+                .map(|s| s.id),
+        );
     }
     for body in &rec.facebook_pages {
         let resp = signaal_social::facebook::parse_response(body.as_bytes())?;
-        ids.extend(signaal_social::facebook::to_signals(&resp, "demo-facebook", FACEBOOK_PAGE).into_iter().map(|s| s.id));
+        ids.extend(
+            signaal_social::facebook::to_signals(&resp, "demo-facebook", FACEBOOK_PAGE)
+                .into_iter()
+                .map(|s| s.id),
+        );
     }
     Ok(ids)
 }
@@ -106,7 +123,10 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
             Some(mock)
         }
     };
-    cfg.store.url = args.database.clone().unwrap_or_else(|| "sqlite:signaal-demo.db".into());
+    cfg.store.url = args
+        .database
+        .clone()
+        .unwrap_or_else(|| "sqlite:signaal-demo.db".into());
 
     let dir = tempfile::tempdir()?;
     write_samples(dir.path())?;
@@ -115,9 +135,16 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
     let (base, _) = replay::serve(recordings(), stop_replay.clone()).await?;
 
     cfg.email.poll_seconds = 1;
-    cfg.email.folders = vec![EmailFolder { name: "demo-mail".into(), path: dir.path().join("email") }];
+    cfg.email.folders = vec![EmailFolder {
+        name: "demo-mail".into(),
+        path: dir.path().join("email"),
+    }];
     cfg.phone.poll_seconds = 1;
-    cfg.phone.inboxes = vec![PhoneInbox { name: "demo-calls".into(), path: dir.path().join("phone-inbox"), mapping: Default::default() }];
+    cfg.phone.inboxes = vec![PhoneInbox {
+        name: "demo-calls".into(),
+        path: dir.path().join("phone-inbox"),
+        mapping: Default::default(),
+    }];
     cfg.social.poll_seconds = 2;
     cfg.social.x = vec![XSearch {
         name: "demo-x".into(),
@@ -141,7 +168,11 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
     eprintln!(
         "signaal demo: {} samples, kafka {}, store {}",
         expected.len(),
-        if args.brokers.is_some() { cfg.bus.brokers.clone() } else { "in-process mock cluster".into() },
+        if args.brokers.is_some() {
+            cfg.bus.brokers.clone()
+        } else {
+            "in-process mock cluster".into()
+        },
         redact_url(&cfg.store.url)
     );
 
@@ -171,7 +202,11 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
     let outcome = pipeline.await.context("pipeline task")?;
     outcome.context("pipeline failed")?;
     if missing > 0 {
-        anyhow::bail!("{missing} of {} samples were not stored within {} s", expected.len(), args.timeout);
+        anyhow::bail!(
+            "{missing} of {} samples were not stored within {} s",
+            expected.len(),
+            args.timeout
+        );
     }
     let report = store.report().await?;
     store.close().await;
@@ -180,21 +215,32 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
 }
 
 fn bar(n: i64, max: i64, width: usize) -> String {
-    let len = if max > 0 { (n as f64 / max as f64 * width as f64).round() as usize } else { 0 };
+    let len = if max > 0 {
+        (n as f64 / max as f64 * width as f64).round() as usize
+    } else {
+        0
+    };
     "█".repeat(len.max(usize::from(n > 0)))
 }
 
 pub fn render(r: &Report, samples: usize, elapsed: Duration) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let _ = writeln!(o, "\nsignaal demo — {} signals in the register ({samples} samples this run)\n", r.total);
+    let _ = writeln!(
+        o,
+        "\nsignaal demo — {} signals in the register ({samples} samples this run)\n",
+        r.total
+    );
     let _ = writeln!(o, "Per channel");
     for (c, n) in &r.by_channel {
         let _ = writeln!(o, "  {c:<10} {n:>5}");
     }
     let tagged: i64 = r.by_theme.iter().map(|(_, n)| n).sum();
     let max = r.by_theme.first().map(|(_, n)| *n).unwrap_or(0);
-    let _ = writeln!(o, "\nThemes (Pareto: most frequent first, cumulative share)");
+    let _ = writeln!(
+        o,
+        "\nThemes (Pareto: most frequent first, cumulative share)"
+    );
     let mut cum = 0;
     for (t, n) in &r.by_theme {
         cum += n;

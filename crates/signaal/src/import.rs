@@ -45,9 +45,16 @@ pub fn read(args: &ImportArgs, cfg: &Config) -> anyhow::Result<Vec<Batch>> {
     let mut batches = Vec::new();
     for path in &args.paths {
         match args.channel {
-            ImportChannel::Email => batches.push(signaal_email::worker::read_path(&args.source, path)?),
+            ImportChannel::Email => {
+                batches.push(signaal_email::worker::read_path(&args.source, path)?)
+            }
             ImportChannel::Phone => {
-                let mapping = cfg.phone.inboxes.first().map(|i| i.mapping.clone()).unwrap_or_default();
+                let mapping = cfg
+                    .phone
+                    .inboxes
+                    .first()
+                    .map(|i| i.mapping.clone())
+                    .unwrap_or_default();
                 signaal_phone::worker::read_export(&args.source, path, &mapping, 0, |b| {
                     batches.push(b);
                     Ok(())
@@ -55,8 +62,9 @@ pub fn read(args: &ImportArgs, cfg: &Config) -> anyhow::Result<Vec<Batch>> {
             }
             ImportChannel::Twitter => {
                 let body = read_file(path)?;
-                let resp = signaal_social::x::parse_response(&body)
-                    .with_context(|| format!("`{}` is not an X recent-search response", path.display()))?;
+                let resp = signaal_social::x::parse_response(&body).with_context(|| {
+                    format!("`{}` is not an X recent-search response", path.display())
+                })?;
                 batches.push(Batch {
                     signals: signaal_social::x::to_signals(&resp, &args.source, &args.own_user_ids),
                     ..Batch::default()
@@ -64,8 +72,9 @@ pub fn read(args: &ImportArgs, cfg: &Config) -> anyhow::Result<Vec<Batch>> {
             }
             ImportChannel::Facebook => {
                 let body = read_file(path)?;
-                let resp = signaal_social::facebook::parse_response(&body)
-                    .with_context(|| format!("`{}` is not a Graph API feed response", path.display()))?;
+                let resp = signaal_social::facebook::parse_response(&body).with_context(|| {
+                    format!("`{}` is not a Graph API feed response", path.display())
+                })?;
                 let page = args.page_id.clone().unwrap_or_default();
                 batches.push(Batch {
                     signals: signaal_social::facebook::to_signals(&resp, &args.source, &page),
@@ -115,8 +124,16 @@ pub async fn run(args: ImportArgs, cfg: &Config) -> anyhow::Result<()> {
     }
     eprintln!(
         "{} {signals} signals, {rejected} rejected{}, {skipped} skipped",
-        if args.dry_run { "would publish" } else { "published" },
-        if args.dry_run { "" } else { " (sent to the dead-letter topic)" },
+        if args.dry_run {
+            "would publish"
+        } else {
+            "published"
+        },
+        if args.dry_run {
+            ""
+        } else {
+            " (sent to the dead-letter topic)"
+        },
     );
     Ok(())
 }

@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "signaal", version, about = "Listen to customers: every signal through Kafka, classified, registered, alerted")]
+#[command(
+    name = "signaal",
+    version,
+    about = "Listen to customers: every signal through Kafka, classified, registered, alerted"
+)]
 struct Cli {
     /// Configuration file (TOML). Environment variables `SIGNAAL_…` override it.
     #[arg(long, short, global = true, env = "SIGNAAL_CONFIG")]
@@ -54,7 +58,9 @@ enum Command {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SIGNAAL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -33,7 +33,8 @@ pub fn classifier(cfg: &Config) -> anyhow::Result<Classifier> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read taxonomy `{}`", path.display()))?;
-            Classifier::from_toml(&text).with_context(|| format!("taxonomy `{}`", path.display()))?
+            Classifier::from_toml(&text)
+                .with_context(|| format!("taxonomy `{}`", path.display()))?
         }
         None => Classifier::default_taxonomy()?,
     })
@@ -42,7 +43,12 @@ pub fn classifier(cfg: &Config) -> anyhow::Result<Classifier> {
 pub async fn setup(cfg: &Config) -> anyhow::Result<()> {
     ensure_topics(&cfg.bus).await.context("creating topics")?;
     let store = connect_store(cfg).await?;
-    println!("topics {:?} ready on {}; store ready ({})", cfg.bus.topics.all(), cfg.bus.brokers, store.backend());
+    println!(
+        "topics {:?} ready on {}; store ready ({})",
+        cfg.bus.topics.all(),
+        cfg.bus.brokers,
+        store.backend()
+    );
     Ok(())
 }
 
@@ -86,21 +92,44 @@ pub async fn run(which: Worker, cfg: &Config, shutdown: CancellationToken) -> an
     if want(Worker::Social) {
         let every = Duration::from_secs(cfg.social.poll_seconds);
         for x in &cfg.social.x {
-            let (x, p, s, t) = (x.clone(), publisher.clone(), store.clone(), shutdown.clone());
+            let (x, p, s, t) = (
+                x.clone(),
+                publisher.clone(),
+                store.clone(),
+                shutdown.clone(),
+            );
             tasks.spawn(async move { Ok(signaal_social::worker::run_x(x, every, p, s, t).await?) });
         }
         for fb in &cfg.social.facebook {
-            let (fb, p, s, t) = (fb.clone(), publisher.clone(), store.clone(), shutdown.clone());
-            tasks.spawn(async move { Ok(signaal_social::worker::run_facebook(fb, every, p, s, t).await?) });
+            let (fb, p, s, t) = (
+                fb.clone(),
+                publisher.clone(),
+                store.clone(),
+                shutdown.clone(),
+            );
+            tasks.spawn(async move {
+                Ok(signaal_social::worker::run_facebook(fb, every, p, s, t).await?)
+            });
         }
     }
     if want(Worker::Classifier) {
         let c = Arc::new(classifier(cfg)?);
-        let (bus, p, s, t) = (cfg.bus.clone(), publisher.clone(), store.clone(), shutdown.clone());
+        let (bus, p, s, t) = (
+            cfg.bus.clone(),
+            publisher.clone(),
+            store.clone(),
+            shutdown.clone(),
+        );
         tasks.spawn(async move { Ok(signaal_classifier::worker::run(&bus, c, p, s, t).await?) });
     }
     if want(Worker::Alerter) {
-        let (bus, a, p, s, t) = (cfg.bus.clone(), cfg.alerter.clone(), publisher.clone(), store.clone(), shutdown.clone());
+        let (bus, a, p, s, t) = (
+            cfg.bus.clone(),
+            cfg.alerter.clone(),
+            publisher.clone(),
+            store.clone(),
+            shutdown.clone(),
+        );
         tasks.spawn(async move { Ok(signaal_alerter::run(&bus, a, p, s, t).await?) });
     }
     if tasks.is_empty() {
