@@ -293,17 +293,19 @@ threshold = 10
         "kcat could not produce the garbage message"
     );
 
+    let ops_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let started = Instant::now();
     let mut workers = Workers(Vec::new());
     for w in ["classifier", "alerter", "email", "phone", "social"] {
         let log = std::fs::File::create(dir.path().join(format!("{w}.log")))?;
-        let child = Command::new(&bin)
-            .arg("--config")
-            .arg(&config)
-            .arg(w)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--config").arg(&config).arg(w);
+        if w == "classifier" {
+            cmd.arg("--listen").arg(format!("127.0.0.1:{ops_port}"));
+        }
+        let child = cmd.stdout(Stdio::null()).stderr(log).spawn()?;
         workers.0.push((w.to_string(), child));
     }
 
@@ -343,6 +345,39 @@ threshold = 10
     while store.alerts().await?.is_empty() && Instant::now() < alert_deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The operations endpoint: health for container checks, counters for Prometheus.
+    let health = Command::new(&bin)
+        .args([
+            "health",
+            "--url",
+            &format!("http://127.0.0.1:{ops_port}/healthz"),
+        ])
+        .output()?;
+    assert!(
+        health.status.success(),
+        "signaal health failed: {}",
+        String::from_utf8_lossy(&health.stderr)
+    );
+    let metrics = reqwest::get(format!("http://127.0.0.1:{ops_port}/metrics"))
+        .await?
+        .text()
+        .await?;
+    let classified_count = metrics
+        .lines()
+        .find(|l| l.starts_with("signaal_classifier_signals_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<f64>().ok());
+    // The garbage message is dead-lettered, not classified.
+    assert_eq!(
+        classified_count,
+        Some(210.0),
+        "classifier metrics:\n{metrics}"
+    );
+    assert!(
+        metrics.contains("signaal_dead_letters_total{worker=\"classifier\"} 1"),
+        "dead letters counted:\n{metrics}"
+    );
+
     for (name, c) in &mut workers.0 {
         let status = Command::new("kill")
             .arg("-TERM")

@@ -166,6 +166,7 @@ pub async fn handle_batch(
         publisher.publish_alerts(&alerts).await?;
         for a in &alerts {
             store.save_alert(a).await?;
+            metrics::counter!("signaal_alerts_total", "theme" => a.theme.clone()).increment(1);
             tracing::info!(theme = %a.theme, count = a.count, window_start = %a.window_start, "alert raised");
         }
     }

@@ -56,6 +56,7 @@ impl ConsumerContext for CommitOnRevoke {
 pub struct Consumer {
     inner: StreamConsumer<CommitOnRevoke>,
     topics: Vec<String>,
+    group: String,
 }
 
 impl Consumer {
@@ -85,6 +86,7 @@ impl Consumer {
         Ok(Consumer {
             inner,
             topics: topics.iter().map(|t| t.to_string()).collect(),
+            group: group.to_string(),
         })
     }
 
@@ -221,9 +223,13 @@ impl Consumer {
                 match handle(batch.clone()).await {
                     Ok(()) => {
                         self.ack(&batch)?;
+                        metrics::counter!("signaal_consumer_messages_total", "group" => self.group.clone())
+                            .increment(batch.len() as u64);
                         break;
                     }
                     Err(error) => {
+                        metrics::counter!("signaal_consumer_batch_failures_total", "group" => self.group.clone())
+                            .increment(1);
                         tracing::warn!(%error, messages = batch.len(), ?backoff, "batch failed; retrying");
                         tokio::select! {
                             _ = shutdown.cancelled() => {

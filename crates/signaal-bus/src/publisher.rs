@@ -105,6 +105,7 @@ impl Publisher {
 
     /// Copies an unprocessable item to the dead-letter topic and waits for the broker.
     pub async fn dead_letter(&self, letter: DeadLetter) -> Result<()> {
+        metrics::counter!("signaal_dead_letters_total", "worker" => letter.worker).increment(1);
         tracing::warn!(
             reason = %letter.reason,
             origin = %letter.origin,

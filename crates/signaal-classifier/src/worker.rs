@@ -61,8 +61,10 @@ pub async fn handle_batch(
             .collect()
     })
     .await?;
-    store.save_classified(&classified).await?;
+    let inserted = store.save_classified(&classified).await?;
     publisher.publish_classified(&classified).await?;
+    metrics::counter!("signaal_classifier_signals_total").increment(classified.len() as u64);
+    metrics::counter!("signaal_store_signals_inserted_total").increment(inserted);
     Ok(())
 }
 

@@ -75,6 +75,12 @@ pub async fn commit(
         dead_lettered,
         skipped: batch.skipped.len(),
     };
+    metrics::counter!("signaal_source_signals_published_total", "source" => source.to_string())
+        .increment(stats.published as u64);
+    metrics::counter!("signaal_source_dead_letters_total", "source" => source.to_string())
+        .increment(stats.dead_lettered as u64);
+    metrics::counter!("signaal_source_skipped_total", "source" => source.to_string())
+        .increment(stats.skipped as u64);
     if stats != Stats::default() {
         tracing::info!(
             source,
@@ -103,8 +109,13 @@ pub async fn poll_loop<F, Fut>(
             _ = shutdown.cancelled() => break,
             r = poll() => r,
         };
-        if let Err(error) = result {
-            tracing::warn!(source, %error, "poll failed; retrying at the next interval");
+        match result {
+            Ok(_) => metrics::gauge!("signaal_source_last_poll_timestamp_seconds", "source" => source.to_string())
+                .set(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)),
+            Err(error) => {
+                metrics::counter!("signaal_source_poll_failures_total", "source" => source.to_string()).increment(1);
+                tracing::warn!(source, %error, "poll failed; retrying at the next interval");
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => break,

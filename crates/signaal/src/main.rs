@@ -3,10 +3,12 @@
 mod config;
 mod demo;
 mod import;
+mod serve;
 mod workers;
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
@@ -27,6 +29,13 @@ struct Cli {
     command: Command,
 }
 
+#[derive(clap::Args)]
+struct WorkerArgs {
+    /// Serve `/healthz` and Prometheus `/metrics` on this address (e.g. 0.0.0.0:9100).
+    #[arg(long, env = "SIGNAAL_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
@@ -36,17 +45,22 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Run the email worker (configured mail folders).
-    Email,
+    Email(WorkerArgs),
     /// Run the phone-log export worker (configured inbox folders).
-    Phone,
+    Phone(WorkerArgs),
     /// Run the social media worker (configured X searches and Facebook pages).
-    Social,
+    Social(WorkerArgs),
     /// Run the classifier worker (`signals.raw` → store + `signals.classified`).
-    Classifier,
+    Classifier(WorkerArgs),
     /// Run the alerter worker (`signals.classified` → `signals.alerts`).
-    Alerter,
+    Alerter(WorkerArgs),
     /// Run every worker in one process.
-    All,
+    All(WorkerArgs),
+    /// Exit 0 when a worker's health endpoint answers 200 (for container health checks).
+    Health {
+        #[arg(long, default_value = "http://127.0.0.1:9100/healthz")]
+        url: String,
+    },
     /// Create the topics (partitions and replication from config) and run store migrations.
     Setup,
     /// Read files of one channel once and publish them (or print them with --dry-run).
@@ -112,19 +126,38 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let cfg = config::Config::load(cli.config.as_deref())?;
     use workers::Worker;
-    let worker = match cli.command {
-        Command::Import(args) => return import::run(args, &cfg).await,
-        Command::Demo(args) => return demo::run(args, cfg).await,
-        Command::Setup => return workers::setup(&cfg).await,
-        Command::Email => Worker::Email,
-        Command::Phone => Worker::Phone,
-        Command::Social => Worker::Social,
-        Command::Classifier => Worker::Classifier,
-        Command::Alerter => Worker::Alerter,
-        Command::All => Worker::All,
+    let (worker, args) = match cli.command {
+        Command::Health { url } => return serve::check(&url).await,
+        Command::Import(args) => {
+            return import::run(args, &config::Config::load(cli.config.as_deref())?).await
+        }
+        Command::Demo(args) => {
+            return demo::run(args, config::Config::load(cli.config.as_deref())?).await
+        }
+        Command::Setup => {
+            return workers::setup(&config::Config::load(cli.config.as_deref())?).await
+        }
+        Command::Email(a) => (Worker::Email, a),
+        Command::Phone(a) => (Worker::Phone, a),
+        Command::Social(a) => (Worker::Social, a),
+        Command::Classifier(a) => (Worker::Classifier, a),
+        Command::Alerter(a) => (Worker::Alerter, a),
+        Command::All(a) => (Worker::All, a),
     };
+    let cfg = config::Config::load(cli.config.as_deref())?;
     let shutdown = shutdown_on_signals();
-    workers::run(worker, &cfg, shutdown).await
+    let ops = match args.listen {
+        Some(addr) => {
+            let handle = serve::install_recorder()?;
+            Some(tokio::spawn(serve::serve(addr, handle, shutdown.clone())))
+        }
+        None => None,
+    };
+    let result = workers::run(worker, &cfg, shutdown.clone()).await;
+    shutdown.cancel();
+    if let Some(ops) = ops {
+        ops.await.context("operations endpoint task")??;
+    }
+    result
 }

@@ -1,0 +1,63 @@
+//! The operations endpoint of a worker process: `/healthz` and Prometheus `/metrics`.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
+
+/// Installs the Prometheus recorder. Call once, before any metric is recorded.
+pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
+    PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")
+}
+
+/// Serves `/healthz` (200 while running, 503 once shutting down) and `/metrics` until shutdown.
+pub async fn serve(
+    addr: SocketAddr,
+    handle: PrometheusHandle,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let s = shutdown.clone();
+    let app = Router::new()
+        .route(
+            "/healthz",
+            get(move || {
+                let s = s.clone();
+                async move {
+                    if s.is_cancelled() {
+                        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+                    } else {
+                        (StatusCode::OK, "ok\n")
+                    }
+                }
+            }),
+        )
+        .route("/metrics", get(move || std::future::ready(handle.render())));
+    tracing::info!(%addr, "serving /healthz and /metrics");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("operations endpoint failed")
+}
+
+/// `signaal health`: exit 0 when the endpoint answers 200 (for container health checks).
+pub async fn check(url: &str) -> anyhow::Result<()> {
+    let resp = reqwest::Client::new()
+        .get(url)
+        .timeout(std::time::Duration::from_secs(3))
+        .send()
+        .await
+        .with_context(|| format!("`{url}` did not answer"))?;
+    if !resp.status().is_success() {
+        anyhow::bail!("`{url}` answered {}", resp.status());
+    }
+    Ok(())
+}
