@@ -177,6 +177,7 @@ async fn every_sample_is_classified_and_stored_exactly_once() -> Result {
 [bus]
 brokers = "{brokers}"
 partitions = 3
+group_prefix = "{run_id}"
 [bus.topics]
 raw = "{raw}"
 classified = "{classified}"

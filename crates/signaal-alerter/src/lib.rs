@@ -123,8 +123,6 @@ pub enum AlerterError {
     Store(#[from] signaal_store::StoreError),
 }
 
-pub const GROUP: &str = "signaal-alerter";
-
 pub async fn handle_batch(
     batch: Vec<Delivery>,
     windows: &mut Windows,
@@ -180,7 +178,11 @@ pub async fn run(
     store: Store,
     shutdown: CancellationToken,
 ) -> Result<(), AlerterError> {
-    let consumer = Consumer::new(bus, GROUP, &[bus.topics.classified.as_str()])?;
+    let consumer = Consumer::new(
+        bus,
+        &bus.group("alerter"),
+        &[bus.topics.classified.as_str()],
+    )?;
     tracing::info!(topic = %bus.topics.classified, threshold = cfg.threshold, window_seconds = cfg.window_seconds, "alerter started");
     // Batches run one at a time; the async mutex only satisfies the borrow checker.
     let windows = std::sync::Arc::new(tokio::sync::Mutex::new(Windows::new(cfg)));

@@ -57,6 +57,8 @@ pub struct BusConfig {
     pub partitions: i32,
     /// Replication factor for topics created at startup.
     pub replication: i32,
+    /// Consumer group ids are `<group_prefix>-classifier` and `<group_prefix>-alerter`.
+    pub group_prefix: String,
     /// Create missing topics through the admin API at startup. Turn off where the service
     /// account has no admin rights and topics are managed elsewhere.
     pub create_topics: bool,
@@ -73,12 +75,18 @@ impl Default for BusConfig {
             partitions: 3,
             replication: 1,
             create_topics: true,
+            group_prefix: "signaal".into(),
             client: BTreeMap::new(),
         }
     }
 }
 
 impl BusConfig {
+    /// The consumer group id of a worker.
+    pub fn group(&self, worker: &str) -> String {
+        format!("{}-{worker}", self.group_prefix)
+    }
+
     pub(crate) fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers);

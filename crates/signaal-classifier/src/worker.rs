@@ -20,8 +20,6 @@ pub enum WorkerError {
     Join(#[from] tokio::task::JoinError),
 }
 
-pub const GROUP: &str = "signaal-classifier";
-
 /// Decodes, classifies, stores and publishes one batch. Undecodable messages go to the DLQ.
 pub async fn handle_batch(
     batch: Vec<Delivery>,
@@ -75,7 +73,7 @@ pub async fn run(
     store: Store,
     shutdown: CancellationToken,
 ) -> Result<(), WorkerError> {
-    let consumer = Consumer::new(bus, GROUP, &[bus.topics.raw.as_str()])?;
+    let consumer = Consumer::new(bus, &bus.group("classifier"), &[bus.topics.raw.as_str()])?;
     tracing::info!(topic = %bus.topics.raw, "classifier started");
     consumer
         .run(500, Duration::from_millis(100), &shutdown, |batch| {

@@ -133,7 +133,9 @@ impl Config {
         ];
         let env = Env::prefixed("SIGNAAL_").split("__").filter(|k| {
             let k = k.as_str().to_ascii_lowercase();
-            SECTIONS.iter().any(|s| k.starts_with(&format!("{s}__")))
+            // The key arrives with `__` already turned into `.`.
+            let section = k.split(['.', '_']).next().unwrap_or_default();
+            SECTIONS.contains(&section) && k.len() > section.len()
         });
         f = f.merge(env);
         f.extract()
