@@ -54,6 +54,9 @@ macro_rules! on_pool {
     };
 }
 
+/// Rows per multi-row insert: 19 parameters a row stays far below both backends' limits.
+const ROWS_PER_STATEMENT: usize = 500;
+
 const UPSERT_CURSOR: &str = "insert into source_cursors (source, key, value, updated_at) \
      values ($1, $2, $3, $4) on conflict (source, key) do update set value = excluded.value, \
      updated_at = excluded.updated_at";
@@ -123,8 +126,8 @@ impl Store {
         }
     }
 
-    /// Writes a batch of classified signals in one transaction. Signals already present are left
-    /// as they are. Returns how many were new.
+    /// Writes a batch of classified signals in one transaction, with multi-row inserts. Signals
+    /// already present are left as they are. Returns how many were new.
     pub async fn save_classified(&self, batch: &[ClassifiedEnvelope]) -> Result<u64> {
         let mut rows = Vec::with_capacity(batch.len());
         for env in batch {
@@ -138,52 +141,60 @@ impl Store {
         }
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let mut inserted = 0;
-            for (env, themes) in &rows {
-                let s = &env.signal;
-                let c = &env.classification;
-                let done = sqlx::query(
+            let mut inserted = 0u64;
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                let mut q = sqlx::QueryBuilder::new(
                     "insert into signals (id, channel, source, source_id, occurred_at, received_at, \
                      classified_at, author, subject, thread_id, text, meta, themes, cause, kind, lang, \
-                     sentiment, escalation, classifier) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                     $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) on conflict (id) do nothing",
-                )
-                .bind(&s.id)
-                .bind(s.channel.as_str())
-                .bind(&s.source)
-                .bind(&s.source_id)
-                .bind(s.occurred_at)
-                .bind(s.received_at)
-                .bind(env.classified_at)
-                .bind(&s.author)
-                .bind(&s.subject)
-                .bind(&s.thread_id)
-                .bind(&s.text)
-                .bind(Json(&s.meta))
-                .bind(Json(themes))
-                .bind(c.cause.as_str())
-                .bind(c.kind.as_str())
-                .bind(&c.lang)
-                .bind(c.sentiment)
-                .bind(Json(&c.escalation))
-                .bind(&env.classifier)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 0 {
-                    continue;
-                }
-                inserted += 1;
-                for t in &c.themes {
-                    sqlx::query(
-                        "insert into signal_themes (signal_id, theme, score, occurred_ms) \
-                         values ($1, $2, $3, $4) on conflict (signal_id, theme) do nothing",
-                    )
-                    .bind(&s.id)
-                    .bind(&t.id)
-                    .bind(t.score)
-                    .bind(s.occurred_at.timestamp_millis())
-                    .execute(&mut *tx)
-                    .await?;
+                     sentiment, escalation, classifier) ",
+                );
+                q.push_values(chunk, |mut b, (env, themes)| {
+                    let s = &env.signal;
+                    let c = &env.classification;
+                    b.push_bind(&s.id)
+                        .push_bind(s.channel.as_str())
+                        .push_bind(&s.source)
+                        .push_bind(&s.source_id)
+                        .push_bind(s.occurred_at)
+                        .push_bind(s.received_at)
+                        .push_bind(env.classified_at)
+                        .push_bind(&s.author)
+                        .push_bind(&s.subject)
+                        .push_bind(&s.thread_id)
+                        .push_bind(&s.text)
+                        .push_bind(Json(&s.meta))
+                        .push_bind(Json(themes))
+                        .push_bind(c.cause.as_str())
+                        .push_bind(c.kind.as_str())
+                        .push_bind(&c.lang)
+                        .push_bind(c.sentiment)
+                        .push_bind(Json(&c.escalation))
+                        .push_bind(&env.classifier);
+                });
+                q.push(" on conflict (id) do nothing returning id");
+                let new: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await?;
+                inserted += new.len() as u64;
+                let new: std::collections::HashSet<String> = new.into_iter().map(|(id,)| id).collect();
+                let tags: Vec<(&str, &str, f32, i64)> = chunk
+                    .iter()
+                    .filter(|(env, _)| new.contains(&env.signal.id))
+                    .flat_map(|(env, _)| {
+                        let s = &env.signal;
+                        env.classification
+                            .themes
+                            .iter()
+                            .map(move |t| (s.id.as_str(), t.id.as_str(), t.score, s.occurred_at.timestamp_millis()))
+                    })
+                    .collect();
+                for tag_chunk in tags.chunks(ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "insert into signal_themes (signal_id, theme, score, occurred_ms) ",
+                    );
+                    q.push_values(tag_chunk, |mut b, (id, theme, score, ms)| {
+                        b.push_bind(*id).push_bind(*theme).push_bind(*score).push_bind(*ms);
+                    });
+                    q.push(" on conflict (signal_id, theme) do nothing");
+                    q.build().execute(&mut *tx).await?;
                 }
             }
             tx.commit().await?;

@@ -65,10 +65,19 @@ async fn conformance(store: Store) -> Result<(), Box<dyn std::error::Error>> {
         "{backend}: replay collapses"
     );
     assert_eq!(store.count_signals().await?, 3, "{backend}");
+    // The same signal twice in one batch (a replay inside one poll) is one row.
+    let d = envelope("d", 7, &["payment"]);
+    assert_eq!(
+        store.save_classified(&[d.clone(), d.clone()]).await?,
+        1,
+        "{backend}: duplicate within a batch"
+    );
+    assert_eq!(store.count_signals().await?, 4, "{backend}");
     let mut ids = vec![
         a.signal.id.clone(),
         b.signal.id.clone(),
         c.signal.id.clone(),
+        d.signal.id.clone(),
     ];
     ids.sort();
     assert_eq!(store.signal_ids().await?, ids, "{backend}");
@@ -136,20 +145,21 @@ async fn conformance(store: Store) -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let report = store.report().await?;
-    assert_eq!(report.total, 3);
+    assert_eq!(report.total, 4);
     assert_eq!(
         report.by_theme,
         vec![
             ("reachability".to_string(), 2),
+            ("payment".to_string(), 1),
             ("unclear_communication".to_string(), 1)
         ],
         "{backend}: pareto order"
     );
     assert_eq!(
         report.by_cause,
-        vec![("system".to_string(), 2), ("unknown".to_string(), 1)]
+        vec![("system".to_string(), 3), ("unknown".to_string(), 1)]
     );
-    assert_eq!(report.by_channel, vec![("email".to_string(), 3)]);
+    assert_eq!(report.by_channel, vec![("email".to_string(), 4)]);
     store.close().await;
     Ok(())
 }
@@ -160,7 +170,7 @@ async fn sqlite_conforms() -> Result<(), Box<dyn std::error::Error>> {
     let url = format!("sqlite:{}", dir.path().join("register.db").display());
     conformance(Store::connect(&url).await?).await?;
     // Migrations are idempotent: reconnecting to the same file works and keeps the rows.
-    assert_eq!(Store::connect(&url).await?.count_signals().await?, 3);
+    assert_eq!(Store::connect(&url).await?.count_signals().await?, 4);
     Ok(())
 }
 
