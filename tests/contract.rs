@@ -1,16 +1,11 @@
 //! The message contract: what the code puts on each topic validates against the JSON Schema
 //! checked in under `schemas/`, and the schemas reject what they should.
 
-use std::path::{Path, PathBuf};
-
 use serde_json::Value;
 use signaal_core::{AlertEnvelope, ClassifiedEnvelope, RawEnvelope, Signal};
 
-type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+mod common;
+use common::{repo, Result};
 
 fn validator(topic: &str) -> Result<jsonschema::Validator> {
     let text = std::fs::read_to_string(repo().join(format!("schemas/{topic}.v1.json")))?;

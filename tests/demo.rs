@@ -1,27 +1,13 @@
 //! The README's demo command: prints the report, exits 0, and a second run adds no rows.
 //! Then the same demo pointed at real Apache Kafka and PostgreSQL with `--brokers`/`--database`.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+mod common;
+use common::{drop_database, fresh_database, service_env, signaal_bin, Result};
 
 fn signaal() -> Result<Command> {
-    let bin = std::env::var("SIGNAAL_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo().join("target/debug/signaal"));
-    if !bin.exists() {
-        return Err(format!(
-            "`{}` not found: build it first (cargo build -p signaal) or set SIGNAAL_BIN",
-            bin.display()
-        )
-        .into());
-    }
-    Ok(Command::new(bin))
+    Ok(Command::new(signaal_bin()?))
 }
 
 fn report(out: &Output) -> Result<String> {
@@ -78,22 +64,14 @@ fn demo_runs_twice_without_duplicates() -> Result {
 
 #[test]
 fn demo_runs_on_real_kafka_and_postgres() -> Result {
-    let brokers = std::env::var("SIGNAAL_TEST_BROKERS")
-        .map_err(|_| "SIGNAAL_TEST_BROKERS is not set: run through scripts/test")?;
-    let admin = std::env::var("SIGNAAL_TEST_DATABASE_URL")
-        .map_err(|_| "SIGNAAL_TEST_DATABASE_URL is not set: run through scripts/test")?;
+    let brokers = service_env("SIGNAAL_TEST_BROKERS")?;
     let run_id = format!(
         "demo{}x{}",
         std::process::id(),
         chrono::Utc::now().timestamp_millis()
     );
     let rt = tokio::runtime::Runtime::new()?;
-    let pool = rt.block_on(sqlx::PgPool::connect(&admin))?;
-    rt.block_on(sqlx::query(&format!("create database {run_id}")).execute(&pool))?;
-    let (base, _) = admin
-        .rsplit_once('/')
-        .ok_or("database url has no database name")?;
-    let db = format!("{base}/{run_id}");
+    let (db, pool) = rt.block_on(fresh_database(&run_id))?;
     let run = || -> Result<String> {
         let mut cmd = signaal()?;
         // Topics and consumer groups of this run's own, set through the environment.
@@ -118,8 +96,6 @@ fn demo_runs_on_real_kafka_and_postgres() -> Result {
     check_report(&first);
     let second = run()?;
     check_report(&second);
-    rt.block_on(
-        sqlx::query(&format!("drop database if exists {run_id} with (force)")).execute(&pool),
-    )?;
+    rt.block_on(drop_database(&pool, &run_id))?;
     Ok(())
 }

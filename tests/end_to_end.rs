@@ -11,29 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
-
-fn env(name: &str) -> Result<String> {
-    std::env::var(name).map_err(|_| format!("{name} is not set: run the suite through scripts/test, which starts Kafka and PostgreSQL").into())
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn signaal_bin() -> Result<PathBuf> {
-    let p = std::env::var("SIGNAAL_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo().join("target/debug/signaal"));
-    if !p.exists() {
-        return Err(format!(
-            "`{}` not found: build it first (cargo build -p signaal) or set SIGNAAL_BIN",
-            p.display()
-        )
-        .into());
-    }
-    Ok(p)
-}
+mod common;
+use common::{drop_database, fresh_database, repo, service_env, signaal_bin, Result};
 
 fn copy_dir(from: &Path, to: &Path) -> Result {
     std::fs::create_dir_all(to)?;
@@ -127,8 +106,7 @@ impl Drop for Workers {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_is_classified_and_stored_exactly_once() -> Result {
-    let brokers = env("SIGNAAL_TEST_BROKERS")?;
-    let admin_db = env("SIGNAAL_TEST_DATABASE_URL")?;
+    let brokers = service_env("SIGNAAL_TEST_BROKERS")?;
     let bin = signaal_bin()?;
     let run_id = format!(
         "e2e{}x{}",
@@ -137,14 +115,7 @@ async fn every_sample_is_classified_and_stored_exactly_once() -> Result {
     );
 
     // A database of this run's own.
-    let pool = sqlx::PgPool::connect(&admin_db).await?;
-    sqlx::query(&format!("create database {run_id}"))
-        .execute(&pool)
-        .await?;
-    let (base, _) = admin_db
-        .rsplit_once('/')
-        .ok_or("database url has no database name")?;
-    let db = format!("{base}/{run_id}");
+    let (db, pool) = fresh_database(&run_id).await?;
 
     let dir = tempfile::tempdir()?;
     let samples = repo().join("samples");
@@ -476,9 +447,7 @@ threshold = 10
 
     store.close().await;
     shutdown.cancel();
-    sqlx::query(&format!("drop database if exists {run_id} with (force)"))
-        .execute(&pool)
-        .await?;
+    drop_database(&pool, &run_id).await?;
     Ok(())
 }
 

@@ -135,14 +135,7 @@ pub async fn handle_batch(
             Ok(env) => env,
             Err(error) => {
                 publisher
-                    .dead_letter(DeadLetter {
-                        key: d.key.clone(),
-                        reason: error.to_string(),
-                        origin: d.origin(),
-                        worker: "alerter",
-                        source: Some((d.topic.clone(), d.partition, d.offset)),
-                        payload: d.payload,
-                    })
+                    .dead_letter(DeadLetter::from_delivery(d, error.to_string(), "alerter"))
                     .await?;
                 continue;
             }

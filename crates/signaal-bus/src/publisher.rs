@@ -44,6 +44,20 @@ pub struct DeadLetter {
     pub source: Option<(String, i32, i64)>,
 }
 
+impl DeadLetter {
+    /// A consumed message that `worker` cannot process, with its original key and bytes.
+    pub fn from_delivery(d: crate::Delivery, reason: String, worker: &'static str) -> DeadLetter {
+        DeadLetter {
+            origin: d.origin(),
+            source: Some((d.topic, d.partition, d.offset)),
+            key: d.key,
+            payload: d.payload,
+            reason,
+            worker,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Publisher {
     producer: FutureProducer,

@@ -33,14 +33,11 @@ pub async fn handle_batch(
             Ok(env) => raw.push(env.signal),
             Err(error) => {
                 publisher
-                    .dead_letter(DeadLetter {
-                        key: d.key.clone(),
-                        reason: error.to_string(),
-                        origin: d.origin(),
-                        worker: "classifier",
-                        source: Some((d.topic.clone(), d.partition, d.offset)),
-                        payload: d.payload,
-                    })
+                    .dead_letter(DeadLetter::from_delivery(
+                        d,
+                        error.to_string(),
+                        "classifier",
+                    ))
                     .await?;
             }
         }

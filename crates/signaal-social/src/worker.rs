@@ -230,33 +230,37 @@ pub fn http_client() -> Result<reqwest::Client, SourceError> {
         .map_err(|e| SourceError::Input(format!("http client: {e}")))
 }
 
-pub async fn run_x(
-    cfg: XSearch,
-    interval: Duration,
-    publisher: Publisher,
-    store: Store,
-    shutdown: CancellationToken,
-) -> Result<(), SourceError> {
-    let client = http_client()?;
-    tracing::info!(source = %cfg.name, query = %cfg.query, "x search source started");
-    poll_loop(&cfg.name, interval, &shutdown, || {
-        poll_x(&cfg, &client, &publisher, &store)
-    })
-    .await;
-    Ok(())
+/// One configured social source.
+#[derive(Debug, Clone)]
+pub enum SocialSource {
+    X(XSearch),
+    Facebook(FacebookPage),
 }
 
-pub async fn run_facebook(
-    cfg: FacebookPage,
+impl SocialSource {
+    fn name(&self) -> &str {
+        match self {
+            SocialSource::X(c) => &c.name,
+            SocialSource::Facebook(c) => &c.name,
+        }
+    }
+}
+
+/// Polls one source every `interval` until shutdown.
+pub async fn run(
+    source: SocialSource,
     interval: Duration,
     publisher: Publisher,
     store: Store,
     shutdown: CancellationToken,
 ) -> Result<(), SourceError> {
     let client = http_client()?;
-    tracing::info!(source = %cfg.name, page = %cfg.page_id, "facebook page source started");
-    poll_loop(&cfg.name, interval, &shutdown, || {
-        poll_facebook(&cfg, &client, &publisher, &store)
+    tracing::info!(source = %source.name(), "social source started");
+    poll_loop(source.name(), interval, &shutdown, || async {
+        match &source {
+            SocialSource::X(c) => poll_x(c, &client, &publisher, &store).await,
+            SocialSource::Facebook(c) => poll_facebook(c, &client, &publisher, &store).await,
+        }
     })
     .await;
     Ok(())

@@ -91,25 +91,18 @@ pub async fn run(which: Worker, cfg: &Config, shutdown: CancellationToken) -> an
     }
     if want(Worker::Social) {
         let every = Duration::from_secs(cfg.social.poll_seconds);
-        for x in &cfg.social.x {
-            let (x, p, s, t) = (
-                x.clone(),
-                publisher.clone(),
-                store.clone(),
-                shutdown.clone(),
-            );
-            tasks.spawn(async move { Ok(signaal_social::worker::run_x(x, every, p, s, t).await?) });
-        }
-        for fb in &cfg.social.facebook {
-            let (fb, p, s, t) = (
-                fb.clone(),
-                publisher.clone(),
-                store.clone(),
-                shutdown.clone(),
-            );
-            tasks.spawn(async move {
-                Ok(signaal_social::worker::run_facebook(fb, every, p, s, t).await?)
-            });
+        use signaal_social::worker::SocialSource;
+        let sources = cfg.social.x.iter().cloned().map(SocialSource::X);
+        let sources = sources.chain(
+            cfg.social
+                .facebook
+                .iter()
+                .cloned()
+                .map(SocialSource::Facebook),
+        );
+        for src in sources {
+            let (p, s, t) = (publisher.clone(), store.clone(), shutdown.clone());
+            tasks.spawn(async move { Ok(signaal_social::worker::run(src, every, p, s, t).await?) });
         }
     }
     if want(Worker::Classifier) {
