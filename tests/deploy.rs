@@ -11,6 +11,7 @@ use common::{repo, Result};
 fn compose_check(file: &Path) -> Result<std::process::Output> {
     Ok(Command::new("go")
         .current_dir(repo().join("tests/compose-check"))
+        .env("SIGNAAL_AUTHOR_SECRET", "compose-check")
         .args(["run", "."])
         .arg(file)
         .output()

@@ -178,6 +178,8 @@ name = "e2e-facebook"
 base_url = "{api}"
 page_id = "104857600000001"
 access_token = "e2e-token"
+[classifier]
+author_secret = "e2e-secret"
 [alerter]
 window_seconds = 3600
 threshold = 10

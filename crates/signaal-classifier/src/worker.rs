@@ -8,7 +8,7 @@ use signaal_core::{ClassifiedEnvelope, RawEnvelope};
 use signaal_store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::Classifier;
+use crate::Pipeline;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -23,7 +23,7 @@ pub enum WorkerError {
 /// Decodes, classifies, stores and publishes one batch. Undecodable messages go to the DLQ.
 pub async fn handle_batch(
     batch: Vec<Delivery>,
-    classifier: &Arc<Classifier>,
+    pipeline: &Arc<Pipeline>,
     publisher: &Publisher,
     store: &Store,
 ) -> Result<(), WorkerError> {
@@ -45,17 +45,11 @@ pub async fn handle_batch(
     if raw.is_empty() {
         return Ok(());
     }
-    // Regex work is CPU-bound: keep it off the async runtime's threads.
-    let c = Arc::clone(classifier);
-    let classified: Vec<ClassifiedEnvelope> = tokio::task::spawn_blocking(move || {
-        raw.into_iter()
-            .map(|s| {
-                let cls = c.classify(&s.text);
-                ClassifiedEnvelope::new(s, cls, c.version())
-            })
-            .collect()
-    })
-    .await?;
+    // Redaction and classification are CPU-bound: keep them off the async runtime's threads.
+    let p = Arc::clone(pipeline);
+    let classified: Vec<ClassifiedEnvelope> =
+        tokio::task::spawn_blocking(move || raw.into_iter().map(|s| p.process(s)).collect())
+            .await?;
     let inserted = store.save_classified(&classified).await?;
     publisher.publish_classified(&classified).await?;
     metrics::counter!("signaal_classifier_signals_total").increment(classified.len() as u64);
@@ -65,7 +59,7 @@ pub async fn handle_batch(
 
 pub async fn run(
     bus: &BusConfig,
-    classifier: Arc<Classifier>,
+    pipeline: Arc<Pipeline>,
     publisher: Publisher,
     store: Store,
     shutdown: CancellationToken,
@@ -74,7 +68,7 @@ pub async fn run(
     tracing::info!(topic = %bus.topics.raw, "classifier started");
     consumer
         .run(500, Duration::from_millis(100), &shutdown, |batch| {
-            let (c, p, s) = (&classifier, &publisher, &store);
+            let (c, p, s) = (&pipeline, &publisher, &store);
             async move { handle_batch(batch, c, p, s).await }
         })
         .await?;

@@ -104,11 +104,31 @@ impl Default for SocialConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClassifierConfig {
     /// An organisation's own taxonomy file (TOML); the embedded default when absent.
     pub taxonomy: Option<PathBuf>,
+    /// Key for the authors' HMAC pseudonyms. Keep it secret and stable: changing it breaks
+    /// recurrence counts per customer. Never logged.
+    #[serde(skip_serializing)]
+    pub author_secret: String,
+}
+
+impl std::fmt::Debug for ClassifierConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClassifierConfig")
+            .field("taxonomy", &self.taxonomy)
+            .field(
+                "author_secret",
+                &if self.author_secret.is_empty() {
+                    "(unset)"
+                } else {
+                    "(set)"
+                },
+            )
+            .finish()
+    }
 }
 
 impl Config {

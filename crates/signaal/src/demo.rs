@@ -160,6 +160,10 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
         page_id: FACEBOOK_PAGE.into(),
         access_token: "demo-token".into(),
     }];
+    if cfg.classifier.author_secret.is_empty() {
+        // The demo's pseudonyms only need to be stable within the demo.
+        cfg.classifier.author_secret = "signaal-demo".into();
+    }
     cfg.alerter.window_seconds = 3600;
     cfg.alerter.threshold = 10;
 

@@ -3,6 +3,7 @@
 mod config;
 mod demo;
 mod import;
+mod offline;
 mod serve;
 mod workers;
 
@@ -67,6 +68,10 @@ enum Command {
     Import(import::ImportArgs),
     /// Run the whole pipeline in one process over the bundled samples and print a report.
     Demo(demo::DemoArgs),
+    /// Classify NDJSON from stdin (`{"text": …}` per line); one result per line on stdout.
+    Classify,
+    /// Score the classifier on a labelled NDJSON file (precision, recall, F1, accuracies).
+    Eval(offline::EvalArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -137,6 +142,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Setup => {
             return workers::setup(&config::Config::load(cli.config.as_deref())?).await
+        }
+        Command::Classify => {
+            let cfg = config::Config::load(cli.config.as_deref())?;
+            let (ok, bad) =
+                offline::classify(&cfg, std::io::stdin().lock(), std::io::stdout().lock())?;
+            eprintln!("classified {ok} signals, {bad} lines with errors");
+            return Ok(());
+        }
+        Command::Eval(args) => {
+            return offline::eval(&config::Config::load(cli.config.as_deref())?, &args)
         }
         Command::Email(a) => (Worker::Email, a),
         Command::Phone(a) => (Worker::Phone, a),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use signaal_bus::{ensure_topics, Publisher};
-use signaal_classifier::Classifier;
+use signaal_classifier::{Classifier, Pipeline};
 use signaal_store::{redact_url, Store};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -106,7 +106,10 @@ pub async fn run(which: Worker, cfg: &Config, shutdown: CancellationToken) -> an
         }
     }
     if want(Worker::Classifier) {
-        let c = Arc::new(classifier(cfg)?);
+        let c = Arc::new(Pipeline::new(
+            classifier(cfg)?,
+            cfg.classifier.author_secret.as_bytes(),
+        )?);
         let (bus, p, s, t) = (
             cfg.bus.clone(),
             publisher.clone(),

@@ -1,0 +1,55 @@
+//! Classification throughput over the labelled corpus (about 300-byte texts), on one core.
+//!
+//! `cargo bench -p signaal-classifier --bench classify`; results in BENCHMARKS.md.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use signaal_classifier::privacy::Redactor;
+use signaal_classifier::Classifier;
+
+fn corpus() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpus/dev.ndjson");
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["text"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let texts = corpus();
+    assert!(!texts.is_empty(), "corpus/dev.ndjson is missing");
+    let classifier = match Classifier::default_taxonomy() {
+        Ok(c) => c,
+        Err(e) => panic!("default taxonomy: {e}"),
+    };
+    let redactor = match Redactor::new() {
+        Ok(r) => r,
+        Err(e) => panic!("redactor: {e}"),
+    };
+    let bytes: usize = texts.iter().map(String::len).sum();
+    eprintln!("{} texts, mean {} bytes", texts.len(), bytes / texts.len());
+
+    let mut g = c.benchmark_group("corpus");
+    g.throughput(Throughput::Elements(texts.len() as u64));
+    g.bench_function("classify", |b| {
+        b.iter(|| {
+            for t in &texts {
+                black_box(classifier.classify(black_box(t)));
+            }
+        })
+    });
+    g.bench_function("redact+classify", |b| {
+        b.iter(|| {
+            for t in &texts {
+                let r = redactor.redact(black_box(t));
+                black_box(classifier.classify(&r));
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,78 @@
+//! The labelled corpus: CI fails when macro-F1 on the development part drops below 0.85.
+//! The test part's numbers are printed for the record; rules are never tuned on them.
+
+use std::io::BufReader;
+
+use signaal_classifier::eval::{evaluate, EvalReport};
+use signaal_classifier::privacy::Redactor;
+use signaal_classifier::Classifier;
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn score(part: &str) -> Result<EvalReport> {
+    let path = format!("{}/../../corpus/{part}.ndjson", env!("CARGO_MANIFEST_DIR"));
+    let file = std::fs::File::open(&path).map_err(|e| format!("cannot open {path}: {e}"))?;
+    let report = evaluate(
+        &Classifier::default_taxonomy()?,
+        &Redactor::new()?,
+        BufReader::new(file),
+    );
+    eprintln!("== corpus/{part}.ndjson\n{report}");
+    assert!(
+        report.errors.is_empty(),
+        "corpus/{part}.ndjson has bad lines: {:?}",
+        report.errors
+    );
+    Ok(report)
+}
+
+#[test]
+fn development_part_holds_the_floor() -> Result {
+    let dev = score("dev")?;
+    assert!(dev.n >= 200, "the development part has {} signals", dev.n);
+    assert!(
+        dev.macro_f1 >= 0.85,
+        "macro-F1 on the development part fell to {:.3} (floor 0.85); misses:\n{}",
+        dev.macro_f1,
+        dev.misses
+            .iter()
+            .map(|(l, m)| format!("  line {l}: {m}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    Ok(())
+}
+
+#[test]
+fn test_part_is_scored_and_reported() -> Result {
+    let test = score("test")?;
+    let dev_n = score("dev")?.n;
+    assert!(
+        test.n + dev_n >= 400,
+        "the corpus has {} signals, fewer than 400",
+        test.n + dev_n
+    );
+    Ok(())
+}
+
+#[test]
+fn eval_reports_bad_lines_and_keeps_going() -> Result {
+    let input = concat!(
+        "{\"text\":\"40 minuten in de wacht\",\"themes\":[\"reachability\"],\"cause\":\"system\",\"kind\":\"complaint\"}\n",
+        "not json\n",
+        "{\"text\":\"x\",\"themes\":[\"no_such_theme\"],\"cause\":\"system\",\"kind\":\"complaint\"}\n",
+        "\n",
+        "{\"text\":\"Bedankt, top geholpen!\",\"themes\":[],\"cause\":\"unknown\",\"kind\":\"compliment\"}\n",
+    );
+    let r = evaluate(
+        &Classifier::default_taxonomy()?,
+        &Redactor::new()?,
+        input.as_bytes(),
+    );
+    assert_eq!(r.n, 2);
+    let lines: Vec<usize> = r.errors.iter().map(|(l, _)| *l).collect();
+    assert_eq!(lines, vec![2, 3]);
+    assert!(r.errors[1].1.contains("no_such_theme"));
+    assert!((r.kind_accuracy - 1.0).abs() < 1e-9, "{r}");
+    Ok(())
+}
