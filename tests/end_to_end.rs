@@ -332,15 +332,25 @@ threshold = 10
         "signaal health failed: {}",
         String::from_utf8_lossy(&health.stderr)
     );
-    let metrics = reqwest::get(format!("http://127.0.0.1:{ops_port}/metrics"))
-        .await?
-        .text()
-        .await?;
-    let classified_count = metrics
-        .lines()
-        .find(|l| l.starts_with("signaal_classifier_signals_total"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|n| n.parse::<f64>().ok());
+    // The counter moves after the batch is published, a moment after the store write we waited
+    // for: poll it briefly.
+    let (mut metrics, mut classified_count) = (String::new(), None);
+    let metrics_deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < metrics_deadline {
+        metrics = reqwest::get(format!("http://127.0.0.1:{ops_port}/metrics"))
+            .await?
+            .text()
+            .await?;
+        classified_count = metrics
+            .lines()
+            .find(|l| l.starts_with("signaal_classifier_signals_total"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<f64>().ok());
+        if classified_count == Some(210.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // The garbage message is dead-lettered, not classified.
     assert_eq!(
         classified_count,
@@ -396,6 +406,25 @@ threshold = 10
             v["signal"]["id"].as_str(),
             Some(k.as_str()),
             "kafka key = signal id"
+        );
+        // Nothing personal leaves the pipeline: authors are pseudonyms, addresses are redacted.
+        if let Some(author) = v["signal"]["author"].as_str() {
+            assert!(
+                author.starts_with("a_") && author.len() == 34,
+                "author not pseudonymised: {author}"
+            );
+        }
+        // (Message-IDs in `source_id`/`thread_id` are host-generated links to the raw record.)
+        for field in ["text", "subject", "author", "meta"] {
+            let value = v["signal"][field].to_string();
+            assert!(
+                !value.contains("@voorbeeld.nl"),
+                "an email address reached the classified topic in `{field}`: {value}"
+            );
+        }
+        assert!(
+            v["signal"]["meta"].get("author_name").is_none(),
+            "author_name reached the classified topic"
         );
     }
     let dupes: Vec<_> = per_key.iter().filter(|(_, n)| **n > 1).collect();

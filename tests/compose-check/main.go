@@ -29,6 +29,7 @@ func main() {
 	}
 	opts, err := cli.NewProjectOptions([]string{file},
 		cli.WithWorkingDirectory(filepath.Dir(file)),
+		cli.WithOsEnv,
 		cli.WithConsistency(true),
 		cli.WithNormalization(true),
 		cli.WithResolvedPaths(true),

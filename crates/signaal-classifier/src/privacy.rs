@@ -14,8 +14,17 @@ use sha2::Sha256;
 /// A validator returns how much of a candidate is really personal data (`None`: nothing).
 type Validate = fn(&str) -> Option<usize>;
 
+struct Rule {
+    regex: Regex,
+    placeholder: &'static str,
+    validate: Validate,
+    /// Cheap prefilters: most texts have no `@` and few digits, so most rules never run.
+    needs_at: bool,
+    min_digits: usize,
+}
+
 pub struct Redactor {
-    rules: Vec<(Regex, &'static str, Validate)>,
+    rules: Vec<Rule>,
 }
 
 fn always(s: &str) -> Option<usize> {
@@ -83,55 +92,80 @@ pub fn bsn_valid(s: &str) -> bool {
 
 impl Redactor {
     pub fn new() -> Result<Redactor, regex::Error> {
-        let r = |p: &str| Regex::new(p);
+        let rule = |p: &str,
+                    placeholder,
+                    validate: Validate,
+                    needs_at,
+                    min_digits|
+         -> Result<Rule, regex::Error> {
+            Ok(Rule {
+                regex: Regex::new(p)?,
+                placeholder,
+                validate,
+                needs_at,
+                min_digits,
+            })
+        };
         Ok(Redactor {
             rules: vec![
-                (
-                    r(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")?,
+                rule(
+                    r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}",
                     "[email]",
                     always,
-                ),
-                (
-                    r(r"\b[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}\b")?,
+                    true,
+                    0,
+                )?,
+                rule(
+                    r"\b[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}\b",
                     "[iban]",
                     iban,
-                ),
-                (
-                    r(r"\b\d{4}\.\d{2}\.\d{3}\b|\b\d{3}[ .]?\d{3}[ .]?\d{3}\b")?,
+                    false,
+                    9,
+                )?,
+                rule(
+                    r"\b\d{4}\.\d{2}\.\d{3}\b|\b\d{3}[ .]?\d{3}[ .]?\d{3}\b",
                     "[bsn]",
                     bsn,
-                ),
-                (
-                    r(
-                        r"(?:(?:\+|\b00)31[ \-]?(?:\(0\)[ \-]?)?|\b0)[1-9](?:[ \-]?\d){8}\b|(?:\+|\b00)[1-9]\d{0,2}(?:[ \-]?\(?\d\)?){7,12}\b",
-                    )?,
+                    false,
+                    9,
+                )?,
+                rule(
+                    r"(?:(?:\+|\b00)31[ \-]?(?:\(0\)[ \-]?)?|\b0)[1-9](?:[ \-]?\d){8}\b|(?:\+|\b00)[1-9]\d{0,2}(?:[ \-]?\(?\d\)?){7,12}\b",
                     "[phone]",
                     always,
-                ),
-                (
-                    r(
-                        r"\b[A-Z][a-z]+(?:straat|laan|weg|plein|gracht|kade|singel|dijk|pad|steeg|hof|dreef|park|markt)\s+\d{1,5}(?:\s?[a-zA-Z]\b)?",
-                    )?,
+                    false,
+                    8,
+                )?,
+                rule(
+                    r"\b[A-Z][a-z]+(?:straat|laan|weg|plein|gracht|kade|singel|dijk|pad|steeg|hof|dreef|park|markt)\s+\d{1,5}(?:\s?[a-zA-Z]\b)?",
                     "[address]",
                     always,
-                ),
-                (
-                    r(
-                        r"\b[1-9]\d{3} ?(?:[A-RT-Z][A-Z]|S[BCE-RT-Z])\b(?:,? \d{1,5}(?: ?[a-z]\b)?)?",
-                    )?,
+                    false,
+                    1,
+                )?,
+                rule(
+                    r"\b[1-9]\d{3} ?(?:[A-RT-Z][A-Z]|S[BCE-RT-Z])\b(?:,? \d{1,5}(?: ?[a-z]\b)?)?",
                     "[address]",
                     always,
-                ),
+                    false,
+                    4,
+                )?,
             ],
         })
     }
 
     /// The text with personal data replaced; borrowed when there was nothing to replace.
     pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let has_at = text.contains('@');
+        let digits = text.bytes().filter(u8::is_ascii_digit).count();
         let mut spans: Vec<(usize, usize, &'static str)> = Vec::new();
-        for (re, placeholder, valid) in &self.rules {
-            for m in re.find_iter(text) {
-                let Some(len) = valid(m.as_str()) else {
+        for rule in &self.rules {
+            if (rule.needs_at && !has_at) || digits < rule.min_digits {
+                continue;
+            }
+            let placeholder = rule.placeholder;
+            for m in rule.regex.find_iter(text) {
+                let Some(len) = (rule.validate)(m.as_str()) else {
                     continue;
                 };
                 let (start, end) = (m.start(), m.start() + len);

@@ -7,7 +7,7 @@
 //! a negated complaint phrase ("niet onvriendelijk") is dropped, a negated praise phrase ("niet
 //! vriendelijk") becomes a complaint of the same theme. Sarcasm markers turn praise into blame.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use signaal_core::{Cause, CauseSide, Classification, Evidence, Kind, Theme, ThemeTag};
 
 use crate::fold::Folded;
@@ -88,12 +88,17 @@ struct Builder {
 
 impl Builder {
     fn add(&mut self, list: &str, phrase: &str, cat: Cat) -> Result<(), TaxonomyError> {
-        let trimmed = phrase.trim();
-        let (body, prefix) = match trimmed.strip_suffix('*') {
-            Some(b) => (b.trim_end(), true),
-            None => (trimmed, false),
+        let (body, prefix) = match phrase.trim_end().strip_suffix('*') {
+            Some(b) => (b.trim(), true),
+            None => (phrase, false),
         };
-        let folded = Folded::new(body).text.trim().to_string();
+        // Leading and trailing spaces are kept: " de " matches the word between spaces only.
+        let folded = Folded::new(body).text;
+        let folded = if folded.trim().is_empty() {
+            String::new()
+        } else {
+            folded
+        };
         if folded.is_empty() {
             return Err(TaxonomyError::EmptyPhrase {
                 list: list.to_string(),
@@ -201,8 +206,11 @@ impl Classifier {
                 b.add(code, p, Cat::Lang(u16::try_from(i).unwrap_or(u16::MAX)))?;
             }
         }
+        // A full DFA: a few hundred kilobytes for the default taxonomy, and the fastest
+        // overlapping search (one table lookup per byte).
         let automaton = AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&b.phrases)?;
         Ok(Classifier {
             version: tax.version,
@@ -250,17 +258,22 @@ impl Classifier {
             }
             // Without a prefix entry the exact form must end on a boundary.
             let end = if exact_ok { end } else { prefix_end };
+            let mut only_lang = true;
             for e in entries {
-                if let Cat::Lang(i) = e.cat {
-                    lang[usize::from(i)] += 1;
+                match e.cat {
+                    Cat::Lang(i) => lang[usize::from(i)] += 1,
+                    _ => only_lang = false,
                 }
             }
-            all.push(Hit {
-                start,
-                end,
-                pattern,
-                exact: exact_ok,
-            });
+            // Stop words only count; they take no part in overlap resolution.
+            if !only_lang {
+                all.push(Hit {
+                    start,
+                    end,
+                    pattern,
+                    exact: exact_ok,
+                });
+            }
         }
         all.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
         let mut chosen = Vec::with_capacity(all.len());
