@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Splits corpus/signals.txt into corpus/dev.ndjson (60%) and corpus/test.ndjson (40%).
+"""Splits corpus/signals.txt into corpus/dev.ndjson (60%) and corpus/test.ndjson (40%), and writes
+corpus/holdout.txt (written after the rules were frozen) to corpus/holdout.ndjson.
 
 The split is a fixed hash of each text, so adding signals never moves existing ones between
 parts. Rules are tuned on dev only; test numbers are reported, never tuned on.
@@ -10,9 +11,10 @@ import os
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "corpus")
 HUMAN = {"staff_conduct"}
-parts = {"dev": [], "test": []}
-with open(os.path.join(root, "signals.txt"), encoding="utf-8") as f:
-    n = 0
+parts = {"dev": [], "test": [], "holdout": []}
+n = 0
+for source in ["signals.txt", "holdout.txt"]:
+  with open(os.path.join(root, source), encoding="utf-8") as f:
     for line in f:
         line = line.rstrip("\n")
         if not line.strip() or line.startswith("#"):
@@ -27,7 +29,10 @@ with open(os.path.join(root, "signals.txt"), encoding="utf-8") as f:
         item = {"id": f"c{n:03d}", "channel": channel, "text": text, "themes": sorted(themes),
                 "cause": cause, "kind": kind, "lang": lang}
         h = hashlib.sha256(text.encode("utf-8")).digest()[0]
-        parts["dev" if h < 154 else "test"].append(item)
+        if source == "holdout.txt":
+            parts["holdout"].append(item)
+        else:
+            parts["dev" if h < 154 else "test"].append(item)
 for name, items in parts.items():
     with open(os.path.join(root, f"{name}.ndjson"), "w", encoding="utf-8") as f:
         for it in items:

@@ -404,11 +404,12 @@ impl Classifier {
             Kind::Compliment
         } else if blame > 0 {
             Kind::Complaint
-        } else if question || praise == 0 {
-            // Nothing praised or blamed: a request or a question.
+        } else if question {
+            // Nothing praised or blamed, and something asked.
             Kind::Question
         } else {
-            Kind::Compliment
+            // A statement with no praise: at a complaint desk the prior is a complaint.
+            Kind::Complaint
         };
         let (p, b) = (praise as f32, blame as f32);
         let sentiment = ((p - b) / (p + b + 1.0)).clamp(-1.0, 1.0);
