@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Splits corpus/signals.txt into corpus/dev.ndjson (60%) and corpus/test.ndjson (40%), and writes
-corpus/holdout.txt (written after the rules were frozen) to corpus/holdout.ndjson.
+corpus/holdout.txt and corpus/holdout2.txt (each written after the rules of its time were frozen)
+to corpus/holdout.ndjson and corpus/holdout2.ndjson.
 
 The split is a fixed hash of each text, so adding signals never moves existing ones between
 parts. Rules are tuned on dev only; test numbers are reported, never tuned on.
@@ -11,9 +12,9 @@ import os
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "corpus")
 HUMAN = {"staff_conduct"}
-parts = {"dev": [], "test": [], "holdout": []}
+parts = {"dev": [], "test": [], "holdout": [], "holdout2": []}
 n = 0
-for source in ["signals.txt", "holdout.txt"]:
+for source in ["signals.txt", "holdout.txt", "holdout2.txt"]:
   with open(os.path.join(root, source), encoding="utf-8") as f:
     for line in f:
         line = line.rstrip("\n")
@@ -29,8 +30,8 @@ for source in ["signals.txt", "holdout.txt"]:
         item = {"id": f"c{n:03d}", "channel": channel, "text": text, "themes": sorted(themes),
                 "cause": cause, "kind": kind, "lang": lang}
         h = hashlib.sha256(text.encode("utf-8")).digest()[0]
-        if source == "holdout.txt":
-            parts["holdout"].append(item)
+        if source != "signals.txt":
+            parts[source.removesuffix(".txt")].append(item)
         else:
             parts["dev" if h < 154 else "test"].append(item)
 for name, items in parts.items():

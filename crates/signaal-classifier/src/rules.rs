@@ -53,6 +53,8 @@ enum Cat {
     Sarcasm,
     Escalation(u16),
     Lang(u16),
+    /// A term of one or more proximity pairs.
+    Near(u16),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +76,12 @@ pub struct Classifier {
     entries: Vec<Vec<Entry>>,
     escalations: Vec<String>,
     languages: Vec<String>,
+    /// (theme, term a, term b) proximity pairs.
+    pairs: Vec<(usize, u16, u16)>,
 }
+
+/// How many words may stand between the two terms of a proximity pair.
+const NEAR_WORDS: usize = 5;
 
 fn is_word(c: char) -> bool {
     c.is_alphanumeric()
@@ -130,6 +137,24 @@ impl Builder {
     }
 }
 
+#[derive(Default)]
+struct Interner {
+    terms: Vec<String>,
+}
+
+impl Interner {
+    fn intern(&mut self, term: &str) -> u16 {
+        let at = match self.terms.iter().position(|t| t == term) {
+            Some(i) => i,
+            None => {
+                self.terms.push(term.to_string());
+                self.terms.len() - 1
+            }
+        };
+        u16::try_from(at).unwrap_or(u16::MAX)
+    }
+}
+
 /// One phrase occurrence that survived boundary checks.
 #[derive(Debug, Clone, Copy)]
 struct Hit {
@@ -156,6 +181,8 @@ impl Classifier {
             index: Default::default(),
         };
         let mut themes = Vec::with_capacity(tax.themes.len());
+        let mut near_terms = Interner::default();
+        let mut pairs = Vec::new();
         for (i, t) in tax.themes.iter().enumerate() {
             let i = u16::try_from(i).unwrap_or(u16::MAX);
             for p in &t.patterns {
@@ -172,6 +199,11 @@ impl Classifier {
                 label: t.label.clone(),
                 cause: t.cause,
             });
+            for [a, other] in &t.near {
+                let ia = near_terms.intern(a);
+                let ib = near_terms.intern(other);
+                pairs.push((usize::from(i), ia, ib));
+            }
         }
         let lists: [(&str, &Vec<String>, Cat); 8] = [
             ("negation", &tax.negation, Cat::Negation),
@@ -187,6 +219,13 @@ impl Classifier {
             for p in list {
                 b.add(name, p, cat)?;
             }
+        }
+        for (i, term) in near_terms.terms.iter().enumerate() {
+            b.add(
+                "near",
+                term,
+                Cat::Near(u16::try_from(i).unwrap_or(u16::MAX)),
+            )?;
         }
         let mut escalations = Vec::new();
         for (i, (name, list)) in tax.escalation.iter().enumerate() {
@@ -213,6 +252,7 @@ impl Classifier {
             .kind(Some(AhoCorasickKind::DFA))
             .build(&b.phrases)?;
         Ok(Classifier {
+            pairs,
             version: tax.version,
             themes,
             automaton,
@@ -232,7 +272,7 @@ impl Classifier {
 
     /// Every phrase occurrence on word boundaries, overlaps resolved leftmost-longest; and the
     /// language word counts over all occurrences (stop words inside phrases count too).
-    fn hits(&self, text: &str, lang: &mut [u32]) -> Vec<Hit> {
+    fn hits(&self, text: &str, lang: &mut [u32], near: &mut Vec<(u16, usize, usize)>) -> Vec<Hit> {
         let mut all: Vec<Hit> = Vec::new();
         for m in self.automaton.find_overlapping_iter(text) {
             let pattern = m.pattern().as_usize();
@@ -262,6 +302,7 @@ impl Classifier {
             for e in entries {
                 match e.cat {
                     Cat::Lang(i) => lang[usize::from(i)] += 1,
+                    Cat::Near(i) => near.push((i, start, end)),
                     _ => only_lang = false,
                 }
             }
@@ -301,7 +342,8 @@ impl Classifier {
         let folded = Folded::new(original);
         let text = folded.text.as_str();
         let mut lang = vec![0u32; self.languages.len()];
-        let hits = self.hits(text, &mut lang);
+        let mut near = Vec::new();
+        let hits = self.hits(text, &mut lang, &mut near);
 
         let mut evidence: Vec<Vec<Evidence>> = vec![Vec::new(); self.themes.len()];
         let mut counts = vec![(0u32, 0u32); self.themes.len()]; // (blame, praise) per theme
@@ -357,12 +399,39 @@ impl Classifier {
                     Cat::Sarcasm => sarcasm = true,
                     Cat::Escalation(i) if !negated => escalation[usize::from(i)] = true,
                     Cat::Escalation(_) => {}
-                    Cat::Lang(_) => {}
+                    Cat::Lang(_) | Cat::Near(_) => {}
                 }
             }
             if this_is_negation {
                 negation = Some(h.end);
                 broke = false;
+            }
+        }
+
+        // Proximity pairs: both terms within NEAR_WORDS words, in one sentence.
+        for (theme, ta, tb) in &self.pairs {
+            let found = near.iter().filter(|(t, _, _)| t == ta).find_map(|a| {
+                near.iter().filter(|(t, _, _)| t == tb).find_map(|b| {
+                    let (first, second) = if a.1 <= b.1 { (a, b) } else { (b, a) };
+                    if second.1 < first.2 {
+                        return None;
+                    }
+                    let gap = &text[first.2..second.1];
+                    let words = gap.split_whitespace().count();
+                    (words <= NEAR_WORDS && !gap.contains(['.', '!', '?']))
+                        .then_some((first.1, second.2))
+                })
+            });
+            if let Some((s, e)) = found {
+                if evidence[*theme].is_empty() {
+                    counts[*theme].0 += 1;
+                    let (s, end) = (folded.original(s), folded.original_end(original, e));
+                    evidence[*theme].push(Evidence {
+                        start: s,
+                        end,
+                        text: original[s..end].to_string(),
+                    });
+                }
             }
         }
 

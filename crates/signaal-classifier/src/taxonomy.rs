@@ -57,6 +57,12 @@ pub struct ThemeFile {
     pub positive: Option<Vec<String>>,
     /// Phrases that name the theme without praise or blame ("salaris", "factuur").
     pub topic: Option<Vec<String>>,
+    /// Pairs of terms that mean the problem when they occur within five words of each other in
+    /// one sentence (`["gebeld", "niemand"]`, `["minuten", "wacht*"]`): paraphrases that no
+    /// fixed phrase covers.
+    pub near: Option<Vec<[String; 2]>>,
+    #[serde(default)]
+    pub add_near: Vec<[String; 2]>,
     #[serde(default)]
     pub add_topic: Vec<String>,
     #[serde(default)]
@@ -94,6 +100,7 @@ pub struct ResolvedTheme {
     pub patterns: Vec<String>,
     pub positive: Vec<String>,
     pub topic: Vec<String>,
+    pub near: Vec<[String; 2]>,
 }
 
 impl Taxonomy {
@@ -163,6 +170,10 @@ impl Taxonomy {
                     if let Some(p) = t.topic {
                         existing.topic = p;
                     }
+                    if let Some(n) = t.near {
+                        existing.near = n;
+                    }
+                    existing.near.extend(t.add_near);
                     existing.topic.extend(t.add_topic);
                     existing.patterns.retain(|p| !t.remove_patterns.contains(p));
                     existing.patterns.extend(t.add_patterns);
@@ -176,7 +187,13 @@ impl Taxonomy {
                     positive.extend(t.add_positive);
                     let mut topic = t.topic.unwrap_or_default();
                     topic.extend(t.add_topic);
-                    if patterns.is_empty() && positive.is_empty() && topic.is_empty() {
+                    let mut near = t.near.unwrap_or_default();
+                    near.extend(t.add_near);
+                    if patterns.is_empty()
+                        && positive.is_empty()
+                        && topic.is_empty()
+                        && near.is_empty()
+                    {
                         return Err(TaxonomyError::Empty(t.id));
                     }
                     self.themes.push(ResolvedTheme {
@@ -192,6 +209,7 @@ impl Taxonomy {
                         patterns,
                         positive,
                         topic,
+                        near,
                     });
                 }
             }

@@ -69,6 +69,18 @@ fn holdout_part_is_scored_and_reported() -> Result {
     Ok(())
 }
 
+/// Written after taxonomy `default-2026.11.3` was frozen: the current honest estimate.
+#[test]
+fn second_holdout_part_is_scored_and_reported() -> Result {
+    let holdout = score("holdout2")?;
+    assert!(
+        holdout.n >= 40,
+        "the second hold-out part has {} signals",
+        holdout.n
+    );
+    Ok(())
+}
+
 #[test]
 fn eval_reports_bad_lines_and_keeps_going() -> Result {
     let input = concat!(
