@@ -298,16 +298,16 @@ impl Classifier {
             }
             // Without a prefix entry the exact form must end on a boundary.
             let end = if exact_ok { end } else { prefix_end };
-            let mut only_lang = true;
+            let mut only_counted = true;
             for e in entries {
                 match e.cat {
                     Cat::Lang(i) => lang[usize::from(i)] += 1,
                     Cat::Near(i) => near.push((i, start, end)),
-                    _ => only_lang = false,
+                    _ => only_counted = false,
                 }
             }
-            // Stop words only count; they take no part in overlap resolution.
-            if !only_lang {
+            // Stop words and pair terms only count; they take no part in overlap resolution.
+            if !only_counted {
                 all.push(Hit {
                     start,
                     end,
@@ -587,6 +587,36 @@ mod tests {
             c.classify("Ik ga naar de pers en de ombudsman").escalation,
             vec!["ombudsman", "press"]
         );
+    }
+
+    #[test]
+    fn proximity_pairs_need_both_terms_close_and_in_one_sentence() -> Result<(), TaxonomyError> {
+        let own = r#"
+[[theme]]
+id = "reachability"
+label = "bereikbaarheid"
+cause = "system"
+near = [["gebeld", "niemand"]]
+"#;
+        let c = Classifier::from_toml(own)?;
+        let got = c.classify("Ik heb vanochtend gebeld maar er was niemand");
+        assert_eq!(ids(&got), vec!["reachability"]);
+        assert_eq!(got.themes[0].evidence[0].text, "gebeld maar er was niemand");
+        assert_eq!(
+            ids(&c.classify("Niemand wist het, dus ik heb gebeld")),
+            vec!["reachability"],
+            "either order"
+        );
+        assert!(
+            ids(&c.classify("Ik heb gebeld. Niemand anders deed het.")).is_empty(),
+            "not across sentences"
+        );
+        assert!(
+            ids(&c.classify("Ik heb gebeld en toen kwam er na heel lang wachten toch niemand"))
+                .is_empty(),
+            "more than five words apart"
+        );
+        Ok(())
     }
 
     #[test]
