@@ -27,6 +27,27 @@ impl Folded {
                 map: Vec::new(),
             };
         }
+        if original.is_ascii() {
+            // ASCII with newlines or double spaces (emails): a byte loop, no per-char folding.
+            let mut text = Vec::with_capacity(original.len());
+            let mut map = Vec::with_capacity(original.len() + 1);
+            for (at, b) in original.bytes().enumerate() {
+                if b.is_ascii_whitespace() {
+                    if text.last() == Some(&b' ') {
+                        continue;
+                    }
+                    text.push(b' ');
+                } else {
+                    text.push(b.to_ascii_lowercase());
+                }
+                map.push(u32::try_from(at).unwrap_or(u32::MAX));
+            }
+            map.push(u32::try_from(original.len()).unwrap_or(u32::MAX));
+            // Only ASCII bytes were pushed, so this cannot fail; fall back to lossy just in case.
+            let text = String::from_utf8(text)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            return Folded { text, map };
+        }
         let mut text = String::with_capacity(original.len());
         let mut map = Vec::with_capacity(original.len() + 1);
         for (at, c) in original.char_indices() {

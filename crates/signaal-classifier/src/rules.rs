@@ -409,7 +409,12 @@ impl Classifier {
         }
 
         // Proximity pairs: both terms within NEAR_WORDS words, in one sentence.
-        for (theme, ta, tb) in &self.pairs {
+        let pairs = if near.len() < 2 {
+            &[][..]
+        } else {
+            &self.pairs[..]
+        };
+        for (theme, ta, tb) in pairs {
             let found = near.iter().filter(|(t, _, _)| t == ta).find_map(|a| {
                 near.iter().filter(|(t, _, _)| t == tb).find_map(|b| {
                     let (first, second) = if a.1 <= b.1 { (a, b) } else { (b, a) };
