@@ -31,24 +31,7 @@ fn bench(c: &mut Criterion) {
     let bytes: usize = texts.iter().map(String::len).sum();
     eprintln!("{} texts, mean {} bytes", texts.len(), bytes / texts.len());
 
-    let mut g = c.benchmark_group("corpus");
-    g.throughput(Throughput::Elements(texts.len() as u64));
-    g.bench_function("classify", |b| {
-        b.iter(|| {
-            for t in &texts {
-                black_box(classifier.classify(black_box(t)));
-            }
-        })
-    });
-    g.bench_function("redact+classify", |b| {
-        b.iter(|| {
-            for t in &texts {
-                let r = redactor.redact(black_box(t));
-                black_box(classifier.classify(&r));
-            }
-        })
-    });
-    g.finish();
+    group(c, "corpus", &texts, &classifier, &redactor);
 
     // The target is stated for ~300-byte texts: join corpus texts into signals of 300 bytes.
     let mut long = Vec::new();
@@ -66,18 +49,29 @@ fn bench(c: &mut Criterion) {
         }
     }
     eprintln!("{} texts of 300 bytes", long.len());
-    let mut g = c.benchmark_group("300-byte");
-    g.throughput(Throughput::Elements(long.len() as u64));
+    group(c, "300-byte", &long, &classifier, &redactor);
+}
+
+/// Classification alone, and redaction followed by classification, over `texts`.
+fn group(
+    c: &mut Criterion,
+    name: &str,
+    texts: &[String],
+    classifier: &Classifier,
+    redactor: &Redactor,
+) {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(texts.len() as u64));
     g.bench_function("classify", |b| {
         b.iter(|| {
-            for t in &long {
+            for t in texts {
                 black_box(classifier.classify(black_box(t)));
             }
         })
     });
     g.bench_function("redact+classify", |b| {
         b.iter(|| {
-            for t in &long {
+            for t in texts {
                 let r = redactor.redact(black_box(t));
                 black_box(classifier.classify(&r));
             }
