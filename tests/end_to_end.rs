@@ -485,3 +485,118 @@ threshold = 10
 fn tokio_util_shutdown() -> tokio_util::sync::CancellationToken {
     tokio_util::sync::CancellationToken::new()
 }
+
+/// The classifier is killed with SIGKILL in the middle of a stream and started again: every signal
+/// ends up in the store exactly once and on the classified topic at least once (at-least-once
+/// delivery; the replayed tail may appear twice there, never missing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_classifier_loses_nothing() -> Result {
+    const ROWS: usize = 6000;
+    let brokers = service_env("SIGNAAL_TEST_BROKERS")?;
+    let bin = signaal_bin()?;
+    let run_id = format!(
+        "kill{}x{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    );
+    let (db, pool) = fresh_database(&run_id).await?;
+    let dir = tempfile::tempdir()?;
+
+    let mut csv = String::from("call_id;started_at;notes\n");
+    for i in 0..ROWS {
+        csv.push_str(&format!(
+            "K-{i};17-11-2026 09:{:02};klant {i} stond 40 minuten in de wacht\n",
+            i % 60
+        ));
+    }
+    let export = dir.path().join("calls.csv");
+    std::fs::write(&export, csv)?;
+    let config = dir.path().join("signaal.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[bus]\nbrokers = \"{brokers}\"\npartitions = 3\ngroup_prefix = \"{run_id}\"\n\
+             [bus.topics]\nraw = \"{run_id}.raw\"\nclassified = \"{run_id}.classified\"\n\
+             alerts = \"{run_id}.alerts\"\ndlq = \"{run_id}.dlq\"\n\
+             [store]\nurl = \"{db}\"\n[classifier]\nauthor_secret = \"k\"\n"
+        ),
+    )?;
+    let expected = dry_run_ids(&bin, &config, &["phone", &export.to_string_lossy()])?;
+    assert_eq!(expected.len(), ROWS);
+    let import = Command::new(&bin)
+        .arg("--config")
+        .arg(&config)
+        .args(["import", "phone"])
+        .arg(&export)
+        .output()?;
+    assert!(
+        import.status.success(),
+        "import failed: {}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+
+    let store = signaal_store::Store::connect(&db).await?;
+    let start = |log: &str| -> Result<Child> {
+        let log = std::fs::File::create(dir.path().join(log))?;
+        Ok(Command::new(&bin)
+            .arg("--config")
+            .arg(&config)
+            .arg("classifier")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?)
+    };
+    let mut first = start("classifier-1.log")?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut stored_before_kill = 0;
+    while Instant::now() < deadline {
+        stored_before_kill = store.count_signals().await?;
+        if stored_before_kill >= 500 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill()?; // SIGKILL: no shutdown, no final commit
+    first.wait()?;
+    assert!(
+        (stored_before_kill as usize) < ROWS,
+        "the classifier finished before it could be killed ({stored_before_kill} stored); raise ROWS"
+    );
+
+    let second = start("classifier-2.log")?;
+    let mut workers = Workers(vec![("classifier".into(), second)]);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while store.count_signals().await? < ROWS as i64 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stored: BTreeSet<String> = store.signal_ids().await?.into_iter().collect();
+    assert_eq!(
+        stored.len(),
+        ROWS,
+        "every signal stored after the restart (killed at {stored_before_kill})"
+    );
+    assert_eq!(stored, expected, "exactly the exported calls, each once");
+
+    for (_, c) in &mut workers.0 {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status()?;
+        c.wait()?;
+    }
+    let classified = kcat_read(&brokers, &format!("{run_id}.classified"))?;
+    let keys: BTreeSet<String> = classified.iter().map(|(k, _, _)| k.clone()).collect();
+    assert_eq!(
+        keys, expected,
+        "every signal is on the classified topic at least once"
+    );
+    eprintln!(
+        "kill test: killed after {stored_before_kill} of {ROWS} stored; {} classified messages for {ROWS} signals \
+         ({} replayed)",
+        classified.len(),
+        classified.len() - ROWS
+    );
+    store.close().await;
+    drop_database(&pool, &run_id).await?;
+    Ok(())
+}
