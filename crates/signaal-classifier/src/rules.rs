@@ -27,6 +27,10 @@ pub enum TaxonomyError {
     Missing { theme: String, field: &'static str },
     #[error("taxonomy has no themes")]
     NoThemes,
+    #[error("theme `{theme}` combines concept `{concept}`, which `[concepts]` does not define (or defines empty)")]
+    UnknownConcept { theme: String, concept: String },
+    #[error("theme `{0}` has an empty `when` group")]
+    EmptyGroup(String),
     #[error("{list}: phrase {phrase:?} is empty after folding")]
     EmptyPhrase { list: String, phrase: String },
     #[error("could not build the phrase automaton: {0}")]
@@ -55,6 +59,8 @@ enum Cat {
     Lang(u16),
     /// A term of one or more proximity pairs.
     Near(u16),
+    /// A word of a concept (`[concepts]`).
+    Concept(u16),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +84,29 @@ pub struct Classifier {
     languages: Vec<String>,
     /// (theme, term a, term b) proximity pairs.
     pairs: Vec<(usize, u16, u16)>,
+    /// Concept groups: a theme's problem (or praise) when all its concepts share a sentence.
+    groups: Vec<Group>,
+}
+
+struct Group {
+    theme: usize,
+    praise: bool,
+    concepts: Vec<u16>,
+}
+
+/// Where one term (a proximity-pair term or a concept word) occurred in the folded text.
+#[derive(Debug, Clone, Copy)]
+struct Term {
+    id: u16,
+    start: usize,
+    end: usize,
+}
+
+/// The terms found in one text: pair terms and concept words, apart.
+#[derive(Default)]
+struct Terms {
+    near: Vec<Term>,
+    concepts: Vec<Term>,
 }
 
 /// How many words may stand between the two terms of a proximity pair.
@@ -183,6 +212,12 @@ impl Classifier {
         let mut themes = Vec::with_capacity(tax.themes.len());
         let mut near_terms = Interner::default();
         let mut pairs = Vec::new();
+        let concept_names: Vec<&String> = tax.concepts.keys().collect();
+        let concept_id = |name: &String| {
+            let at = concept_names.iter().position(|n| *n == name).unwrap_or(0);
+            u16::try_from(at).unwrap_or(u16::MAX)
+        };
+        let mut groups = Vec::new();
         for (i, t) in tax.themes.iter().enumerate() {
             let i = u16::try_from(i).unwrap_or(u16::MAX);
             for p in &t.patterns {
@@ -203,6 +238,15 @@ impl Classifier {
                 let ia = near_terms.intern(a);
                 let ib = near_terms.intern(other);
                 pairs.push((usize::from(i), ia, ib));
+            }
+            for (list, praise) in [(&t.when, false), (&t.when_praised, true)] {
+                for group in list {
+                    groups.push(Group {
+                        theme: usize::from(i),
+                        praise,
+                        concepts: group.iter().map(&concept_id).collect(),
+                    });
+                }
             }
         }
         let lists: [(&str, &Vec<String>, Cat); 8] = [
@@ -226,6 +270,12 @@ impl Classifier {
                 term,
                 Cat::Near(u16::try_from(i).unwrap_or(u16::MAX)),
             )?;
+        }
+        for (i, (name, words)) in tax.concepts.iter().enumerate() {
+            let cat = Cat::Concept(u16::try_from(i).unwrap_or(u16::MAX));
+            for w in words {
+                b.add(name, w, cat)?;
+            }
         }
         let mut escalations = Vec::new();
         for (i, (name, list)) in tax.escalation.iter().enumerate() {
@@ -253,6 +303,7 @@ impl Classifier {
             .build(&b.phrases)?;
         Ok(Classifier {
             pairs,
+            groups,
             version: tax.version,
             themes,
             automaton,
@@ -272,7 +323,7 @@ impl Classifier {
 
     /// Every phrase occurrence on word boundaries, overlaps resolved leftmost-longest; and the
     /// language word counts over all occurrences (stop words inside phrases count too).
-    fn hits(&self, text: &str, lang: &mut [u32], near: &mut Vec<(u16, usize, usize)>) -> Vec<Hit> {
+    fn hits(&self, text: &str, lang: &mut [u32], terms: &mut Terms) -> Vec<Hit> {
         let mut all: Vec<Hit> = Vec::new();
         for m in self.automaton.find_overlapping_iter(text) {
             let pattern = m.pattern().as_usize();
@@ -300,13 +351,21 @@ impl Classifier {
             let end = if exact_ok { end } else { prefix_end };
             let mut only_counted = true;
             for e in entries {
+                if !exact_ok && !e.prefix {
+                    // "caller" is not the pair term or concept word "call".
+                    if !matches!(e.cat, Cat::Lang(_) | Cat::Near(_) | Cat::Concept(_)) {
+                        only_counted = false;
+                    }
+                    continue;
+                }
                 match e.cat {
                     Cat::Lang(i) => lang[usize::from(i)] += 1,
-                    Cat::Near(i) => near.push((i, start, end)),
+                    Cat::Near(id) => terms.near.push(Term { id, start, end }),
+                    Cat::Concept(id) => terms.concepts.push(Term { id, start, end }),
                     _ => only_counted = false,
                 }
             }
-            // Stop words and pair terms only count; they take no part in overlap resolution.
+            // Stop words, pair terms and concept words only count; they take no part in overlap resolution.
             if !only_counted {
                 all.push(Hit {
                     start,
@@ -325,6 +384,20 @@ impl Classifier {
                 chosen.push(h);
             }
         }
+        // Concept words inside a set phrase ("met vriendelijke groet", "Geachte heer/mevrouw")
+        // say nothing about the signal.
+        if !terms.concepts.is_empty() {
+            let ignored: Vec<(usize, usize)> = chosen
+                .iter()
+                .filter(|h| self.entries[h.pattern].iter().any(|e| e.cat == Cat::Ignore))
+                .map(|h| (h.start, h.end))
+                .collect();
+            if !ignored.is_empty() {
+                terms
+                    .concepts
+                    .retain(|t| !ignored.iter().any(|(s, e)| t.start >= *s && t.end <= *e));
+            }
+        }
         chosen
     }
 
@@ -338,12 +411,99 @@ impl Classifier {
         !gap.contains(['.', ',', ';', ':', '!', '?', '\n']) && gap.split_whitespace().count() <= 3
     }
 
+    /// Concept groups: a theme that no phrase found yet is the problem (or praise) when every
+    /// concept of one of its groups has a word in the same sentence. Praise groups do not fire on
+    /// negated words ("niet behulpzaam"). The evidence is each concept's first word there.
+    fn concept_groups(
+        &self,
+        original: &str,
+        folded: &Folded,
+        words: &[Term],
+        negations: &[usize],
+        evidence: &mut [Vec<Evidence>],
+        counts: &mut [(u32, u32)],
+    ) {
+        let text = folded.text.as_str();
+        // Which concepts occur at all: most groups fail here, before any sentence work.
+        let bit = |id: u16| 1u128.checked_shl(u32::from(id)).unwrap_or(0);
+        let present = words.iter().fold(0u128, |m, w| m | bit(w.id));
+        let mut breaks: Vec<usize> = Vec::new();
+        let sentence = |breaks: &[usize], at: usize| breaks.partition_point(|b| *b < at);
+        let negated = |t: &Term| {
+            negations
+                .iter()
+                .any(|n| Self::negation_reaches(text, *n, t.start, false))
+        };
+        let mut found: Vec<Term> = Vec::new();
+        for g in &self.groups {
+            if !evidence[g.theme].is_empty() {
+                continue;
+            }
+            let Some((&first, rest)) = g.concepts.split_first() else {
+                continue;
+            };
+            // (Concepts beyond the 128th have no bit and are always looked for.)
+            if g.concepts
+                .iter()
+                .any(|c| bit(*c) != 0 && present & bit(*c) == 0)
+            {
+                continue;
+            }
+            if breaks.is_empty() {
+                breaks.extend(
+                    text.bytes()
+                        .enumerate()
+                        .filter(|(_, b)| matches!(b, b'.' | b'!' | b'?' | b'\n'))
+                        .map(|(i, _)| i),
+                );
+                breaks.push(usize::MAX);
+            }
+            let hit = words.iter().filter(|w| w.id == first).find_map(|a| {
+                let s = sentence(&breaks, a.start);
+                found.clear();
+                found.push(*a);
+                for c in rest {
+                    // A concept named twice needs two different words.
+                    let w = words.iter().find(|w| {
+                        w.id == *c
+                            && sentence(&breaks, w.start) == s
+                            && !found.iter().any(|f| f.start == w.start)
+                    })?;
+                    found.push(*w);
+                }
+                (!g.praise || !found.iter().any(negated)).then_some(())
+            });
+            if hit.is_none() {
+                continue;
+            }
+            if g.praise {
+                counts[g.theme].1 += 1;
+            } else {
+                counts[g.theme].0 += 1;
+            }
+            found.sort_by_key(|w| w.start);
+            found.dedup_by_key(|w| w.start);
+            for w in &found {
+                let (s, end) = (
+                    folded.original(w.start),
+                    folded.original_end(original, w.end),
+                );
+                evidence[g.theme].push(Evidence {
+                    start: s,
+                    end,
+                    text: original[s..end].to_string(),
+                });
+            }
+        }
+    }
+
     pub fn classify(&self, original: &str) -> Classification {
         let folded = Folded::new(original);
         let text = folded.text.as_str();
         let mut lang = vec![0u32; self.languages.len()];
-        let mut near = Vec::new();
-        let hits = self.hits(text, &mut lang, &mut near);
+        let mut terms = Terms::default();
+        let hits = self.hits(text, &mut lang, &mut terms);
+        let mut negations: Vec<usize> = Vec::new();
 
         let mut evidence: Vec<Vec<Evidence>> = vec![Vec::new(); self.themes.len()];
         let mut counts = vec![(0u32, 0u32); self.themes.len()]; // (blame, praise) per theme
@@ -399,32 +559,34 @@ impl Classifier {
                     Cat::Sarcasm => sarcasm = true,
                     Cat::Escalation(i) if !negated => escalation[usize::from(i)] = true,
                     Cat::Escalation(_) => {}
-                    Cat::Lang(_) | Cat::Near(_) => {}
+                    Cat::Lang(_) | Cat::Near(_) | Cat::Concept(_) => {}
                 }
             }
             if this_is_negation {
+                negations.push(h.end);
                 negation = Some(h.end);
                 broke = false;
             }
         }
 
         // Proximity pairs: both terms within NEAR_WORDS words, in one sentence.
+        let near = &terms.near;
         let pairs = if near.len() < 2 {
             &[][..]
         } else {
             &self.pairs[..]
         };
         for (theme, ta, tb) in pairs {
-            let found = near.iter().filter(|(t, _, _)| t == ta).find_map(|a| {
-                near.iter().filter(|(t, _, _)| t == tb).find_map(|b| {
-                    let (first, second) = if a.1 <= b.1 { (a, b) } else { (b, a) };
-                    if second.1 < first.2 {
+            let found = near.iter().filter(|t| t.id == *ta).find_map(|a| {
+                near.iter().filter(|t| t.id == *tb).find_map(|b| {
+                    let (first, second) = if a.start <= b.start { (a, b) } else { (b, a) };
+                    if second.start < first.end {
                         return None;
                     }
-                    let gap = &text[first.2..second.1];
+                    let gap = &text[first.end..second.start];
                     let words = gap.split_whitespace().count();
                     (words <= NEAR_WORDS && !gap.contains(['.', '!', '?']))
-                        .then_some((first.1, second.2))
+                        .then_some((first.start, second.end))
                 })
             });
             if let Some((s, e)) = found {
@@ -438,6 +600,17 @@ impl Classifier {
                     });
                 }
             }
+        }
+
+        if !terms.concepts.is_empty() {
+            self.concept_groups(
+                original,
+                &folded,
+                &terms.concepts,
+                &negations,
+                &mut evidence,
+                &mut counts,
+            );
         }
 
         let mut themes = Vec::new();
@@ -625,6 +798,80 @@ near = [["gebeld", "niemand"]]
     }
 
     #[test]
+    fn concept_groups_need_every_concept_in_one_sentence() -> Result<(), TaxonomyError> {
+        let own = r#"
+[cues]
+negation = ["niet", "not"]
+ignore = ["met vriendelijke groet"]
+
+[concepts]
+object = ["brief", "letter"]
+trouble = ["snap*", "understand"]
+person = ["medewerker", "agent"]
+good = ["vriendelijk*", "helped"]
+party = ["gemeente", "werkgever", "verzekeraar"]
+says = ["zegt"]
+
+[[theme]]
+id = "unclear_communication"
+label = "onduidelijk"
+cause = "system"
+when = [["object", "trouble"]]
+
+[[theme]]
+id = "staff_conduct"
+label = "bejegening"
+cause = "human"
+when_praised = [["person", "good"]]
+
+[[theme]]
+id = "handoffs"
+label = "doorverwijzen"
+cause = "system"
+when = [["party", "party", "says"]]
+"#;
+        let c = Classifier::from_toml(own)?;
+        let got = c.classify("Die brief van jullie, ik snap er helemaal niks van.");
+        assert_eq!(ids(&got), vec!["unclear_communication"]);
+        let words: Vec<&str> = got.themes[0]
+            .evidence
+            .iter()
+            .map(|e| e.text.as_str())
+            .collect();
+        assert_eq!(
+            words,
+            vec!["brief", "snap"],
+            "each concept's word is evidence"
+        );
+        assert_eq!(got.kind, Kind::Complaint);
+        assert!(
+            ids(&c.classify("I got a letter. I understand the rest.")).is_empty(),
+            "not across sentences"
+        );
+        let praise = c.classify("The agent helped me so much");
+        assert_eq!(ids(&praise), vec!["staff_conduct"]);
+        assert_eq!(praise.kind, Kind::Compliment);
+        assert!(
+            ids(&c.classify("De medewerker was niet vriendelijk")).is_empty(),
+            "negated praise is no praise"
+        );
+        assert!(
+            ids(&c.classify("Vraag voor een medewerker.\n\nMet vriendelijke groet, Jan"))
+                .is_empty(),
+            "words inside ignored set phrases do not count"
+        );
+        assert_eq!(
+            ids(&c.classify("De verzekeraar zegt dat het bij de werkgever ligt")),
+            vec!["handoffs"]
+        );
+        assert!(
+            ids(&c.classify("De gemeente zegt dat het goed komt")).is_empty(),
+            "a concept named twice needs two different words"
+        );
+        Ok(())
+    }
+
+    #[test]
     fn organisations_extend_rename_and_remove_without_recompiling() -> Result<(), TaxonomyError> {
         let own = r#"
 extends = "default"
@@ -685,6 +932,14 @@ patterns = ["parkeervergunning*", "wielklem"]
                 "empty after folding",
             ),
             ("version = \"x\"", "no themes"),
+            (
+                "[[theme]]\nid = \"a\"\nlabel = \"a\"\ncause = \"system\"\nwhen = [[\"nope\"]]",
+                "does not define",
+            ),
+            (
+                "[[theme]]\nid = \"a\"\nlabel = \"a\"\ncause = \"system\"\nwhen = [[]]",
+                "empty `when` group",
+            ),
         ];
         for (text, want) in cases {
             match Classifier::from_toml(text) {

@@ -26,6 +26,10 @@ pub struct TaxonomyFile {
     pub remove_themes: Vec<String>,
     #[serde(default)]
     pub cues: Option<CueFile>,
+    /// Named sets of words and phrases (`contact = ["telefoon*", "bellen", …]`) that themes
+    /// combine in `when`. A file that extends another replaces the concepts it names.
+    #[serde(default)]
+    pub concepts: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub theme: Vec<ThemeFile>,
 }
@@ -63,6 +67,16 @@ pub struct ThemeFile {
     pub near: Option<Vec<[String; 2]>>,
     #[serde(default)]
     pub add_near: Vec<[String; 2]>,
+    /// Groups of concepts that mean the problem when every concept of a group occurs in one
+    /// sentence (`[["contact", "failure"]]`): an object of the theme and what went wrong with it,
+    /// in whatever words.
+    pub when: Option<Vec<Vec<String>>>,
+    #[serde(default)]
+    pub add_when: Vec<Vec<String>>,
+    /// The same for praise (`[["person", "praise"]]`).
+    pub when_praised: Option<Vec<Vec<String>>>,
+    #[serde(default)]
+    pub add_when_praised: Vec<Vec<String>>,
     #[serde(default)]
     pub add_topic: Vec<String>,
     #[serde(default)]
@@ -90,6 +104,7 @@ pub struct Taxonomy {
     pub sarcasm: Vec<String>,
     pub escalation: BTreeMap<String, Vec<String>>,
     pub language: BTreeMap<String, Vec<String>>,
+    pub concepts: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +116,8 @@ pub struct ResolvedTheme {
     pub positive: Vec<String>,
     pub topic: Vec<String>,
     pub near: Vec<[String; 2]>,
+    pub when: Vec<Vec<String>>,
+    pub when_praised: Vec<Vec<String>>,
 }
 
 impl Taxonomy {
@@ -115,7 +132,31 @@ impl Taxonomy {
         if base.themes.is_empty() {
             return Err(TaxonomyError::NoThemes);
         }
+        base.check_concepts()?;
         Ok(base)
+    }
+
+    /// Every concept a theme combines exists and has words; no group is empty.
+    fn check_concepts(&self) -> Result<(), TaxonomyError> {
+        for t in &self.themes {
+            for group in t.when.iter().chain(&t.when_praised) {
+                if group.is_empty() {
+                    return Err(TaxonomyError::EmptyGroup(t.id.clone()));
+                }
+                for name in group {
+                    match self.concepts.get(name) {
+                        Some(words) if !words.is_empty() => {}
+                        _ => {
+                            return Err(TaxonomyError::UnknownConcept {
+                                theme: t.id.clone(),
+                                concept: name.clone(),
+                            })
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn apply(&mut self, file: TaxonomyFile) -> Result<(), TaxonomyError> {
@@ -152,6 +193,7 @@ impl Taxonomy {
                 self.language.extend(l);
             }
         }
+        self.concepts.extend(file.concepts);
         for t in file.theme {
             match self.themes.iter_mut().find(|x| x.id == t.id) {
                 Some(existing) => {
@@ -174,6 +216,14 @@ impl Taxonomy {
                         existing.near = n;
                     }
                     existing.near.extend(t.add_near);
+                    if let Some(w) = t.when {
+                        existing.when = w;
+                    }
+                    existing.when.extend(t.add_when);
+                    if let Some(w) = t.when_praised {
+                        existing.when_praised = w;
+                    }
+                    existing.when_praised.extend(t.add_when_praised);
                     existing.topic.extend(t.add_topic);
                     existing.patterns.retain(|p| !t.remove_patterns.contains(p));
                     existing.patterns.extend(t.add_patterns);
@@ -189,10 +239,16 @@ impl Taxonomy {
                     topic.extend(t.add_topic);
                     let mut near = t.near.unwrap_or_default();
                     near.extend(t.add_near);
+                    let mut when = t.when.unwrap_or_default();
+                    when.extend(t.add_when);
+                    let mut when_praised = t.when_praised.unwrap_or_default();
+                    when_praised.extend(t.add_when_praised);
                     if patterns.is_empty()
                         && positive.is_empty()
                         && topic.is_empty()
                         && near.is_empty()
+                        && when.is_empty()
+                        && when_praised.is_empty()
                     {
                         return Err(TaxonomyError::Empty(t.id));
                     }
@@ -210,6 +266,8 @@ impl Taxonomy {
                         positive,
                         topic,
                         near,
+                        when,
+                        when_praised,
                     });
                 }
             }
