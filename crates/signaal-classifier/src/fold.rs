@@ -22,8 +22,12 @@ impl Folded {
                 .last()
                 .is_some_and(|b| b.is_ascii_whitespace() && *b != b' ');
         if original.is_ascii() && !irregular_space {
+            let bytes: Vec<u8> = original.bytes().map(fold_byte).collect();
+            // Only ASCII bytes, so this cannot fail; fall back to lossy just in case.
+            let text = String::from_utf8(bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
             return Folded {
-                text: original.to_ascii_lowercase(),
+                text,
                 map: Vec::new(),
             };
         }
@@ -38,7 +42,7 @@ impl Folded {
                     }
                     text.push(b' ');
                 } else {
-                    text.push(b.to_ascii_lowercase());
+                    text.push(fold_byte(b));
                 }
                 map.push(u32::try_from(at).unwrap_or(u32::MAX));
             }
@@ -51,13 +55,18 @@ impl Folded {
         let mut text = String::with_capacity(original.len());
         let mut map = Vec::with_capacity(original.len() + 1);
         for (at, c) in original.char_indices() {
+            let offset = u32::try_from(at).unwrap_or(u32::MAX);
+            if c.is_ascii() && !c.is_ascii_whitespace() {
+                text.push(char::from(fold_byte(c as u8)));
+                map.push(offset);
+                continue;
+            }
             let before = text.len();
             if c.is_whitespace() {
                 // Runs of whitespace (newlines, tabs) become one space, so phrases match across them.
                 if !text.ends_with(' ') {
                     text.push(' ');
                 }
-                let offset = u32::try_from(at).unwrap_or(u32::MAX);
                 map.resize(map.len() + (text.len() - before), offset);
                 continue;
             }
@@ -65,7 +74,6 @@ impl Folded {
                 Some(s) => text.push_str(s),
                 None => text.extend(c.to_lowercase()),
             }
-            let offset = u32::try_from(at).unwrap_or(u32::MAX);
             map.resize(map.len() + (text.len() - before), offset);
         }
         map.push(u32::try_from(original.len()).unwrap_or(u32::MAX));
@@ -97,6 +105,16 @@ impl Folded {
     }
 }
 
+/// One ASCII byte: lower case, and every digit becomes `0`, so "al 8 keer gebeld" in a taxonomy
+/// matches any count. (Fewer distinct bytes also keep the phrase automaton small.)
+fn fold_byte(b: u8) -> u8 {
+    if b.is_ascii_digit() {
+        b'0'
+    } else {
+        b.to_ascii_lowercase()
+    }
+}
+
 /// Latin letters with diacritics as Dutch, German, French and Turkish names and words use them,
 /// and typographic punctuation, folded to ASCII.
 fn fold_char(c: char) -> Option<&'static str> {
@@ -119,6 +137,14 @@ fn fold_char(c: char) -> Option<&'static str> {
         '\u{201c}' | '\u{201d}' | '\u{201e}' => "\"",
         '\u{2013}' | '\u{2014}' => "-",
         '\u{a0}' => " ",
+        // The emoji that cue lists use, as ASCII names: the automaton then needs no classes for
+        // their UTF-8 bytes, and every other emoji's bytes share one.
+        '🙄' => ":eyeroll:",
+        '🙃' => ":upsidedown:",
+        '😡' => ":angry:",
+        '😤' => ":huff:",
+        '😩' => ":weary:",
+        '👏' => ":clap:",
         _ => return None,
     })
 }
@@ -151,6 +177,19 @@ mod tests {
             &original[f.original(6)..f.original_end(original, 11)],
             "wacht"
         );
+    }
+
+    #[test]
+    fn digits_fold_to_zero_and_cue_emoji_to_names() {
+        let original = "Al 8 keer gebeld 🙄 Ⅻ";
+        let f = Folded::new(original);
+        assert_eq!(f.text, "al 0 keer gebeld :eyeroll: ⅻ");
+        let start = f.text.find(":eyeroll:").unwrap_or(0);
+        assert_eq!(
+            &original[f.original(start)..f.original_end(original, start + 9)],
+            "🙄"
+        );
+        assert_eq!(Folded::new("Week 12").text, "week 00");
     }
 
     #[test]
