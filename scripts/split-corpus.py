@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Splits corpus/signals.txt into corpus/dev.ndjson (60%) and corpus/test.ndjson (40%), and writes
-corpus/holdout.txt and corpus/holdout2.txt (each written after the rules of its time were frozen)
-to corpus/holdout.ndjson and corpus/holdout2.ndjson.
+corpus/holdout.txt, corpus/holdout2.txt and corpus/holdout3.txt (each written after the rules of its time were frozen)
+to corpus/holdout*.ndjson.
 
 The split is a fixed hash of each text, so adding signals never moves existing ones between
 parts. Rules are tuned on dev only; test numbers are reported, never tuned on.
@@ -12,9 +12,9 @@ import os
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "corpus")
 HUMAN = {"staff_conduct"}
-parts = {"dev": [], "test": [], "holdout": [], "holdout2": []}
+parts = {"dev": [], "test": [], "holdout": [], "holdout2": [], "holdout3": []}
 n = 0
-for source in ["signals.txt", "holdout.txt", "holdout2.txt"]:
+for source in ["signals.txt", "holdout.txt", "holdout2.txt", "holdout3.txt"]:
   with open(os.path.join(root, source), encoding="utf-8") as f:
     for line in f:
         line = line.rstrip("\n")

@@ -324,7 +324,7 @@ impl Classifier {
     /// Every phrase occurrence on word boundaries, overlaps resolved leftmost-longest; and the
     /// language word counts over all occurrences (stop words inside phrases count too).
     fn hits(&self, text: &str, lang: &mut [u32], terms: &mut Terms) -> Vec<Hit> {
-        let mut all: Vec<Hit> = Vec::new();
+        let mut all: Vec<Hit> = Vec::with_capacity(32);
         for m in self.automaton.find_overlapping_iter(text) {
             let pattern = m.pattern().as_usize();
             let Some(entries) = self.entries.get(pattern) else {
@@ -375,15 +375,21 @@ impl Classifier {
                 });
             }
         }
-        all.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
-        let mut chosen = Vec::with_capacity(all.len());
+        all.sort_unstable_by(|a, b| {
+            (a.start.cmp(&b.start))
+                .then(b.end.cmp(&a.end))
+                .then(a.pattern.cmp(&b.pattern))
+        });
+        // In place: `retain` visits in order.
         let mut last_end = 0;
-        for h in all {
-            if h.start >= last_end {
+        all.retain(|h| {
+            let keep = h.start >= last_end;
+            if keep {
                 last_end = h.end;
-                chosen.push(h);
             }
-        }
+            keep
+        });
+        let chosen = all;
         // Concept words inside a set phrase ("met vriendelijke groet", "Geachte heer/mevrouw")
         // say nothing about the signal.
         if !terms.concepts.is_empty() {
@@ -501,7 +507,10 @@ impl Classifier {
         let folded = Folded::new(original);
         let text = folded.text.as_str();
         let mut lang = vec![0u32; self.languages.len()];
-        let mut terms = Terms::default();
+        let mut terms = Terms {
+            near: Vec::new(),
+            concepts: Vec::with_capacity(16),
+        };
         let hits = self.hits(text, &mut lang, &mut terms);
         let mut negations: Vec<usize> = Vec::new();
 
@@ -888,6 +897,11 @@ id = "parking"
 label = "Parkeren"
 cause = "system"
 patterns = ["parkeervergunning*", "wielklem"]
+when = [["vehicle", "towed"]]
+
+[concepts]
+vehicle = ["auto", "wagen", "car", "scooter*"]
+towed = ["weggesleept", "weggehaald", "towed", "wielklem*"]
 "#;
         let c = Classifier::from_toml(own)?;
         assert_eq!(c.version(), "gemeente-2026.1");
@@ -907,6 +921,11 @@ patterns = ["parkeervergunning*", "wielklem"]
             vec!["parking"]
         );
         assert!(ids(&c.classify("Het pakket was kapot")).is_empty());
+        assert_eq!(
+            ids(&c.classify("Mijn scooter is gisteren weggehaald")),
+            vec!["parking"],
+            "an organisation's own concepts"
+        );
         Ok(())
     }
 
