@@ -6,6 +6,7 @@
 //! each message in the store only after Kafka confirmed it.
 
 pub mod folder;
+pub mod imap;
 pub mod parse;
 pub mod worker;
 
