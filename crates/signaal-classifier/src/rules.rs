@@ -103,7 +103,6 @@ struct Term {
 }
 
 /// The terms found in one text: pair terms and concept words, apart.
-#[derive(Default)]
 struct Terms {
     near: Vec<Term>,
     concepts: Vec<Term>,
@@ -487,8 +486,8 @@ impl Classifier {
             } else {
                 counts[g.theme].0 += 1;
             }
+            // Every word has its own start (a group never uses one word twice).
             found.sort_by_key(|w| w.start);
-            found.dedup_by_key(|w| w.start);
             for w in &found {
                 let (s, end) = (
                     folded.original(w.start),
