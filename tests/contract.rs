@@ -29,7 +29,8 @@ fn check(v: &jsonschema::Validator, doc: &Value, what: &str) {
 /// Every bundled sample, read by the real parsers of each channel.
 fn sample_signals() -> Result<Vec<Signal>> {
     let s = repo().join("samples");
-    let mut out = signaal_email::worker::read_path("mail", &s.join("email"))?.signals;
+    let mut out =
+        signaal_email::worker::read_path("mail", &s.join("email"), &Default::default())?.signals;
     signaal_phone::worker::read_export(
         "calls",
         &s.join("phone/calls-2026-11.csv"),

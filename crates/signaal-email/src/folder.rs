@@ -4,13 +4,27 @@ use std::fs;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-/// One message found on disk. `key` is stable across scans and identifies the message for the
-/// source's cursor: the path for a file, `path#n` for the n-th message of an mbox.
+/// One message found on disk or on an IMAP server. `key` is stable across scans and identifies
+/// the message for the source's cursor: the path for a file, `path#n` for the n-th message of an
+/// mbox.
 #[derive(Debug, Clone)]
 pub struct Found {
     pub key: String,
+    /// The whole message, or only its beginning when it is over the size limit.
     pub bytes: Vec<u8>,
+    /// The whole message's size in bytes.
+    pub size: usize,
 }
+
+impl Found {
+    pub fn new(key: String, bytes: Vec<u8>) -> Found {
+        let size = bytes.len();
+        Found { key, bytes, size }
+    }
+}
+
+/// How much of an oversized file is read, for the dead-letter record.
+const OVERSIZED_HEAD: usize = 64 * 1024;
 
 /// Errors reading the folder itself (as opposed to a single bad message).
 #[derive(Debug, thiserror::Error)]
@@ -31,16 +45,17 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FolderError + '_ {
 }
 
 /// Up to `limit` messages under `path`, in a stable order. `skip` tells which keys are already
-/// done, so their bytes are not read again.
+/// done, so their bytes are not read again. Of a file over `max_bytes` only the beginning is read.
 pub fn scan(
     path: &Path,
     skip: &dyn Fn(&str) -> bool,
     limit: usize,
+    max_bytes: usize,
 ) -> Result<Vec<Found>, FolderError> {
     let mut found = Vec::new();
     let meta = fs::metadata(path).map_err(io(path))?;
     if meta.is_file() {
-        read_file(path, skip, &mut found)?;
+        read_file(path, skip, max_bytes, &mut found)?;
         found.truncate(limit);
         return Ok(found);
     }
@@ -51,7 +66,7 @@ pub fn scan(
         if found.len() >= limit {
             break;
         }
-        read_file(&f, skip, &mut found)?;
+        read_file(&f, skip, max_bytes, &mut found)?;
     }
     found.truncate(limit);
     Ok(found)
@@ -83,6 +98,7 @@ fn is_mbox(path: &Path) -> bool {
 fn read_file(
     path: &Path,
     skip: &dyn Fn(&str) -> bool,
+    max_bytes: usize,
     out: &mut Vec<Found>,
 ) -> Result<(), FolderError> {
     let key = path.to_string_lossy().to_string();
@@ -94,10 +110,7 @@ fn read_file(
             let message = message.map_err(io(path))?;
             let key = format!("{key}#{n}");
             if !skip(&key) {
-                out.push(Found {
-                    key,
-                    bytes: message.unwrap_contents(),
-                });
+                out.push(Found::new(key, message.unwrap_contents()));
             }
         }
         return Ok(());
@@ -110,8 +123,23 @@ fn read_file(
     if !(in_maildir || is_eml) || skip(&key) {
         return Ok(());
     }
+    let size = fs::metadata(path).map_err(io(path))?.len();
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    if size > max_bytes {
+        use std::io::Read;
+        let mut head = Vec::with_capacity(OVERSIZED_HEAD);
+        fs::File::open(path)
+            .and_then(|f| f.take(OVERSIZED_HEAD as u64).read_to_end(&mut head))
+            .map_err(io(path))?;
+        out.push(Found {
+            key,
+            bytes: head,
+            size,
+        });
+        return Ok(());
+    }
     let bytes = fs::read(path).map_err(io(path))?;
-    out.push(Found { key, bytes });
+    out.push(Found::new(key, bytes));
     Ok(())
 }
 
@@ -134,7 +162,7 @@ mod tests {
             dir.path().join("box.mbox"),
             "From a@b Tue Nov 17 09:00:00 2026\nSubject: c\n\nz\n>From the start\n\nFrom a@b Tue Nov 17 09:01:00 2026\nSubject: d\n\nw\n",
         )?;
-        let found = scan(dir.path(), &|_| false, usize::MAX)?;
+        let found = scan(dir.path(), &|_| false, usize::MAX, usize::MAX)?;
         let keys: Vec<String> = found
             .iter()
             .map(|f| {
@@ -152,8 +180,17 @@ mod tests {
                 "/one.eml"
             ]
         );
-        let again = scan(dir.path(), &|k| k.ends_with("one.eml"), usize::MAX)?;
+        let again = scan(
+            dir.path(),
+            &|k| k.ends_with("one.eml"),
+            usize::MAX,
+            usize::MAX,
+        )?;
         assert_eq!(again.len(), 3);
+        // Over the limit only the beginning is read, and the whole size is reported.
+        let big = scan(&dir.path().join("one.eml"), &|_| false, 1, 4)?;
+        let whole = "Subject: b\r\n\r\ny\r\n".len();
+        assert_eq!((big[0].size, big[0].bytes.len()), (whole, whole));
         Ok(())
     }
 }

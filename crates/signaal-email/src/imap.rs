@@ -13,17 +13,20 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::TryStreamExt;
 use signaal_bus::Publisher;
-use signaal_source::{commit, SourceError, Stats};
+use signaal_source::{commit, record_poll_failure, record_poll_success, SourceError, Stats};
 use signaal_store::Store;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::{self, pki_types::ServerName};
+use tokio_util::sync::CancellationToken;
 
 use crate::folder::Found;
+use crate::parse::Rules;
 use crate::worker::to_batch;
 
 /// How the connection is secured.
@@ -37,28 +40,56 @@ pub enum Security {
     None,
 }
 
+/// A password or token: given in the configuration, or read from a file at every login, so a
+/// token refresher (or a mounted Kubernetes secret) can replace it while signaal runs.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    Value(String),
+    File(PathBuf),
+}
+
+impl Secret {
+    pub fn read(&self) -> Result<String, ImapError> {
+        match self {
+            Secret::Value(v) => Ok(v.clone()),
+            Secret::File(path) => std::fs::read_to_string(path)
+                .map(|s| s.trim().to_string())
+                .map_err(|source| ImapError::Secret {
+                    path: path.clone(),
+                    source,
+                }),
+        }
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(v: &str) -> Secret {
+        Secret::Value(v.to_string())
+    }
+}
+
+impl fmt::Debug for Secret {
+    // Secrets never reach logs or errors; where they come from may.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Secret::Value(_) => f.write_str("(secret)"),
+            Secret::File(path) => write!(f, "(secret in {})", path.display()),
+        }
+    }
+}
+
 /// How signaal logs in.
-#[derive(Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
     Password {
         user: String,
-        password: String,
+        password: Secret,
     },
     /// SASL XOAUTH2 with an OAuth 2.0 bearer token (Microsoft 365, Gmail).
     XOAuth2 {
         user: String,
-        token: String,
+        token: Secret,
     },
-}
-
-impl fmt::Debug for Auth {
-    // Secrets never reach logs or errors.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Auth::Password { user, .. } => write!(f, "Password {{ user: {user:?} }}"),
-            Auth::XOAuth2 { user, .. } => write!(f, "XOAuth2 {{ user: {user:?} }}"),
-        }
-    }
 }
 
 /// What happens to a message after its batch is safely in Kafka.
@@ -86,6 +117,13 @@ pub struct ImapConfig {
     pub after: AfterCommit,
     /// Messages per commit: bounds memory and what a crash makes us fetch again.
     pub batch: usize,
+    /// Internal senders and the size limit.
+    pub rules: Rules,
+    /// Wait with IMAP IDLE on the first folder for new mail (when the server supports it)
+    /// instead of only polling.
+    pub idle: bool,
+    /// Time between polls; with IDLE, the longest wait before every folder is polled anyway.
+    pub poll_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +146,12 @@ pub enum ImapError {
     },
     #[error("folder `{0}` has no UIDVALIDITY, so progress cannot be tracked")]
     NoUidValidity(String),
+    #[error("cannot read the secret file {path}: {source}")]
+    Secret {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error(transparent)]
@@ -258,7 +302,7 @@ pub async fn connect(cfg: &ImapConfig) -> Result<Session, ImapError> {
     match &cfg.auth {
         Auth::Password { user, password } => {
             client
-                .login(user, password)
+                .login(user, password.read()?)
                 .await
                 .map_err(|(e, _)| ImapError::Login {
                     user: user.clone(),
@@ -266,7 +310,11 @@ pub async fn connect(cfg: &ImapConfig) -> Result<Session, ImapError> {
                 })
         }
         Auth::XOAuth2 { user, token } => {
-            let auth = XOAuth2 { user, token };
+            let token = token.read()?;
+            let auth = XOAuth2 {
+                user,
+                token: &token,
+            };
             client
                 .authenticate("XOAUTH2", &auth)
                 .await
@@ -288,13 +336,15 @@ fn cursor_key(folder: &str) -> String {
     format!("imap:{folder}")
 }
 
-/// Reads everything new in `folder`, committing in batches; returns what was committed.
+/// Reads everything new in `folder`, committing in batches, until done or `shutdown`; returns
+/// what was committed.
 pub async fn poll_folder(
     session: &mut Session,
     cfg: &ImapConfig,
     folder: &str,
     publisher: &Publisher,
     store: &Store,
+    shutdown: &CancellationToken,
 ) -> Result<Stats, ImapError> {
     // EXAMINE opens the folder read-only: nothing (not even \Recent) changes unless we act after
     // the commit, which needs SELECT.
@@ -326,7 +376,7 @@ pub async fn poll_folder(
         None => 0,
     };
     let mut total = Stats::default();
-    loop {
+    while !shutdown.is_cancelled() {
         let mut uids: Vec<u32> = session
             .uid_search(format!("UID {}:*", u64::from(last) + 1))
             .await
@@ -340,31 +390,46 @@ pub async fn poll_folder(
         }
         uids.sort_unstable();
         uids.truncate(cfg.batch.max(1));
-        let set = uids
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let fetched: Vec<(u32, Vec<u8>)> = session
-            .uid_fetch(&set, "(UID BODY.PEEK[])")
-            .await
-            .map_err(protocol(format!("fetching from `{folder}`")))?
-            .try_filter_map(|f| async move {
-                Ok(f.uid
-                    .map(|uid| (uid, f.body().unwrap_or_default().to_vec())))
-            })
-            .try_collect()
-            .await
-            .map_err(protocol(format!("fetching from `{folder}`")))?;
-        let high = uids.iter().copied().max().unwrap_or(last);
-        let found = fetched
+        let set = uid_set(uids.iter().copied());
+        // Sizes first: an oversized message is never downloaded whole, only its header goes to
+        // the dead-letter topic with the reason.
+        let sizes = fetch_parts(session, &set, "(UID RFC822.SIZE)", folder, |f| {
+            f.size.map(|n| n as usize).unwrap_or(0)
+        })
+        .await?;
+        let (big, small): (Vec<_>, Vec<_>) = sizes
             .into_iter()
-            .map(|(uid, bytes)| Found {
-                key: format!("imap:{folder}/{validity}/{uid}"),
-                bytes,
+            .partition(|(_, size)| cfg.rules.too_large(*size).is_some());
+        let mut found = Vec::with_capacity(uids.len());
+        if !small.is_empty() {
+            let set = uid_set(small.iter().map(|(uid, _)| *uid));
+            for (uid, bytes) in fetch_parts(session, &set, "(UID BODY.PEEK[])", folder, |f| {
+                f.body().unwrap_or_default().to_vec()
             })
-            .collect();
-        let mut batch = to_batch(&cfg.name, found);
+            .await?
+            {
+                found.push((uid, Found::new(message_key(folder, validity, uid), bytes)));
+            }
+        }
+        if !big.is_empty() {
+            let set = uid_set(big.iter().map(|(uid, _)| *uid));
+            let headers = fetch_parts(session, &set, "(UID BODY.PEEK[HEADER])", folder, |f| {
+                f.header().unwrap_or_default().to_vec()
+            })
+            .await?;
+            for (uid, bytes) in headers {
+                let size = big
+                    .iter()
+                    .find(|(u, _)| *u == uid)
+                    .map_or(usize::MAX, |(_, s)| *s);
+                let key = message_key(folder, validity, uid);
+                found.push((uid, Found { key, bytes, size }));
+            }
+        }
+        found.sort_by_key(|(uid, _)| *uid);
+        let high = uids.iter().copied().max().unwrap_or(last);
+        let found = found.into_iter().map(|(_, f)| f).collect();
+        let mut batch = to_batch(&cfg.name, found, &cfg.rules);
         // One cursor row per folder, not one per message.
         batch.checkpoints = vec![(key.clone(), format!("{validity}:{high}"))];
         total += commit(&cfg.name, batch, publisher, store).await?;
@@ -387,6 +452,37 @@ pub async fn poll_folder(
         }
         last = high;
     }
+    Ok(total)
+}
+
+fn message_key(folder: &str, validity: u32, uid: u32) -> String {
+    format!("imap:{folder}/{validity}/{uid}")
+}
+
+fn uid_set(uids: impl Iterator<Item = u32>) -> String {
+    uids.map(|u| u.to_string()).collect::<Vec<_>>().join(",")
+}
+
+/// `UID FETCH set query`, one `(uid, part(fetch))` per message that is still there.
+async fn fetch_parts<T>(
+    session: &mut Session,
+    set: &str,
+    query: &str,
+    folder: &str,
+    part: impl Fn(&async_imap::types::Fetch) -> T,
+) -> Result<Vec<(u32, T)>, ImapError> {
+    let what = || format!("fetching {query} from `{folder}`");
+    let mut stream = session
+        .uid_fetch(set, query)
+        .await
+        .map_err(protocol(what()))?;
+    let mut out = Vec::new();
+    while let Some(fetch) = stream.try_next().await.map_err(protocol(what()))? {
+        if let Some(uid) = fetch.uid {
+            out.push((uid, part(&fetch)));
+        }
+    }
+    Ok(out)
 }
 
 /// One pass over every configured folder on a fresh connection.
@@ -397,14 +493,111 @@ pub async fn poll_once(
 ) -> Result<Stats, ImapError> {
     let mut session = connect(cfg).await?;
     let mut total = Stats::default();
+    let never = CancellationToken::new();
     for folder in &cfg.folders {
-        total += poll_folder(&mut session, cfg, folder, publisher, store).await?;
+        total += poll_folder(&mut session, cfg, folder, publisher, store, &never).await?;
     }
     // A failed LOGOUT loses nothing: everything is committed already.
     if let Err(e) = session.logout().await {
         tracing::debug!(source = %cfg.name, error = %e, "IMAP logout failed");
     }
     Ok(total)
+}
+
+/// Runs until `shutdown`: polls every folder, then waits for new mail, with IMAP IDLE on the first
+/// folder when configured and the server supports it, otherwise for `poll_interval`. A lost
+/// connection or failed poll is logged, counted in `signaal_source_poll_failures_total` and
+/// retried after `poll_interval` on a new connection; the cursor moves only after Kafka
+/// acknowledged, so an outage delays mail but loses none.
+pub async fn run(cfg: ImapConfig, publisher: Publisher, store: Store, shutdown: CancellationToken) {
+    tracing::info!(source = %cfg.name, host = %cfg.host, folders = ?cfg.folders, idle = cfg.idle,
+        "IMAP source started");
+    while !shutdown.is_cancelled() {
+        if let Err(error) = session_loop(&cfg, &publisher, &store, &shutdown).await {
+            record_poll_failure(&cfg.name);
+            tracing::warn!(source = %cfg.name, %error, "IMAP poll failed; reconnecting after the poll interval");
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(cfg.poll_interval) => {}
+            }
+        }
+    }
+    tracing::info!(source = %cfg.name, "source stopped");
+}
+
+/// One connection's life: poll, wait, poll, … until shutdown or an error.
+async fn session_loop(
+    cfg: &ImapConfig,
+    publisher: &Publisher,
+    store: &Store,
+    shutdown: &CancellationToken,
+) -> Result<(), ImapError> {
+    let mut session = connect(cfg).await?;
+    let idle = cfg.idle
+        && session
+            .capabilities()
+            .await
+            .map_err(protocol("CAPABILITY"))?
+            .has_str("IDLE");
+    while !shutdown.is_cancelled() {
+        for folder in &cfg.folders {
+            poll_folder(&mut session, cfg, folder, publisher, store, shutdown).await?;
+        }
+        if shutdown.is_cancelled() {
+            break;
+        }
+        record_poll_success(&cfg.name);
+        match (idle, cfg.folders.first()) {
+            (true, Some(folder)) => session = wait_idle(session, cfg, folder, shutdown).await?,
+            _ => {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(cfg.poll_interval) => {}
+                }
+            }
+        }
+    }
+    // Everything is committed; a failed LOGOUT loses nothing.
+    if let Err(e) = session.logout().await {
+        tracing::debug!(source = %cfg.name, error = %e, "IMAP logout failed");
+    }
+    Ok(())
+}
+
+/// Waits in IDLE on `folder` until the server reports a change, `poll_interval` passes (at most
+/// 25 minutes: servers drop idle clients after 30) or shutdown.
+async fn wait_idle(
+    mut session: Session,
+    cfg: &ImapConfig,
+    folder: &str,
+    shutdown: &CancellationToken,
+) -> Result<Session, ImapError> {
+    session
+        .examine(folder)
+        .await
+        .map_err(protocol(format!("opening folder `{folder}`")))?;
+    // Old EXISTS/RECENT notices say nothing the next search will not find.
+    while session.unsolicited_responses.try_recv().is_ok() {}
+    let mut handle = session.idle();
+    handle.init().await.map_err(protocol("IDLE"))?;
+    {
+        let limit = cfg.poll_interval.min(Duration::from_secs(25 * 60));
+        let (wait, stop) = handle.wait_with_timeout(limit);
+        tokio::pin!(wait);
+        let mut stop = Some(stop);
+        let woke = tokio::select! {
+            r = &mut wait => r,
+            _ = shutdown.cancelled() => {
+                // Dropping the stop source ends the wait at once.
+                stop.take();
+                wait.await
+            }
+        };
+        drop(stop);
+        let woke = woke.map_err(protocol("IDLE"))?;
+        tracing::debug!(source = %cfg.name, folder, ?woke, "IDLE ended");
+    }
+    handle.done().await.map_err(protocol("ending IDLE"))
 }
 
 #[cfg(test)]
@@ -428,5 +621,29 @@ mod tests {
         let shown = format!("{auth:?}");
         assert!(shown.contains("klantcontact@gemeente.nl"));
         assert!(!shown.contains("eyJ0"));
+        let from_file = Secret::File("/run/secrets/imap-token".into());
+        assert_eq!(
+            format!("{from_file:?}"),
+            "(secret in /run/secrets/imap-token)"
+        );
+    }
+
+    #[test]
+    fn secret_files_are_read_at_login_and_trimmed() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("token");
+        std::fs::write(&path, "first-token\n")?;
+        let secret = Secret::File(path.clone());
+        assert_eq!(secret.read()?, "first-token");
+        std::fs::write(&path, "refreshed-token\n")?;
+        assert_eq!(secret.read()?, "refreshed-token");
+        let missing = Secret::File(dir.path().join("nope"));
+        let err = missing
+            .read()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("cannot read the secret file"), "{err}");
+        Ok(())
     }
 }

@@ -6,8 +6,53 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use signaal_core::{Channel, Signal};
 
-/// Messages larger than this go to the dead-letter topic instead of being parsed.
+/// Messages larger than this go to the dead-letter topic instead of being parsed (the default of
+/// [`Rules::max_bytes`]).
 pub const MAX_MESSAGE_BYTES: usize = 25 * 1024 * 1024;
+
+/// What an organisation tells the parser about its own mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    /// Senders whose mail is not a customer signal (colleagues, the organisation's own systems):
+    /// whole addresses (`noreply@gemeente.nl`) or domains (`@gemeente.nl`), case-insensitive.
+    pub internal: Vec<String>,
+    /// Larger messages go to the dead-letter topic unparsed.
+    pub max_bytes: usize,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            internal: Vec::new(),
+            max_bytes: MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+impl Rules {
+    /// Whether `address` is one of the organisation's own.
+    pub fn is_internal(&self, address: &str) -> bool {
+        let address = address.trim().to_ascii_lowercase();
+        self.internal.iter().any(|entry| {
+            let entry = entry.trim().to_ascii_lowercase();
+            if entry.starts_with('@') {
+                address.ends_with(&entry)
+            } else {
+                address == entry
+            }
+        })
+    }
+
+    /// The reason a message of `size` bytes is refused, if it is too large.
+    pub fn too_large(&self, size: usize) -> Option<String> {
+        (size > self.max_bytes).then(|| {
+            format!(
+                "message is {size} bytes, over the {}-byte limit",
+                self.max_bytes
+            )
+        })
+    }
+}
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,12 +64,17 @@ pub enum Outcome {
     Rejected(String),
 }
 
+/// [`parse_with`] under the default rules.
 pub fn parse_message(bytes: &[u8], source: &str) -> Outcome {
-    if bytes.len() > MAX_MESSAGE_BYTES {
-        return Outcome::Rejected(format!(
-            "message is {} bytes, over the {MAX_MESSAGE_BYTES}-byte limit",
-            bytes.len()
-        ));
+    parse_with(bytes, source, &Rules::default())
+}
+
+/// Headers at least one of which every real message has.
+const IDENTIFYING_HEADERS: [&str; 5] = ["From", "To", "Subject", "Date", "Message-ID"];
+
+pub fn parse_with(bytes: &[u8], source: &str, rules: &Rules) -> Outcome {
+    if let Some(reason) = rules.too_large(bytes.len()) {
+        return Outcome::Rejected(reason);
     }
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Outcome::Rejected("message is empty".into());
@@ -32,11 +82,23 @@ pub fn parse_message(bytes: &[u8], source: &str) -> Outcome {
     let Some(msg) = MessageParser::default().parse(bytes) else {
         return Outcome::Rejected("not an RFC 5322 message".into());
     };
-    if msg.headers().is_empty() {
-        return Outcome::Rejected("message has no headers".into());
+    if !IDENTIFYING_HEADERS
+        .iter()
+        .any(|h| msg.header_raw(*h).is_some())
+    {
+        return Outcome::Rejected(
+            "not an email message: no From, To, Subject, Date or Message-ID header".into(),
+        );
     }
     if let Some(reason) = automatic(&msg) {
         return Outcome::Skipped(reason);
+    }
+    let from = msg.from().and_then(|a| a.first());
+    if from
+        .and_then(|a| a.address())
+        .is_some_and(|a| rules.is_internal(a))
+    {
+        return Outcome::Skipped("internal_sender");
     }
 
     let source_id = match msg.message_id() {
@@ -47,7 +109,11 @@ pub fn parse_message(bytes: &[u8], source: &str) -> Outcome {
         .date()
         .and_then(|d| Utc.timestamp_opt(d.to_timestamp(), 0).single())
         .unwrap_or_else(Utc::now);
-    let body = msg.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
+    // HTML-only mail arrives with non-breaking spaces for layout; they are spaces to a reader.
+    let body = msg
+        .body_text(0)
+        .map(|b| b.replace('\u{a0}', " "))
+        .unwrap_or_default();
     let text = strip_quotes_and_signature(&body);
     let subject = msg.subject().map(str::to_string);
     if text.trim().is_empty() && subject.as_deref().is_none_or(|s| s.trim().is_empty()) {
@@ -68,7 +134,6 @@ pub fn parse_message(bytes: &[u8], source: &str) -> Outcome {
         .or_else(|| msg.message_id().map(str::to_string))
         .map(|id| format!("<{id}>"));
 
-    let from = msg.from().and_then(|a| a.first());
     let mut meta = Map::new();
     if let Some(name) = from.and_then(|a| a.name()) {
         meta.insert("author_name".into(), Value::from(name));
@@ -126,17 +191,34 @@ fn automatic(msg: &mail_parser::Message<'_>) -> Option<&'static str> {
     None
 }
 
-/// Drops quoted replies (`>` lines, "Op … schreef …:", "On … wrote:") and a `-- ` signature.
+/// Drops quoted replies and a `-- ` signature: `>` lines, and everything from an attribution line
+/// ("Op … schreef …:", "On … wrote:", also when the mailer wrapped it over two lines), an
+/// "-----Original Message-----" separator or an Outlook header block ("Van:" / "From:" followed by
+/// "Verzonden:" / "Sent:" / "Date:") on.
 pub fn strip_quotes_and_signature(body: &str) -> String {
+    let lines: Vec<&str> = body.lines().collect();
     let mut kept: Vec<&str> = Vec::new();
-    for line in body.lines() {
+    for (i, line) in lines.iter().enumerate() {
         let t = line.trim();
-        if t == "--" || line == "-- " {
+        if t == "--" || *line == "-- " {
             break;
         }
         let lower = t.to_lowercase();
-        if (lower.starts_with("op ") && lower.contains(" schreef") && lower.ends_with(':'))
-            || (lower.starts_with("on ") && lower.ends_with("wrote:"))
+        let next = lines.get(i + 1).map(|l| l.trim().to_lowercase());
+        let attribution = (lower.starts_with("op ") && lower.contains(" schreef"))
+            || (lower.starts_with("on ") && lower.contains(" wrote"));
+        let attribution_ends = lower.ends_with(':')
+            || next
+                .as_deref()
+                .is_some_and(|n| !n.is_empty() && n.ends_with(':') && n.len() < 80);
+        let outlook_block = (lower.starts_with("van:") || lower.starts_with("from:"))
+            && next.as_deref().is_some_and(|n| {
+                ["verzonden:", "sent:", "date:", "datum:"]
+                    .iter()
+                    .any(|h| n.starts_with(h))
+            });
+        if (attribution && attribution_ends)
+            || outlook_block
             || lower.starts_with("-----original message")
             || lower.starts_with("-----oorspronkelijk bericht")
         {

@@ -10,7 +10,7 @@ use signaal_store::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::folder::{scan, FolderError};
-use crate::parse::{parse_message, Outcome};
+use crate::parse::{parse_with, Outcome, Rules};
 
 /// Messages read per commit: bounds memory and the work a crash can make us redo.
 const CHUNK: usize = 500;
@@ -21,6 +21,7 @@ pub struct EmailSource {
     pub name: String,
     pub path: PathBuf,
     pub poll_interval: Duration,
+    pub rules: Rules,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,10 +35,16 @@ pub enum EmailError {
 }
 
 /// Parses found messages into a batch. Pure apart from the clock (`received_at`).
-pub fn to_batch(source: &str, found: Vec<crate::folder::Found>) -> Batch {
+pub fn to_batch(source: &str, found: Vec<crate::folder::Found>, rules: &Rules) -> Batch {
+    metrics::counter!("signaal_email_messages_fetched_total", "source" => source.to_string())
+        .increment(found.len() as u64);
     let mut batch = Batch::default();
     for f in found {
-        let mark = match parse_message(&f.bytes, source) {
+        let outcome = match rules.too_large(f.size) {
+            Some(reason) => Outcome::Rejected(reason),
+            None => parse_with(&f.bytes, source, rules),
+        };
+        let mark = match outcome {
             Outcome::Signal(mut s) => {
                 s.meta.insert("file".into(), Value::from(f.key.clone()));
                 let id = s.id.clone();
@@ -66,8 +73,12 @@ pub fn to_batch(source: &str, found: Vec<crate::folder::Found>) -> Batch {
 }
 
 /// Reads every message under `path` (for the one-shot import).
-pub fn read_path(source: &str, path: &Path) -> Result<Batch, FolderError> {
-    Ok(to_batch(source, scan(path, &|_| false, usize::MAX)?))
+pub fn read_path(source: &str, path: &Path, rules: &Rules) -> Result<Batch, FolderError> {
+    Ok(to_batch(
+        source,
+        scan(path, &|_| false, usize::MAX, rules.max_bytes)?,
+        rules,
+    ))
 }
 
 /// One pass over the folder: everything not yet checkpointed is published, in chunks.
@@ -79,11 +90,16 @@ pub async fn poll_once(
     let mut total = Stats::default();
     loop {
         let done = store.cursors(&cfg.name).await?;
-        let found = scan(&cfg.path, &|k| done.contains_key(k), CHUNK)?;
+        let found = scan(
+            &cfg.path,
+            &|k| done.contains_key(k),
+            CHUNK,
+            cfg.rules.max_bytes,
+        )?;
         if found.is_empty() {
             return Ok(total);
         }
-        let batch = to_batch(&cfg.name, found);
+        let batch = to_batch(&cfg.name, found, &cfg.rules);
         total += commit(&cfg.name, batch, publisher, store).await?;
     }
 }

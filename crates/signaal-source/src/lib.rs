@@ -79,8 +79,10 @@ pub async fn commit(
         .increment(stats.published as u64);
     metrics::counter!("signaal_source_dead_letters_total", "source" => source.to_string())
         .increment(stats.dead_lettered as u64);
-    metrics::counter!("signaal_source_skipped_total", "source" => source.to_string())
-        .increment(stats.skipped as u64);
+    for reason in &batch.skipped {
+        metrics::counter!("signaal_source_skipped_total", "source" => source.to_string(), "reason" => *reason)
+            .increment(1);
+    }
     if stats != Stats::default() {
         tracing::info!(
             source,
@@ -110,10 +112,9 @@ pub async fn poll_loop<F, Fut>(
             r = poll() => r,
         };
         match result {
-            Ok(_) => metrics::gauge!("signaal_source_last_poll_timestamp_seconds", "source" => source.to_string())
-                .set(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)),
+            Ok(_) => record_poll_success(source),
             Err(error) => {
-                metrics::counter!("signaal_source_poll_failures_total", "source" => source.to_string()).increment(1);
+                record_poll_failure(source);
                 tracing::warn!(source, %error, "poll failed; retrying at the next interval");
             }
         }
@@ -123,4 +124,21 @@ pub async fn poll_loop<F, Fut>(
         }
     }
     tracing::info!(source, "source stopped");
+}
+
+/// Sets `signaal_source_last_poll_timestamp_seconds` to now: the source read its input and
+/// committed everything it found.
+pub fn record_poll_success(source: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    metrics::gauge!("signaal_source_last_poll_timestamp_seconds", "source" => source.to_string())
+        .set(now);
+}
+
+/// Counts a failed poll in `signaal_source_poll_failures_total`.
+pub fn record_poll_failure(source: &str) {
+    metrics::counter!("signaal_source_poll_failures_total", "source" => source.to_string())
+        .increment(1);
 }

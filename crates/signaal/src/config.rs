@@ -42,15 +42,190 @@ impl Default for StoreConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct EmailConfig {
     pub poll_seconds: u64,
+    /// Senders whose mail is not a customer signal (skipped, counted as `internal_sender`):
+    /// addresses (`noreply@gemeente.nl`) or whole domains (`@gemeente.nl`).
+    pub internal_addresses: Vec<String>,
+    /// Larger messages go to the dead-letter topic with the reason, unparsed.
+    pub max_message_bytes: usize,
     pub folders: Vec<EmailFolder>,
+    pub imap: Vec<ImapAccount>,
 }
 
 impl Default for EmailConfig {
     fn default() -> Self {
         EmailConfig {
             poll_seconds: 30,
+            internal_addresses: Vec::new(),
+            max_message_bytes: signaal_email::parse::MAX_MESSAGE_BYTES,
             folders: Vec::new(),
+            imap: Vec::new(),
         }
+    }
+}
+
+impl EmailConfig {
+    pub fn rules(&self) -> signaal_email::Rules {
+        signaal_email::Rules {
+            internal: self.internal_addresses.clone(),
+            max_bytes: self.max_message_bytes,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImapSecurity {
+    /// TLS from the first byte (port 993).
+    #[default]
+    Tls,
+    /// STARTTLS on the plain port (143).
+    StartTls,
+    /// No encryption: refused unless the server is on loopback.
+    None,
+}
+
+/// One mailbox account read over IMAP (`[[email.imap]]`).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapAccount {
+    /// Source name on every signal; keys the cursors.
+    pub name: String,
+    pub host: String,
+    /// Defaults to 993 with `tls`, 143 otherwise.
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub security: ImapSecurity,
+    /// Extra trusted CA certificates (PEM) besides the public roots.
+    pub ca_file: Option<PathBuf>,
+    pub user: String,
+    #[serde(default, skip_serializing)]
+    pub password: Option<String>,
+    /// Read at every login.
+    pub password_file: Option<PathBuf>,
+    /// XOAUTH2 bearer token (Microsoft 365, Gmail).
+    #[serde(default, skip_serializing)]
+    pub oauth_token: Option<String>,
+    /// XOAUTH2 bearer token in a file, read at every login so a refresher can rotate it.
+    pub oauth_token_file: Option<PathBuf>,
+    #[serde(default = "inbox")]
+    pub folders: Vec<String>,
+    /// After Kafka acknowledged: move the message to this folder …
+    pub move_to: Option<String>,
+    /// … or set this keyword on it. Neither: the mailbox is left exactly as it was.
+    pub keyword: Option<String>,
+    /// Messages per commit.
+    #[serde(default = "imap_batch")]
+    pub batch: usize,
+    /// Wait for new mail with IMAP IDLE on the first folder.
+    #[serde(default = "yes")]
+    pub idle: bool,
+}
+
+fn inbox() -> Vec<String> {
+    vec!["INBOX".into()]
+}
+
+fn imap_batch() -> usize {
+    50
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl std::fmt::Debug for ImapAccount {
+    // Passwords and tokens never reach logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImapAccount")
+            .field("name", &self.name)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("user", &self.user)
+            .field("folders", &self.folders)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ImapAccount {
+    /// The IMAP source this account describes, or why it cannot be one.
+    pub fn source(&self, email: &EmailConfig) -> anyhow::Result<signaal_email::imap::ImapConfig> {
+        use signaal_email::imap::{AfterCommit, Auth, ImapConfig, Secret, Security};
+        let what = format!("[[email.imap]] `{}`", self.name);
+        let user = self.user.clone();
+        let auth = match (
+            &self.password,
+            &self.password_file,
+            &self.oauth_token,
+            &self.oauth_token_file,
+        ) {
+            (Some(p), None, None, None) => Auth::Password {
+                user,
+                password: Secret::Value(p.clone()),
+            },
+            (None, Some(f), None, None) => Auth::Password {
+                user,
+                password: Secret::File(f.clone()),
+            },
+            (None, None, Some(t), None) => Auth::XOAuth2 {
+                user,
+                token: Secret::Value(t.clone()),
+            },
+            (None, None, None, Some(f)) => Auth::XOAuth2 {
+                user,
+                token: Secret::File(f.clone()),
+            },
+            _ => anyhow::bail!(
+                "{what}: set exactly one of password, password_file, oauth_token, oauth_token_file"
+            ),
+        };
+        let after = match (&self.move_to, &self.keyword) {
+            (None, None) => AfterCommit::Nothing,
+            (Some(to), None) => AfterCommit::Move(to.clone()),
+            (None, Some(kw)) => AfterCommit::Keyword(kw.clone()),
+            (Some(_), Some(_)) => anyhow::bail!("{what}: set move_to or keyword, not both"),
+        };
+        if self.folders.is_empty() || self.folders.iter().any(|f| f.trim().is_empty()) {
+            anyhow::bail!("{what}: folders must name at least one folder");
+        }
+        if self.batch == 0 {
+            anyhow::bail!("{what}: batch must be at least 1");
+        }
+        let security = match self.security {
+            ImapSecurity::Tls => Security::Tls,
+            ImapSecurity::StartTls => Security::StartTls,
+            ImapSecurity::None => {
+                let loopback = self.host == "localhost"
+                    || self
+                        .host
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback());
+                if !loopback {
+                    anyhow::bail!(
+                        "{what}: security = \"none\" would send the login unencrypted to `{}`; \
+                         use \"tls\" or \"starttls\"",
+                        self.host
+                    );
+                }
+                Security::None
+            }
+        };
+        Ok(ImapConfig {
+            name: self.name.clone(),
+            host: self.host.clone(),
+            port: self
+                .port
+                .unwrap_or(if security == Security::Tls { 993 } else { 143 }),
+            security,
+            ca_file: self.ca_file.clone(),
+            auth,
+            folders: self.folders.clone(),
+            after,
+            batch: self.batch,
+            rules: email.rules(),
+            idle: self.idle,
+            poll_interval: std::time::Duration::from_secs(email.poll_seconds.max(1)),
+        })
     }
 }
 
@@ -198,6 +373,66 @@ path = "/mail/klachten"
             assert_eq!(c.email.folders[0].name, "klachten");
             Ok(())
         });
+        Ok(())
+    }
+
+    fn imap_account(toml: &str) -> anyhow::Result<signaal_email::imap::ImapConfig> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("signaal.toml");
+        std::fs::write(&path, toml)?;
+        let cfg = Config::load(Some(&path))?;
+        let account = cfg
+            .email
+            .imap
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("no account"))?;
+        account.source(&cfg.email)
+    }
+
+    #[test]
+    fn imap_accounts_are_checked_when_loaded() -> anyhow::Result<()> {
+        use signaal_email::imap::{AfterCommit, Auth, Secret, Security};
+        let ok = imap_account(
+            "[email]\ninternal_addresses = [\"@gemeente.nl\"]\n[[email.imap]]\nname = \"klachten\"\n\
+             host = \"imap.gemeente.nl\"\nuser = \"klachten@gemeente.nl\"\n\
+             oauth_token_file = \"/run/secrets/token\"\nmove_to = \"Verwerkt\"\n",
+        )?;
+        assert_eq!((ok.port, ok.security), (993, Security::Tls));
+        assert_eq!(ok.folders, vec!["INBOX".to_string()]);
+        assert_eq!(ok.after, AfterCommit::Move("Verwerkt".into()));
+        assert_eq!(
+            ok.auth,
+            Auth::XOAuth2 {
+                user: "klachten@gemeente.nl".into(),
+                token: Secret::File("/run/secrets/token".into())
+            }
+        );
+        assert!(ok.rules.is_internal("Jan@Gemeente.nl"));
+        assert!(ok.idle);
+
+        for (bad, want) in [
+            ("password = \"a\"\noauth_token = \"b\"\n", "exactly one of"),
+            (
+                "password = \"a\"\nmove_to = \"x\"\nkeyword = \"y\"\n",
+                "not both",
+            ),
+            ("password = \"a\"\nfolders = []\n", "at least one folder"),
+            ("password = \"a\"\nsecurity = \"none\"\n", "unencrypted"),
+        ] {
+            let err = imap_account(&format!(
+                "[[email.imap]]\nname = \"n\"\nhost = \"imap.example.nl\"\nuser = \"u\"\n{bad}"
+            ))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+            assert!(err.contains(want), "{bad}: {err}");
+        }
+        let plain = imap_account(
+            "[[email.imap]]\nname = \"n\"\nhost = \"127.0.0.1\"\nuser = \"u\"\n\
+             password = \"hunter2-secret\"\nsecurity = \"none\"\n",
+        )?;
+        assert_eq!((plain.port, plain.security), (143, Security::None));
+        assert!(!format!("{plain:?}").contains("hunter2"), "{plain:?}");
         Ok(())
     }
 

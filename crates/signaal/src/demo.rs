@@ -75,7 +75,11 @@ fn recordings() -> Recordings {
 /// The ids every bundled sample must end up with, computed by the same pure parsers.
 fn expected_ids(root: &Path, rec: &Recordings, cfg: &Config) -> anyhow::Result<BTreeSet<String>> {
     let mut ids = BTreeSet::new();
-    let mail = signaal_email::worker::read_path("demo-mail", &root.join("email"))?;
+    let mail = signaal_email::worker::read_path(
+        "demo-mail",
+        &root.join("email"),
+        &signaal_email::Rules::default(),
+    )?;
     ids.extend(mail.signals.iter().map(|s| s.id.clone()));
     for inbox in &cfg.phone.inboxes {
         for entry in std::fs::read_dir(&inbox.path)? {

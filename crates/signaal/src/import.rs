@@ -45,9 +45,11 @@ pub fn read(args: &ImportArgs, cfg: &Config) -> anyhow::Result<Vec<Batch>> {
     let mut batches = Vec::new();
     for path in &args.paths {
         match args.channel {
-            ImportChannel::Email => {
-                batches.push(signaal_email::worker::read_path(&args.source, path)?)
-            }
+            ImportChannel::Email => batches.push(signaal_email::worker::read_path(
+                &args.source,
+                path,
+                &cfg.email.rules(),
+            )?),
             ImportChannel::Phone => {
                 let mapping = cfg
                     .phone

@@ -66,10 +66,19 @@ pub async fn run(which: Worker, cfg: &Config, shutdown: CancellationToken) -> an
                 name: f.name.clone(),
                 path: f.path.clone(),
                 poll_interval: Duration::from_secs(cfg.email.poll_seconds),
+                rules: cfg.email.rules(),
             };
             let (p, s, t) = (publisher.clone(), store.clone(), shutdown.clone());
             tasks.spawn(async move {
                 signaal_email::worker::run(src, p, s, t).await;
+                Ok(())
+            });
+        }
+        for account in &cfg.email.imap {
+            let src = account.source(&cfg.email)?;
+            let (p, s, t) = (publisher.clone(), store.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                signaal_email::imap::run(src, p, s, t).await;
                 Ok(())
             });
         }
