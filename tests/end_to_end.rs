@@ -12,7 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{drop_database, fresh_database, repo, service_env, signaal_bin, Result};
+use common::{
+    drop_database, fresh_database, kcat_read, repo, service_env, signaal_bin, Result, Workers,
+};
 
 fn copy_dir(from: &Path, to: &Path) -> Result {
     std::fs::create_dir_all(to)?;
@@ -53,55 +55,6 @@ fn dry_run_ids(bin: &Path, config: &Path, args: &[&str]) -> Result<BTreeSet<Stri
         ids.insert(id.to_string());
     }
     Ok(ids)
-}
-
-/// All messages of a topic as (key, headers, payload), read with kcat.
-fn kcat_read(brokers: &str, topic: &str) -> Result<Vec<(String, String, String)>> {
-    let out = Command::new("kcat")
-        .args([
-            "-b",
-            brokers,
-            "-C",
-            "-t",
-            topic,
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-            "-f",
-            "%k\t%h\t%s\n\u{1e}\n",
-        ])
-        .output()?;
-    if !out.status.success() {
-        return Err(format!(
-            "kcat failed on `{topic}`: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
-    let text = String::from_utf8(out.stdout)?;
-    Ok(text
-        .split("\n\u{1e}\n")
-        .filter(|r| !r.trim().is_empty())
-        .map(|r| {
-            let mut parts = r.splitn(3, '\t');
-            let k = parts.next().unwrap_or_default().to_string();
-            let h = parts.next().unwrap_or_default().to_string();
-            let s = parts.next().unwrap_or_default().to_string();
-            (k, h, s)
-        })
-        .collect())
-}
-
-struct Workers(Vec<(String, Child)>);
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        for (_, c) in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

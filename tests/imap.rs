@@ -1,12 +1,38 @@
-//! The IMAP source against a real Dovecot server (scripts/dovecot-local, started by scripts/test).
+//! The IMAP source against a real Dovecot server (scripts/dovecot-local, started by scripts/test),
+//! with Apache Kafka and PostgreSQL.
+//!
+//! Every test works in a folder of its own, created and filled through a second IMAP session that
+//! plays the person at the mailbox.
 
 mod common;
 
-use common::{drop_database, fresh_database, service_env, Result};
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{drop_database, fresh_database, kcat_read, service_env, signaal_bin, Result, Workers};
 use futures::TryStreamExt;
-use signaal_bus::{BusConfig, Publisher};
-use signaal_email::imap::{connect, poll_once, AfterCommit, Auth, ImapConfig, ImapError, Security};
+use signaal_bus::{BusConfig, Publisher, Topics};
+use signaal_email::imap::{
+    connect, poll_once, AfterCommit, Auth, ImapConfig, ImapError, Security, Session,
+};
+use signaal_email::{parse_message, Outcome, Rules};
 use signaal_store::Store;
+
+/// A name unique to this test run (folders, databases, topics).
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}x{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    )
+}
+
+fn port(var: &str) -> Result<u16> {
+    let addr = service_env(var)?;
+    let (_, port) = addr.rsplit_once(':').ok_or("address without port")?;
+    Ok(port.parse()?)
+}
 
 fn config(name: &str, security: Security, auth: Auth, folder: &str) -> Result<ImapConfig> {
     let var = if security == Security::Tls {
@@ -14,19 +40,20 @@ fn config(name: &str, security: Security, auth: Auth, folder: &str) -> Result<Im
     } else {
         "SIGNAAL_TEST_IMAP"
     };
-    let addr = service_env(var)?;
-    let (_, port) = addr.rsplit_once(':').ok_or("address without port")?;
     Ok(ImapConfig {
         name: name.into(),
         // The certificate is for `localhost` and 127.0.0.1; connect by name to check it.
         host: "localhost".into(),
-        port: port.parse()?,
+        port: port(var)?,
         security,
         ca_file: Some(service_env("SIGNAAL_TEST_IMAP_CA")?.into()),
         auth,
         folders: vec![folder.into()],
         after: AfterCommit::Nothing,
         batch: 2,
+        rules: Rules::default(),
+        idle: false,
+        poll_interval: Duration::from_secs(1),
     })
 }
 
@@ -37,41 +64,72 @@ fn password() -> Auth {
     }
 }
 
-fn message(n: u32) -> String {
+fn message(tag: &str, n: usize) -> String {
     format!(
-        "From: Klant {n} <klant{n}@example.nl>\r\nTo: klantcontact@gemeente.nl\r\nSubject: Brief {n}\r\n\
-         Message-ID: <imap-test-{n}-{}@example.nl>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0100\r\n\r\n\
-         Ik snap de brief niet die ik kreeg.\r\n",
-        std::process::id()
+        "From: Klant {n} <klant{n}@voorbeeld.nl>\r\nTo: klantcontact@gemeente.nl\r\nSubject: Brief {n}\r\n\
+         Message-ID: <{tag}-{n}@voorbeeld.nl>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0100\r\n\r\n\
+         Ik snap de brief niet die ik kreeg over mijn aanslag {n}.\r\n"
     )
+}
+
+/// The signal id signaal gives `raw` when read by source `source`.
+fn id_of(raw: &str, source: &str) -> Result<String> {
+    match parse_message(raw.as_bytes(), source) {
+        Outcome::Signal(s) => Ok(s.id),
+        other => Err(format!("test message is not a signal: {other:?}").into()),
+    }
+}
+
+/// The person's session: a fresh folder of their own.
+async fn person_with_folder(folder: &str) -> Result<Session> {
+    let cfg = config("person", Security::StartTls, password(), folder)?;
+    let mut person = connect(&cfg).await?;
+    person.create(folder).await?;
+    Ok(person)
+}
+
+async fn deliver(person: &mut Session, folder: &str, raw: &str, seen: bool) -> Result {
+    let flags = if seen { Some("(\\Seen)") } else { None };
+    person.append(folder, flags, None, raw).await?;
+    Ok(())
+}
+
+/// Deletes the test folder. A folder cannot be deleted while selected: Dovecot drops the session.
+async fn remove_folder(mut person: Session, folder: &str) -> Result {
+    person.select("INBOX").await?;
+    person.delete(folder).await?;
+    person.logout().await?;
+    Ok(())
+}
+
+fn bus_with_topics(run: &str) -> Result<BusConfig> {
+    Ok(BusConfig {
+        brokers: service_env("SIGNAAL_TEST_BROKERS")?,
+        topics: Topics {
+            raw: format!("{run}.raw"),
+            classified: format!("{run}.classified"),
+            alerts: format!("{run}.alerts"),
+            dlq: format!("{run}.dlq"),
+        },
+        partitions: 1,
+        ..BusConfig::default()
+    })
 }
 
 #[tokio::test]
 async fn new_mail_is_read_once_and_seen_flags_are_left_alone() -> Result {
-    let db = format!("imap_{}", std::process::id());
-    let (url, admin) = fresh_database(&db).await?;
+    let run = unique("imapseen");
+    let (url, admin) = fresh_database(&run).await?;
     let store = Store::connect(&url).await?;
-    let bus = BusConfig {
-        brokers: service_env("SIGNAAL_TEST_BROKERS")?,
-        ..BusConfig::default()
-    };
+    let bus = bus_with_topics(&run)?;
     signaal_bus::ensure_topics(&bus).await?;
     let publisher = Publisher::new(&bus)?;
-    let folder = format!("t{}", std::process::id());
-    let cfg = config("imap-test", Security::StartTls, password(), &folder)?;
+    let cfg = config("imap-test", Security::StartTls, password(), &run)?;
 
-    // A person's session: creates the folder, delivers mail, reads one message.
-    let mut person = connect(&cfg).await?;
-    person.create(&folder).await?;
+    // The person delivers three messages and has read the first.
+    let mut person = person_with_folder(&run).await?;
     for n in 1..=3 {
-        person
-            .append(
-                &folder,
-                Some(if n == 1 { "(\\Seen)" } else { "()" }),
-                None,
-                message(n),
-            )
-            .await?;
+        deliver(&mut person, &run, &message(&run, n), n == 1).await?;
     }
 
     let first = poll_once(&cfg, &publisher, &store).await?;
@@ -82,8 +140,8 @@ async fn new_mail_is_read_once_and_seen_flags_are_left_alone() -> Result {
         "nothing twice"
     );
 
-    // Flags are what the person left: signaal fetched with BODY.PEEK[].
-    person.select(&folder).await?;
+    // Flags are what the person left: signaal fetched with BODY.PEEK[] from a read-only EXAMINE.
+    person.select(&run).await?;
     let unseen = person.uid_search("UNSEEN").await?;
     assert_eq!(unseen.len(), 2, "signaal must not mark mail read");
 
@@ -93,17 +151,151 @@ async fn new_mail_is_read_once_and_seen_flags_are_left_alone() -> Result {
         .await?
         .try_collect::<Vec<_>>()
         .await?;
-    person.append(&folder, None, None, message(4)).await?;
+    deliver(&mut person, &run, &message(&run, 4), false).await?;
     assert_eq!(poll_once(&cfg, &publisher, &store).await?.published, 1);
 
     let cursors = store.cursors("imap-test").await?;
-    let cursor = cursors.get(&format!("imap:{folder}")).ok_or("no cursor")?;
+    let cursor = cursors.get(&format!("imap:{run}")).ok_or("no cursor")?;
     assert!(cursor.ends_with(":4"), "cursor {cursor} should be at UID 4");
 
-    person.delete(&folder).await?;
+    // Four distinct signals on the raw topic, each once, keyed by the ids the parser gives.
+    let mut want = BTreeSet::new();
+    for n in 1..=4 {
+        want.insert(id_of(&message(&run, n), "imap-test")?);
+    }
+    let keys: Vec<String> = kcat_read(&bus.brokers, &bus.topics.raw)?
+        .into_iter()
+        .map(|(k, _, _)| k)
+        .collect();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    assert_eq!(keys.into_iter().collect::<BTreeSet<_>>(), want);
+
+    remove_folder(person, &run).await?;
+    store.close().await;
+    drop_database(&admin, &run).await?;
+    Ok(())
+}
+
+/// The mailbox is rebuilt (restored from a backup, migrated to another server): UIDVALIDITY
+/// changes and every UID means something else. signaal reads the folder again; the ids come from
+/// Message-ID, so the old messages get the ids they had and the register stores nothing twice.
+#[tokio::test]
+async fn a_uidvalidity_change_rereads_the_folder_under_the_same_ids() -> Result {
+    let run = unique("imapvalidity");
+    let (url, admin) = fresh_database(&run).await?;
+    let store = Store::connect(&url).await?;
+    let bus = bus_with_topics(&run)?;
+    signaal_bus::ensure_topics(&bus).await?;
+    let publisher = Publisher::new(&bus)?;
+    let cfg = config("imap-validity", Security::StartTls, password(), &run)?;
+
+    let mut person = person_with_folder(&run).await?;
+    for n in 1..=3 {
+        deliver(&mut person, &run, &message(&run, n), false).await?;
+    }
+    assert_eq!(poll_once(&cfg, &publisher, &store).await?.published, 3);
+    let before = store.cursors("imap-validity").await?;
+
+    // Rebuilt: same name, same three messages, one new one, a new UIDVALIDITY.
+    person.delete(&run).await?;
+    person.create(&run).await?;
+    for n in 1..=4 {
+        deliver(&mut person, &run, &message(&run, n), false).await?;
+    }
+    assert_eq!(poll_once(&cfg, &publisher, &store).await?.published, 4);
+    let after = store.cursors("imap-validity").await?;
+    let key = format!("imap:{run}");
+    let (old, new) = (
+        before.get(&key).ok_or("no cursor before")?,
+        after.get(&key).ok_or("no cursor after")?,
+    );
+    assert_ne!(
+        old.split(':').next(),
+        new.split(':').next(),
+        "the server gave the rebuilt folder a new UIDVALIDITY ({old} → {new})"
+    );
+    assert!(new.ends_with(":4"), "{new}");
+
+    // On the topic: the three old messages twice under their old ids, the new one once. The
+    // register keys on the id, so it holds four.
+    let mut per_key: BTreeMap<String, usize> = BTreeMap::new();
+    for (k, _, _) in kcat_read(&bus.brokers, &bus.topics.raw)? {
+        *per_key.entry(k).or_default() += 1;
+    }
+    let mut want = BTreeMap::new();
+    for n in 1..=4 {
+        want.insert(
+            id_of(&message(&run, n), "imap-validity")?,
+            if n == 4 { 1 } else { 2 },
+        );
+    }
+    assert_eq!(per_key, want);
+
+    remove_folder(person, &run).await?;
+    store.close().await;
+    drop_database(&admin, &run).await?;
+    Ok(())
+}
+
+/// After-commit actions, the size limit and internal senders over IMAP.
+#[tokio::test]
+async fn oversized_mail_is_dead_lettered_unread_and_committed_mail_is_moved() -> Result {
+    let run = unique("imapmove");
+    let done = format!("{run}-done");
+    let (url, admin) = fresh_database(&run).await?;
+    let store = Store::connect(&url).await?;
+    let bus = bus_with_topics(&run)?;
+    signaal_bus::ensure_topics(&bus).await?;
+    let publisher = Publisher::new(&bus)?;
+    let mut cfg = config("imap-move", Security::StartTls, password(), &run)?;
+    cfg.after = AfterCommit::Move(done.clone());
+    cfg.rules = Rules {
+        internal: vec!["@gemeente.nl".into()],
+        max_bytes: 64 * 1024,
+    };
+
+    let mut person = person_with_folder(&run).await?;
+    person.create(&done).await?;
+    let big = format!(
+        "{}{}\r\n",
+        message(&run, 2).trim_end(),
+        "\r\nbijlage ".repeat(10_000)
+    );
+    let internal = "From: Collega <collega@gemeente.nl>\r\nSubject: intern\r\n\
+                    Message-ID: <intern@gemeente.nl>\r\n\r\nzie hieronder\r\n";
+    deliver(&mut person, &run, &message(&run, 1), false).await?;
+    deliver(&mut person, &run, &big, false).await?;
+    deliver(&mut person, &run, internal, false).await?;
+
+    let stats = poll_once(&cfg, &publisher, &store).await?;
+    assert_eq!(
+        (stats.published, stats.dead_lettered, stats.skipped),
+        (1, 1, 1)
+    );
+    // Every message was committed, so every message moved; the inbox folder is empty.
+    person.select(&run).await?;
+    assert_eq!(person.uid_search("ALL").await?.len(), 0);
+    person.select(&done).await?;
+    assert_eq!(person.uid_search("ALL").await?.len(), 3);
+
+    let dlq = kcat_read(&bus.brokers, &bus.topics.dlq)?;
+    assert_eq!(dlq.len(), 1, "{dlq:?}");
+    let (_, headers, payload) = &dlq[0];
+    assert!(
+        headers.contains(&format!("{} bytes, over the 65536-byte limit", big.len())),
+        "{headers}"
+    );
+    // Only the header was downloaded and kept, never the 90 kB body.
+    assert!(payload.contains(&format!("Message-ID: <{run}-2@voorbeeld.nl>")));
+    assert!(!payload.contains("bijlage"), "{} bytes", payload.len());
+
+    remove_folder(person, &run).await?;
+    let cleanup = config("person", Security::StartTls, password(), &done)?;
+    let mut person = connect(&cleanup).await?;
+    person.delete(&done).await?;
     person.logout().await?;
-    drop(store);
-    drop_database(&admin, &db).await?;
+    store.close().await;
+    drop_database(&admin, &run).await?;
     Ok(())
 }
 
@@ -126,5 +318,238 @@ async fn xoauth2_over_imaps_and_a_wrong_token_is_a_clear_error() -> Result {
         Err(e) => return Err(format!("want a login error, got {e}").into()),
         Ok(_) => return Err("a wrong token was accepted".into()),
     }
+
+    // A server whose certificate is not trusted is refused before any password is sent.
+    let mut untrusted = config("x", Security::Tls, password(), "INBOX")?;
+    untrusted.ca_file = None;
+    match connect(&untrusted).await {
+        Err(ImapError::Tls { reason, .. }) => assert!(reason.contains("certificate"), "{reason}"),
+        Err(e) => return Err(format!("want a TLS error, got {e}").into()),
+        Ok(_) => return Err("an untrusted certificate was accepted".into()),
+    }
+    Ok(())
+}
+
+/// The `signaal email` and `signaal classifier` processes against Dovecot: the email worker is
+/// killed with SIGKILL while it works through a backlog and started again; every message ends up
+/// in the register exactly once. Mail delivered while it runs arrives through IDLE, and SIGTERM
+/// stops it cleanly while it waits in IDLE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_backlog_and_restarted_every_message_is_stored_once() -> Result {
+    const BACKLOG: usize = 400;
+    const LATER: usize = 5;
+    let run = unique("imapkill");
+    let source = "imap-kill";
+    let bin = signaal_bin()?;
+    let brokers = service_env("SIGNAAL_TEST_BROKERS")?;
+    let (db, admin) = fresh_database(&run).await?;
+    let dir = tempfile::tempdir()?;
+
+    let mut person = person_with_folder(&run).await?;
+    let mut expected = BTreeSet::new();
+    for n in 0..BACKLOG {
+        let raw = message(&run, n);
+        expected.insert(id_of(&raw, source)?);
+        deliver(&mut person, &run, &raw, n % 3 == 0).await?;
+    }
+
+    let ops_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let config = dir.path().join("signaal.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[bus]
+brokers = "{brokers}"
+partitions = 2
+group_prefix = "{run}"
+[bus.topics]
+raw = "{run}.raw"
+classified = "{run}.classified"
+alerts = "{run}.alerts"
+dlq = "{run}.dlq"
+[store]
+url = "{db}"
+[classifier]
+author_secret = "imap-test"
+[email]
+poll_seconds = 20
+[[email.imap]]
+name = "{source}"
+host = "localhost"
+port = {port}
+security = "starttls"
+ca_file = "{ca}"
+user = "signaal"
+password_file = "{secret}"
+folders = ["{run}"]
+batch = 3
+"#,
+            port = port("SIGNAAL_TEST_IMAP")?,
+            ca = service_env("SIGNAAL_TEST_IMAP_CA")?,
+            secret = dir.path().join("imap-password").display(),
+        ),
+    )?;
+    std::fs::write(dir.path().join("imap-password"), "signaal-secret\n")?;
+    let setup = Command::new(&bin)
+        .arg("--config")
+        .arg(&config)
+        .arg("setup")
+        .output()?;
+    assert!(
+        setup.status.success(),
+        "setup: {}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let start = |worker: &str, log: &str, listen: bool| -> Result<std::process::Child> {
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--config").arg(&config).arg(worker);
+        if listen {
+            cmd.arg("--listen").arg(format!("127.0.0.1:{ops_port}"));
+        }
+        Ok(cmd
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join(log))?)
+            .spawn()?)
+    };
+    let log = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    let mut workers = Workers(vec![(
+        "classifier".into(),
+        start("classifier", "classifier.log", false)?,
+    )]);
+
+    // Kill the email worker once it has committed part of the backlog.
+    let store = Store::connect(&db).await?;
+    let cursor_uid = |cursors: BTreeMap<String, String>| {
+        cursors
+            .get(&format!("imap:{run}"))
+            .and_then(|c| signaal_email::imap::parse_cursor(c))
+            .map_or(0, |(_, uid)| uid as usize)
+    };
+    let mut first = start("email", "email-1.log", false)?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut at_kill = 0;
+    while Instant::now() < deadline {
+        at_kill = cursor_uid(store.cursors(source).await?);
+        if at_kill >= 30 {
+            break;
+        }
+        if let Some(status) = first.try_wait()? {
+            return Err(format!("email worker exited ({status}):\n{}", log("email-1.log")).into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.kill()?;
+    first.wait()?;
+    // What the killed worker committed: it may have moved on since we looked.
+    let at_kill = cursor_uid(store.cursors(source).await?).max(at_kill);
+    assert!(
+        (30..BACKLOG).contains(&at_kill),
+        "the worker must be killed mid-backlog (cursor at {at_kill}):\n{}",
+        log("email-1.log")
+    );
+
+    workers
+        .0
+        .push(("email".into(), start("email", "email-2.log", true)?));
+    let wait_for = |n: usize, what: &'static str| {
+        let store = store.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                let stored = store.count_signals().await? as usize;
+                if stored >= n {
+                    return Ok::<_, Box<dyn std::error::Error>>(stored);
+                }
+                if Instant::now() > deadline {
+                    return Err(format!("{what}: {stored} of {n} stored after 120 s").into());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    if let Err(e) = wait_for(BACKLOG, "backlog after the restart").await {
+        return Err(format!("{e}\n{}\n{}", log("email-2.log"), log("classifier.log")).into());
+    }
+
+    // New mail while the worker waits in IDLE (the poll interval is 20 s: IDLE must wake it).
+    let delivered = Instant::now();
+    for n in BACKLOG..BACKLOG + LATER {
+        let raw = message(&run, n);
+        expected.insert(id_of(&raw, source)?);
+        deliver(&mut person, &run, &raw, false).await?;
+    }
+    wait_for(BACKLOG + LATER, "mail delivered while running").await?;
+    let idle_latency = delivered.elapsed();
+    assert!(
+        idle_latency < Duration::from_secs(15),
+        "new mail took {idle_latency:?}: IDLE did not wake the worker before the 20 s poll"
+    );
+
+    let stored: BTreeSet<String> = store.signal_ids().await?.into_iter().collect();
+    assert_eq!(
+        stored, expected,
+        "every message in the register exactly once"
+    );
+
+    // Metrics of the email worker.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{ops_port}/metrics"))
+        .await?
+        .text()
+        .await?;
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains(&format!("source=\"{source}\"")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let fetched = value("signaal_email_messages_fetched_total").ok_or(metrics.clone())?;
+    assert!(
+        fetched >= (BACKLOG + LATER - at_kill) as f64,
+        "fetched {fetched}"
+    );
+    assert!(value("signaal_source_last_poll_timestamp_seconds").is_some_and(|t| t > 1.7e9));
+
+    // SIGTERM while in IDLE: a clean exit, promptly.
+    for (name, child) in &mut workers.0 {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()?;
+        let stop = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            assert!(
+                stop.elapsed() < Duration::from_secs(20),
+                "`{name}` ignored SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(
+            status.success(),
+            "`{name}` exit {status}:\n{}",
+            log(&format!("{name}.log"))
+        );
+    }
+
+    let raw = kcat_read(&brokers, &format!("{run}.raw"))?;
+    let on_topic: BTreeSet<String> = raw.iter().map(|(k, _, _)| k.clone()).collect();
+    assert_eq!(on_topic, expected, "every message on the raw topic");
+    eprintln!(
+        "imap kill test: killed with the cursor at UID {at_kill} of {BACKLOG}; {} raw messages for {} \
+         signals ({} read again after the kill); new mail stored {idle_latency:?} after delivery",
+        raw.len(),
+        expected.len(),
+        raw.len() - expected.len()
+    );
+
+    remove_folder(person, &run).await?;
+    store.close().await;
+    drop_database(&admin, &run).await?;
     Ok(())
 }
