@@ -436,6 +436,26 @@ path = "/mail/klachten"
         Ok(())
     }
 
+    /// `deploy/signaal.toml` loads, and so does its commented IMAP example once uncommented.
+    #[test]
+    fn the_deploy_example_and_its_imap_example_are_valid() -> anyhow::Result<()> {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/signaal.toml");
+        let cfg = Config::load(Some(&example))?;
+        assert!(cfg.email.imap.is_empty());
+        let text = std::fs::read_to_string(&example)?;
+        let block: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("# [[email.imap]]"))
+            .take_while(|l| l.starts_with("# "))
+            .map(|l| l.trim_start_matches("# "))
+            .collect();
+        assert!(block.len() > 5, "no IMAP example in {}", example.display());
+        let account = imap_account(&format!("{text}\n{}\n", block.join("\n")))?;
+        assert_eq!(account.name, "klachten-imap");
+        assert!(account.rules.is_internal("iemand@gemeente.example"));
+        Ok(())
+    }
+
     #[test]
     fn unknown_keys_are_errors() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
