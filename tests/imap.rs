@@ -299,6 +299,50 @@ async fn oversized_mail_is_dead_lettered_unread_and_committed_mail_is_moved() ->
     Ok(())
 }
 
+/// With `keyword`, committed mail is flagged for the people working the mailbox; nothing else
+/// changes (it stays unread, in its folder).
+#[tokio::test]
+async fn committed_mail_gets_the_keyword_and_stays_unread() -> Result {
+    let run = unique("imapkw");
+    let (url, admin) = fresh_database(&run).await?;
+    let store = Store::connect(&url).await?;
+    let bus = bus_with_topics(&run)?;
+    signaal_bus::ensure_topics(&bus).await?;
+    let publisher = Publisher::new(&bus)?;
+    let mut cfg = config("imap-keyword", Security::StartTls, password(), &run)?;
+    cfg.after = AfterCommit::Keyword("$Signaal".into());
+
+    let mut person = person_with_folder(&run).await?;
+    for n in 1..=3 {
+        deliver(&mut person, &run, &message(&run, n), false).await?;
+    }
+    assert_eq!(poll_once(&cfg, &publisher, &store).await?.published, 3);
+    deliver(&mut person, &run, &message(&run, 4), false).await?;
+
+    person.select(&run).await?;
+    let mut flagged = person
+        .uid_search("KEYWORD $Signaal")
+        .await?
+        .into_iter()
+        .collect::<Vec<_>>();
+    flagged.sort_unstable();
+    assert_eq!(
+        flagged,
+        vec![1, 2, 3],
+        "the three committed messages, not the new one"
+    );
+    assert_eq!(
+        person.uid_search("UNSEEN").await?.len(),
+        4,
+        "all still unread"
+    );
+
+    remove_folder(person, &run).await?;
+    store.close().await;
+    drop_database(&admin, &run).await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn xoauth2_over_imaps_and_a_wrong_token_is_a_clear_error() -> Result {
     let good = Auth::XOAuth2 {

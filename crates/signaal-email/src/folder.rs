@@ -180,6 +180,10 @@ mod tests {
                 "/one.eml"
             ]
         );
+        // mbox `>From ` quoting is undone: the body says what the sender wrote.
+        let body = String::from_utf8_lossy(&found[0].bytes);
+        assert!(body.contains("\nFrom the start"), "{body}");
+        assert!(!body.contains(">From"), "{body}");
         let again = scan(
             dir.path(),
             &|k| k.ends_with("one.eml"),

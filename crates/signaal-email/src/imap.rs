@@ -393,10 +393,19 @@ pub async fn poll_folder(
         let set = uid_set(uids.iter().copied());
         // Sizes first: an oversized message is never downloaded whole, only its header goes to
         // the dead-letter topic with the reason.
-        let sizes = fetch_parts(session, &set, "(UID RFC822.SIZE)", folder, |f| {
+        let mut sizes = fetch_parts(session, &set, "(UID RFC822.SIZE)", folder, |f| {
             f.size.map(|n| n as usize).unwrap_or(0)
         })
         .await?;
+        sizes.sort_unstable();
+        let keep = within_budget(&sizes, &cfg.rules, BATCH_BYTES);
+        // Cut short by the byte budget: the cursor goes only as far as what is read now.
+        let last_kept = keep.checked_sub(1).and_then(|i| sizes.get(i));
+        let high = match (sizes.get(keep), last_kept) {
+            (Some(_), Some((uid, _))) => *uid,
+            _ => uids.iter().copied().max().unwrap_or(last),
+        };
+        sizes.truncate(keep);
         let (big, small): (Vec<_>, Vec<_>) = sizes
             .into_iter()
             .partition(|(_, size)| cfg.rules.too_large(*size).is_some());
@@ -427,7 +436,6 @@ pub async fn poll_folder(
             }
         }
         found.sort_by_key(|(uid, _)| *uid);
-        let high = uids.iter().copied().max().unwrap_or(last);
         let found = found.into_iter().map(|(_, f)| f).collect();
         let mut batch = to_batch(&cfg.name, found, &cfg.rules);
         // One cursor row per folder, not one per message.
@@ -453,6 +461,27 @@ pub async fn poll_folder(
         last = high;
     }
     Ok(total)
+}
+
+/// Most bytes of message bodies one batch downloads (one message always goes, however large).
+const BATCH_BYTES: usize = 64 * 1024 * 1024;
+
+/// How many of `sizes` (uid order) one batch takes: stop before the bodies to download pass
+/// `budget`. Oversized messages cost nothing: only their header is fetched.
+fn within_budget(sizes: &[(u32, usize)], rules: &Rules, budget: usize) -> usize {
+    let mut total = 0usize;
+    for (i, (_, size)) in sizes.iter().enumerate() {
+        let download = if rules.too_large(*size).is_some() {
+            0
+        } else {
+            *size
+        };
+        if i > 0 && total.saturating_add(download) > budget {
+            return i;
+        }
+        total = total.saturating_add(download);
+    }
+    sizes.len()
 }
 
 fn message_key(folder: &str, validity: u32, uid: u32) -> String {
@@ -610,6 +639,20 @@ mod tests {
         assert_eq!(parse_cursor("42"), None);
         assert_eq!(parse_cursor("x:1"), None);
         assert_eq!(parse_cursor("1:-1"), None);
+    }
+
+    #[test]
+    fn a_batch_stops_at_its_byte_budget() {
+        let rules = Rules {
+            max_bytes: 100,
+            ..Rules::default()
+        };
+        let sizes = [(1, 40), (2, 40), (3, 40), (4, 10)];
+        assert_eq!(within_budget(&sizes, &rules, 100), 2);
+        // The first message always goes; oversized ones cost only their header.
+        assert_eq!(within_budget(&[(1, 90), (2, 90)], &rules, 50), 1);
+        assert_eq!(within_budget(&[(1, 500), (2, 40), (3, 40)], &rules, 100), 3);
+        assert_eq!(within_budget(&[], &rules, 100), 0);
     }
 
     #[test]
