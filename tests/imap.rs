@@ -102,6 +102,38 @@ async fn remove_folder(mut person: Session, folder: &str) -> Result {
     Ok(())
 }
 
+/// Kafka topics, a database and a publisher of one test's own.
+struct Services {
+    run: String,
+    admin: sqlx::PgPool,
+    store: Store,
+    bus: BusConfig,
+    publisher: Publisher,
+}
+
+impl Services {
+    async fn start(prefix: &str) -> Result<Services> {
+        let run = unique(prefix);
+        let (url, admin) = fresh_database(&run).await?;
+        let store = Store::connect(&url).await?;
+        let bus = bus_with_topics(&run)?;
+        signaal_bus::ensure_topics(&bus).await?;
+        let publisher = Publisher::new(&bus)?;
+        Ok(Services {
+            run,
+            admin,
+            store,
+            bus,
+            publisher,
+        })
+    }
+
+    async fn stop(self) -> Result {
+        self.store.close().await;
+        drop_database(&self.admin, &self.run).await
+    }
+}
+
 fn bus_with_topics(run: &str) -> Result<BusConfig> {
     Ok(BusConfig {
         brokers: service_env("SIGNAAL_TEST_BROKERS")?,
@@ -118,30 +150,26 @@ fn bus_with_topics(run: &str) -> Result<BusConfig> {
 
 #[tokio::test]
 async fn new_mail_is_read_once_and_seen_flags_are_left_alone() -> Result {
-    let run = unique("imapseen");
-    let (url, admin) = fresh_database(&run).await?;
-    let store = Store::connect(&url).await?;
-    let bus = bus_with_topics(&run)?;
-    signaal_bus::ensure_topics(&bus).await?;
-    let publisher = Publisher::new(&bus)?;
-    let cfg = config("imap-test", Security::StartTls, password(), &run)?;
+    let t = Services::start("imapseen").await?;
+    let (run, store, bus, publisher) = (&t.run, &t.store, &t.bus, &t.publisher);
+    let cfg = config("imap-test", Security::StartTls, password(), run)?;
 
     // The person delivers three messages and has read the first.
-    let mut person = person_with_folder(&run).await?;
+    let mut person = person_with_folder(run).await?;
     for n in 1..=3 {
-        deliver(&mut person, &run, &message(&run, n), n == 1).await?;
+        deliver(&mut person, run, &message(run, n), n == 1).await?;
     }
 
-    let first = poll_once(&cfg, &publisher, &store).await?;
+    let first = poll_once(&cfg, publisher, store).await?;
     assert_eq!(first.published, 3, "three messages, in batches of two");
     assert_eq!(
-        poll_once(&cfg, &publisher, &store).await?.published,
+        poll_once(&cfg, publisher, store).await?.published,
         0,
         "nothing twice"
     );
 
     // Flags are what the person left: signaal fetched with BODY.PEEK[] from a read-only EXAMINE.
-    person.select(&run).await?;
+    person.select(run).await?;
     let unseen = person.uid_search("UNSEEN").await?;
     assert_eq!(unseen.len(), 2, "signaal must not mark mail read");
 
@@ -151,8 +179,8 @@ async fn new_mail_is_read_once_and_seen_flags_are_left_alone() -> Result {
         .await?
         .try_collect::<Vec<_>>()
         .await?;
-    deliver(&mut person, &run, &message(&run, 4), false).await?;
-    assert_eq!(poll_once(&cfg, &publisher, &store).await?.published, 1);
+    deliver(&mut person, run, &message(run, 4), false).await?;
+    assert_eq!(poll_once(&cfg, publisher, store).await?.published, 1);
 
     let cursors = store.cursors("imap-test").await?;
     let cursor = cursors.get(&format!("imap:{run}")).ok_or("no cursor")?;
@@ -161,7 +189,7 @@ async fn new_mail_is_read_once_and_seen_flags_are_left_alone() -> Result {
     // Four distinct signals on the raw topic, each once, keyed by the ids the parser gives.
     let mut want = BTreeSet::new();
     for n in 1..=4 {
-        want.insert(id_of(&message(&run, n), "imap-test")?);
+        want.insert(id_of(&message(run, n), "imap-test")?);
     }
     let keys: Vec<String> = kcat_read(&bus.brokers, &bus.topics.raw)?
         .into_iter()
@@ -170,10 +198,8 @@ async fn new_mail_is_read_once_and_seen_flags_are_left_alone() -> Result {
     assert_eq!(keys.len(), 4, "{keys:?}");
     assert_eq!(keys.into_iter().collect::<BTreeSet<_>>(), want);
 
-    remove_folder(person, &run).await?;
-    store.close().await;
-    drop_database(&admin, &run).await?;
-    Ok(())
+    remove_folder(person, run).await?;
+    t.stop().await
 }
 
 /// The mailbox is rebuilt (restored from a backup, migrated to another server): UIDVALIDITY
@@ -181,28 +207,24 @@ async fn new_mail_is_read_once_and_seen_flags_are_left_alone() -> Result {
 /// Message-ID, so the old messages get the ids they had and the register stores nothing twice.
 #[tokio::test]
 async fn a_uidvalidity_change_rereads_the_folder_under_the_same_ids() -> Result {
-    let run = unique("imapvalidity");
-    let (url, admin) = fresh_database(&run).await?;
-    let store = Store::connect(&url).await?;
-    let bus = bus_with_topics(&run)?;
-    signaal_bus::ensure_topics(&bus).await?;
-    let publisher = Publisher::new(&bus)?;
-    let cfg = config("imap-validity", Security::StartTls, password(), &run)?;
+    let t = Services::start("imapvalidity").await?;
+    let (run, store, bus, publisher) = (&t.run, &t.store, &t.bus, &t.publisher);
+    let cfg = config("imap-validity", Security::StartTls, password(), run)?;
 
-    let mut person = person_with_folder(&run).await?;
+    let mut person = person_with_folder(run).await?;
     for n in 1..=3 {
-        deliver(&mut person, &run, &message(&run, n), false).await?;
+        deliver(&mut person, run, &message(run, n), false).await?;
     }
-    assert_eq!(poll_once(&cfg, &publisher, &store).await?.published, 3);
+    assert_eq!(poll_once(&cfg, publisher, store).await?.published, 3);
     let before = store.cursors("imap-validity").await?;
 
     // Rebuilt: same name, same three messages, one new one, a new UIDVALIDITY.
-    person.delete(&run).await?;
-    person.create(&run).await?;
+    person.delete(run).await?;
+    person.create(run).await?;
     for n in 1..=4 {
-        deliver(&mut person, &run, &message(&run, n), false).await?;
+        deliver(&mut person, run, &message(run, n), false).await?;
     }
-    assert_eq!(poll_once(&cfg, &publisher, &store).await?.published, 4);
+    assert_eq!(poll_once(&cfg, publisher, store).await?.published, 4);
     let after = store.cursors("imap-validity").await?;
     let key = format!("imap:{run}");
     let (old, new) = (
@@ -225,55 +247,49 @@ async fn a_uidvalidity_change_rereads_the_folder_under_the_same_ids() -> Result 
     let mut want = BTreeMap::new();
     for n in 1..=4 {
         want.insert(
-            id_of(&message(&run, n), "imap-validity")?,
+            id_of(&message(run, n), "imap-validity")?,
             if n == 4 { 1 } else { 2 },
         );
     }
     assert_eq!(per_key, want);
 
-    remove_folder(person, &run).await?;
-    store.close().await;
-    drop_database(&admin, &run).await?;
-    Ok(())
+    remove_folder(person, run).await?;
+    t.stop().await
 }
 
 /// After-commit actions, the size limit and internal senders over IMAP.
 #[tokio::test]
 async fn oversized_mail_is_dead_lettered_unread_and_committed_mail_is_moved() -> Result {
-    let run = unique("imapmove");
+    let t = Services::start("imapmove").await?;
+    let (run, store, bus, publisher) = (&t.run, &t.store, &t.bus, &t.publisher);
     let done = format!("{run}-done");
-    let (url, admin) = fresh_database(&run).await?;
-    let store = Store::connect(&url).await?;
-    let bus = bus_with_topics(&run)?;
-    signaal_bus::ensure_topics(&bus).await?;
-    let publisher = Publisher::new(&bus)?;
-    let mut cfg = config("imap-move", Security::StartTls, password(), &run)?;
+    let mut cfg = config("imap-move", Security::StartTls, password(), run)?;
     cfg.after = AfterCommit::Move(done.clone());
     cfg.rules = Rules {
         internal: vec!["@gemeente.nl".into()],
         max_bytes: 64 * 1024,
     };
 
-    let mut person = person_with_folder(&run).await?;
+    let mut person = person_with_folder(run).await?;
     person.create(&done).await?;
     let big = format!(
         "{}{}\r\n",
-        message(&run, 2).trim_end(),
+        message(run, 2).trim_end(),
         "\r\nbijlage ".repeat(10_000)
     );
     let internal = "From: Collega <collega@gemeente.nl>\r\nSubject: intern\r\n\
                     Message-ID: <intern@gemeente.nl>\r\n\r\nzie hieronder\r\n";
-    deliver(&mut person, &run, &message(&run, 1), false).await?;
-    deliver(&mut person, &run, &big, false).await?;
-    deliver(&mut person, &run, internal, false).await?;
+    deliver(&mut person, run, &message(run, 1), false).await?;
+    deliver(&mut person, run, &big, false).await?;
+    deliver(&mut person, run, internal, false).await?;
 
-    let stats = poll_once(&cfg, &publisher, &store).await?;
+    let stats = poll_once(&cfg, publisher, store).await?;
     assert_eq!(
         (stats.published, stats.dead_lettered, stats.skipped),
         (1, 1, 1)
     );
     // Every message was committed, so every message moved; the inbox folder is empty.
-    person.select(&run).await?;
+    person.select(run).await?;
     assert_eq!(person.uid_search("ALL").await?.len(), 0);
     person.select(&done).await?;
     assert_eq!(person.uid_search("ALL").await?.len(), 3);
@@ -289,37 +305,31 @@ async fn oversized_mail_is_dead_lettered_unread_and_committed_mail_is_moved() ->
     assert!(payload.contains(&format!("Message-ID: <{run}-2@voorbeeld.nl>")));
     assert!(!payload.contains("bijlage"), "{} bytes", payload.len());
 
-    remove_folder(person, &run).await?;
+    remove_folder(person, run).await?;
     let cleanup = config("person", Security::StartTls, password(), &done)?;
     let mut person = connect(&cleanup).await?;
     person.delete(&done).await?;
     person.logout().await?;
-    store.close().await;
-    drop_database(&admin, &run).await?;
-    Ok(())
+    t.stop().await
 }
 
 /// With `keyword`, committed mail is flagged for the people working the mailbox; nothing else
 /// changes (it stays unread, in its folder).
 #[tokio::test]
 async fn committed_mail_gets_the_keyword_and_stays_unread() -> Result {
-    let run = unique("imapkw");
-    let (url, admin) = fresh_database(&run).await?;
-    let store = Store::connect(&url).await?;
-    let bus = bus_with_topics(&run)?;
-    signaal_bus::ensure_topics(&bus).await?;
-    let publisher = Publisher::new(&bus)?;
-    let mut cfg = config("imap-keyword", Security::StartTls, password(), &run)?;
+    let t = Services::start("imapkw").await?;
+    let (run, store, publisher) = (&t.run, &t.store, &t.publisher);
+    let mut cfg = config("imap-keyword", Security::StartTls, password(), run)?;
     cfg.after = AfterCommit::Keyword("$Signaal".into());
 
-    let mut person = person_with_folder(&run).await?;
+    let mut person = person_with_folder(run).await?;
     for n in 1..=3 {
-        deliver(&mut person, &run, &message(&run, n), false).await?;
+        deliver(&mut person, run, &message(run, n), false).await?;
     }
-    assert_eq!(poll_once(&cfg, &publisher, &store).await?.published, 3);
-    deliver(&mut person, &run, &message(&run, 4), false).await?;
+    assert_eq!(poll_once(&cfg, publisher, store).await?.published, 3);
+    deliver(&mut person, run, &message(run, 4), false).await?;
 
-    person.select(&run).await?;
+    person.select(run).await?;
     let mut flagged = person
         .uid_search("KEYWORD $Signaal")
         .await?
@@ -337,10 +347,8 @@ async fn committed_mail_gets_the_keyword_and_stays_unread() -> Result {
         "all still unread"
     );
 
-    remove_folder(person, &run).await?;
-    store.close().await;
-    drop_database(&admin, &run).await?;
-    Ok(())
+    remove_folder(person, run).await?;
+    t.stop().await
 }
 
 #[tokio::test]
