@@ -4,8 +4,9 @@ use std::io::Read;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-use signaal_core::{Channel, Signal};
+use signaal_core::Signal;
+
+use crate::record::CallRecord;
 
 /// Which CSV column holds what. Defaults match signaal's documented generic export.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,37 +142,50 @@ pub fn parse_rows<R: Read>(
     };
     let source = source.to_string();
     let fingerprint = fingerprint.to_string();
+    rows(
+        rdr,
+        skip,
+        delimiter,
+        move |rec, index| match &header_error {
+            Some(e) => Err(e.clone()),
+            None => row_signal(rec, &cols, &source, &fingerprint, index),
+        },
+    )
+}
+
+/// The data rows of `rdr` after the first `skip`, each with its line and the signal `signal`
+/// makes of it or the reason it cannot. A rejected row keeps its fields, joined by `delimiter`,
+/// for the dead-letter topic.
+pub fn rows<R: Read>(
+    rdr: csv::Reader<R>,
+    skip: u64,
+    delimiter: u8,
+    signal: impl Fn(&csv::ByteRecord, u64) -> Result<Signal, String>,
+) -> impl Iterator<Item = Row> {
+    let header_lines = u64::from(rdr.has_headers());
     rdr.into_byte_records()
         .enumerate()
         .skip(usize::try_from(skip).unwrap_or(usize::MAX))
         .map(move |(i, rec)| {
             let index = i as u64;
+            let fallback = index + 1 + header_lines;
             match rec {
                 Err(e) => Row {
                     index,
-                    line: e.position().map(|p| p.line()).unwrap_or(index + 2),
+                    line: e.position().map(|p| p.line()).unwrap_or(fallback),
                     result: Err(RowError {
                         reason: format!("unreadable row: {e}"),
                         raw: Vec::new(),
                     }),
                 },
-                Ok(rec) => {
-                    let line = rec.position().map(|p| p.line()).unwrap_or(index + 2);
-                    let raw = rec.iter().collect::<Vec<_>>().join(&delimiter);
-                    let result = match &header_error {
-                        Some(e) => Err(RowError {
-                            reason: e.clone(),
-                            raw,
-                        }),
-                        None => row_signal(&rec, &cols, &source, &fingerprint, index)
-                            .map_err(|reason| RowError { reason, raw }),
-                    };
-                    Row {
-                        index,
-                        line,
-                        result,
-                    }
-                }
+                Ok(rec) => Row {
+                    index,
+                    line: rec.position().map(|p| p.line()).unwrap_or(fallback),
+                    result: signal(&rec, index).map_err(|reason| RowError {
+                        reason,
+                        raw: rec.iter().collect::<Vec<_>>().join(&delimiter),
+                    }),
+                },
             }
         })
 }
@@ -215,45 +229,31 @@ fn row_signal(
             }
         }
     };
-    let number = |i: Option<usize>, name: &str| -> Result<Option<Value>, String> {
+    let number = |i: Option<usize>, name: &str| -> Result<Option<u64>, String> {
         match field(i)? {
             None => Ok(None),
             Some(s) => s
                 .parse::<u64>()
-                .map(|n| Some(Value::from(n)))
+                .map(Some)
                 .map_err(|_| format!("`{name}` is not a whole number: {s:?}")),
         }
     };
     let ts = field(c.timestamp)?.ok_or("timestamp is empty")?;
-    let occurred_at = parse_time(&ts).ok_or_else(|| format!("unparseable timestamp {ts:?}"))?;
-    let source_id = match field(c.call_id)? {
-        Some(id) => id,
-        None => format!("{fingerprint}:{index}"),
-    };
-    let mut meta = Map::new();
-    for (k, v) in [
-        ("wait_seconds", number(c.wait, "wait_seconds")?),
-        ("talk_seconds", number(c.talk, "talk_seconds")?),
-        ("transfers", number(c.transfers, "transfers")?),
-    ] {
-        if let Some(v) = v {
-            meta.insert(k.into(), v);
-        }
+    let started_at = parse_time(&ts).ok_or_else(|| format!("unparseable timestamp {ts:?}"))?;
+    CallRecord {
+        call_id: field(c.call_id)?,
+        started_at: Some(started_at),
+        caller: field(c.caller)?,
+        agent: field(c.agent)?,
+        queue: field(c.queue)?,
+        wait_seconds: number(c.wait, "wait_seconds")?,
+        talk_seconds: number(c.talk, "talk_seconds")?,
+        transfers: number(c.transfers, "transfers")?,
+        disposition: field(c.disposition)?,
+        abandoned: None,
+        notes: field(c.notes)?,
     }
-    for (k, i) in [
-        ("agent", c.agent),
-        ("queue", c.queue),
-        ("disposition", c.disposition),
-    ] {
-        if let Some(v) = field(i)? {
-            meta.insert(k.into(), Value::from(v));
-        }
-    }
-    let text = field(c.notes)?.unwrap_or_default();
-    let mut s = Signal::new(Channel::Phone, source, source_id, occurred_at, text);
-    s.author = field(c.caller)?;
-    s.meta = meta;
-    Ok(s)
+    .into_signal(source, fingerprint, index)
 }
 
 #[cfg(test)]
@@ -279,7 +279,7 @@ c2;2026-11-17T10:00:00+01:00;;agent2;zorg;20;60;0;;\n";
         assert_eq!(s.source_id, "c1");
         assert_eq!(s.occurred_at.to_rfc3339(), "2026-11-17T09:15:00+00:00");
         assert_eq!(s.text, "klant 25 min in de wacht\ndrie keer doorverbonden");
-        assert_eq!(s.meta.get("transfers"), Some(&Value::from(3)));
+        assert_eq!(s.meta.get("transfers"), Some(&serde_json::Value::from(3)));
         assert_eq!(s.author.as_deref(), Some("0612345678"));
         let s2 = match &got[1].result {
             Ok(s) => s,

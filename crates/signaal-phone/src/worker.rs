@@ -1,4 +1,4 @@
-//! The phone-log worker: watches an inbox folder of CSV exports.
+//! The phone-log worker: watches an inbox folder of call-centre exports.
 
 use std::fs;
 use std::io::{BufReader, Read};
@@ -11,7 +11,8 @@ use signaal_source::{commit, poll_loop, Batch, SourceError, Stats};
 use signaal_store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::csv_export::{detect_delimiter, parse_rows, CsvMapping};
+use crate::csv_export::{detect_delimiter, parse_rows, Row};
+use crate::{asterisk, decode, ExportFormat, Profile};
 
 /// Rows per commit.
 const CHUNK: usize = 1000;
@@ -21,7 +22,7 @@ pub struct PhoneSource {
     pub name: String,
     /// Inbox folder; finished files move to `inbox/done/`.
     pub inbox: PathBuf,
-    pub mapping: CsvMapping,
+    pub format: ExportFormat,
     pub poll_interval: Duration,
 }
 
@@ -44,13 +45,32 @@ pub fn fingerprint(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(&h.finalize()[..12]))
 }
 
-fn open_export(path: &Path) -> std::io::Result<(u8, BufReader<fs::File>)> {
-    let mut head = Vec::with_capacity(4096);
-    fs::File::open(path)?.take(4096).read_to_end(&mut head)?;
-    Ok((
-        detect_delimiter(&head),
-        BufReader::new(fs::File::open(path)?),
-    ))
+/// The rows of an export after the first `skip`, in the file's encoding and the format's profile.
+fn open_rows(
+    path: &Path,
+    format: &ExportFormat,
+    source: &str,
+    fingerprint: &str,
+    skip: u64,
+) -> std::io::Result<Box<dyn Iterator<Item = Row> + Send>> {
+    let mut head = Vec::with_capacity(64 * 1024);
+    fs::File::open(path)?
+        .take(64 * 1024)
+        .read_to_end(&mut head)?;
+    let encoding = decode::detect(&head);
+    tracing::debug!(file = %path.display(), encoding = decode::name(encoding), "export encoding");
+    let reader = decode::utf8_reader(BufReader::new(fs::File::open(path)?), encoding)?;
+    Ok(match format.profile {
+        Profile::GenericCsv => Box::new(parse_rows(
+            reader,
+            detect_delimiter(&head),
+            &format.mapping,
+            source,
+            fingerprint,
+            skip,
+        )),
+        Profile::AsteriskCdr => Box::new(asterisk::parse_rows(reader, source, fingerprint, skip)),
+    })
 }
 
 /// Reads a whole export into batches of `CHUNK` rows, calling `emit` for each (for the one-shot
@@ -58,7 +78,7 @@ fn open_export(path: &Path) -> std::io::Result<(u8, BufReader<fs::File>)> {
 pub fn read_export<F>(
     source: &str,
     path: &Path,
-    mapping: &CsvMapping,
+    format: &ExportFormat,
     skip: u64,
     mut emit: F,
 ) -> Result<(), SourceError>
@@ -66,10 +86,10 @@ where
     F: FnMut(Batch) -> Result<(), SourceError>,
 {
     let fp = fingerprint(path).map_err(|e| io_err(path, e))?;
-    let (delimiter, reader) = open_export(path).map_err(|e| io_err(path, e))?;
+    let rows = open_rows(path, format, source, &fp, skip).map_err(|e| io_err(path, e))?;
     let mut batch = Batch::default();
     let mut done = skip;
-    for row in parse_rows(reader, delimiter, mapping, source, &fp, skip) {
+    for row in rows {
         done = row.index + 1;
         match row.result {
             Ok(mut s) => {
@@ -126,9 +146,9 @@ pub async fn poll_once(
             tracing::info!(source = %cfg.name, file = %path.display(), skip, "reading export");
             // Parsing is synchronous and streams the file; batches are committed as they fill.
             let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
-            let (name, p, mapping) = (cfg.name.clone(), path.clone(), cfg.mapping.clone());
+            let (name, p, format) = (cfg.name.clone(), path.clone(), cfg.format.clone());
             let reader = tokio::task::spawn_blocking(move || {
-                read_export(&name, &p, &mapping, skip, |b| {
+                read_export(&name, &p, &format, skip, |b| {
                     tx.blocking_send(b)
                         .map_err(|_| SourceError::Input("worker stopped".into()))
                 })

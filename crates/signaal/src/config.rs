@@ -257,8 +257,20 @@ impl Default for PhoneConfig {
 pub struct PhoneInbox {
     pub name: String,
     pub path: PathBuf,
+    /// `generic_csv` (default; columns named by `mapping`) or `asterisk_cdr`.
+    #[serde(default)]
+    pub profile: signaal_phone::Profile,
     #[serde(default)]
     pub mapping: CsvMapping,
+}
+
+impl PhoneInbox {
+    pub fn format(&self) -> signaal_phone::ExportFormat {
+        signaal_phone::ExportFormat {
+            profile: self.profile,
+            mapping: self.mapping.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -85,7 +85,7 @@ fn expected_ids(root: &Path, rec: &Recordings, cfg: &Config) -> anyhow::Result<B
         for entry in std::fs::read_dir(&inbox.path)? {
             let path = entry?.path();
             if path.is_file() {
-                signaal_phone::worker::read_export(&inbox.name, &path, &inbox.mapping, 0, |b| {
+                signaal_phone::worker::read_export(&inbox.name, &path, &inbox.format(), 0, |b| {
                     ids.extend(b.signals.iter().map(|s| s.id.clone()));
                     Ok(())
                 })?;
@@ -147,6 +147,7 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
     cfg.phone.inboxes = vec![PhoneInbox {
         name: "demo-calls".into(),
         path: dir.path().join("phone-inbox"),
+        profile: Default::default(),
         mapping: Default::default(),
     }];
     cfg.social.poll_seconds = 2;

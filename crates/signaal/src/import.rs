@@ -38,6 +38,15 @@ pub struct ImportArgs {
     /// X user ids of the organisation's own accounts: their posts are left out.
     #[arg(long, value_delimiter = ',')]
     pub own_user_ids: Vec<String>,
+    /// Phone exports: the profile (default: the first configured inbox's, else generic CSV).
+    #[arg(long, value_enum)]
+    pub profile: Option<PhoneProfile>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum PhoneProfile {
+    GenericCsv,
+    AsteriskCdr,
 }
 
 /// Reads every path of one channel into batches (pure apart from file reads).
@@ -51,13 +60,22 @@ pub fn read(args: &ImportArgs, cfg: &Config) -> anyhow::Result<Vec<Batch>> {
                 &cfg.email.rules(),
             )?),
             ImportChannel::Phone => {
-                let mapping = cfg
+                let mut format = cfg
                     .phone
                     .inboxes
                     .first()
-                    .map(|i| i.mapping.clone())
+                    .map(|i| i.format())
                     .unwrap_or_default();
-                signaal_phone::worker::read_export(&args.source, path, &mapping, 0, |b| {
+                match args.profile {
+                    Some(PhoneProfile::GenericCsv) => {
+                        format.profile = signaal_phone::Profile::GenericCsv
+                    }
+                    Some(PhoneProfile::AsteriskCdr) => {
+                        format.profile = signaal_phone::Profile::AsteriskCdr
+                    }
+                    None => {}
+                }
+                signaal_phone::worker::read_export(&args.source, path, &format, 0, |b| {
                     batches.push(b);
                     Ok(())
                 })?;

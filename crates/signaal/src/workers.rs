@@ -88,7 +88,7 @@ pub async fn run(which: Worker, cfg: &Config, shutdown: CancellationToken) -> an
             let src = signaal_phone::worker::PhoneSource {
                 name: inbox.name.clone(),
                 inbox: inbox.path.clone(),
-                mapping: inbox.mapping.clone(),
+                format: inbox.format(),
                 poll_interval: Duration::from_secs(cfg.phone.poll_seconds),
             };
             let (p, s, t) = (publisher.clone(), store.clone(), shutdown.clone());
