@@ -92,7 +92,8 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Reads every data row after the first `skip` from a CSV export. `fingerprint` identifies the
-/// file's content, so rows without a call id still get a stable id.
+/// file's content, so rows without a call id still get a stable id. A header without the
+/// timestamp column is the whole file's problem, not every row's: it is the error.
 pub fn parse_rows<R: Read>(
     reader: R,
     delimiter: u8,
@@ -100,7 +101,7 @@ pub fn parse_rows<R: Read>(
     source: &str,
     fingerprint: &str,
     skip: u64,
-) -> impl Iterator<Item = Row> {
+) -> Result<impl Iterator<Item = Row>, String> {
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
@@ -132,25 +133,21 @@ pub fn parse_rows<R: Read>(
         notes: col(&mapping.notes),
         width: headers.len(),
     };
-    let header_error = if cols.timestamp.is_none() {
-        Some(format!(
-            "no `{}` column in header {:?}",
-            mapping.timestamp, headers
-        ))
-    } else {
-        None
-    };
+    if cols.timestamp.is_none() {
+        return Err(if headers.iter().all(|h| h.is_empty()) {
+            "the file is empty or has no header line".to_string()
+        } else {
+            format!(
+                "no `{}` column in the header {:?} (set the inbox's `mapping`)",
+                mapping.timestamp, headers
+            )
+        });
+    }
     let source = source.to_string();
     let fingerprint = fingerprint.to_string();
-    rows(
-        rdr,
-        skip,
-        delimiter,
-        move |rec, index| match &header_error {
-            Some(e) => Err(e.clone()),
-            None => row_signal(rec, &cols, &source, &fingerprint, index),
-        },
-    )
+    Ok(rows(rdr, skip, delimiter, move |rec, index| {
+        row_signal(rec, &cols, &source, &fingerprint, index)
+    }))
 }
 
 /// The data rows of `rdr` after the first `skip`, each with its line and the signal `signal`
@@ -262,7 +259,10 @@ mod tests {
 
     fn rows(csv: &str) -> Vec<Row> {
         let d = detect_delimiter(csv.as_bytes());
-        parse_rows(csv.as_bytes(), d, &CsvMapping::default(), "cc", "fp", 0).collect()
+        match parse_rows(csv.as_bytes(), d, &CsvMapping::default(), "cc", "fp", 0) {
+            Ok(rows) => rows.collect(),
+            Err(e) => panic!("{e}"),
+        }
     }
 
     #[test]
@@ -345,9 +345,24 @@ e,2026-11-17 09:00:00,fine,\n";
         assert_eq!(first, again);
         assert_ne!(first[0], first[1]);
         let resumed: Vec<Row> =
-            parse_rows(csv.as_bytes(), b',', &CsvMapping::default(), "cc", "fp", 1).collect();
+            match parse_rows(csv.as_bytes(), b',', &CsvMapping::default(), "cc", "fp", 1) {
+                Ok(rows) => rows.collect(),
+                Err(e) => panic!("{e}"),
+            };
         assert_eq!(resumed.len(), 1);
         assert_eq!(resumed[0].index, 1);
+    }
+
+    #[test]
+    fn a_header_without_the_timestamp_column_is_the_files_error() {
+        let m = CsvMapping::default();
+        let err = |csv: &'static str| {
+            parse_rows(csv.as_bytes(), b',', &m, "cc", "fp", 0)
+                .err()
+                .unwrap_or_default()
+        };
+        assert!(err("call_id,datum\n1,2026-11-17\n").contains("no `started_at` column"));
+        assert!(err("").contains("empty"));
     }
 
     #[test]

@@ -17,6 +17,27 @@ use crate::{asterisk, decode, ExportFormat, Profile};
 /// Rows per commit.
 const CHUNK: usize = 1000;
 
+/// A file modified more recently than this may still be being written: it waits a poll.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// Why an export was not (completely) read.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The file itself is the problem (unreadable, no usable header): it goes to `failed/`.
+    #[error("`{path}`: {reason}")]
+    File { path: PathBuf, reason: String },
+    /// Kafka or the store failed: the file stays and is resumed at the next poll.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
+
+fn file_err(path: &Path) -> impl FnOnce(String) -> ExportError + '_ {
+    move |reason| ExportError::File {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PhoneSource {
     pub name: String,
@@ -52,14 +73,16 @@ fn open_rows(
     source: &str,
     fingerprint: &str,
     skip: u64,
-) -> std::io::Result<Box<dyn Iterator<Item = Row> + Send>> {
+) -> Result<Box<dyn Iterator<Item = Row> + Send>, String> {
+    let io = |e: std::io::Error| format!("cannot read: {e}");
     let mut head = Vec::with_capacity(64 * 1024);
-    fs::File::open(path)?
-        .take(64 * 1024)
-        .read_to_end(&mut head)?;
+    fs::File::open(path)
+        .and_then(|f| f.take(64 * 1024).read_to_end(&mut head))
+        .map_err(io)?;
     let encoding = decode::detect(&head);
     tracing::debug!(file = %path.display(), encoding = decode::name(encoding), "export encoding");
-    let reader = decode::utf8_reader(BufReader::new(fs::File::open(path)?), encoding)?;
+    let file = fs::File::open(path).map_err(io)?;
+    let reader = decode::utf8_reader(BufReader::new(file), encoding).map_err(io)?;
     Ok(match format.profile {
         Profile::GenericCsv => Box::new(parse_rows(
             reader,
@@ -68,7 +91,7 @@ fn open_rows(
             source,
             fingerprint,
             skip,
-        )),
+        )?),
         Profile::AsteriskCdr => Box::new(asterisk::parse_rows(reader, source, fingerprint, skip)),
     })
 }
@@ -81,12 +104,12 @@ pub fn read_export<F>(
     format: &ExportFormat,
     skip: u64,
     mut emit: F,
-) -> Result<(), SourceError>
+) -> Result<(), ExportError>
 where
     F: FnMut(Batch) -> Result<(), SourceError>,
 {
-    let fp = fingerprint(path).map_err(|e| io_err(path, e))?;
-    let rows = open_rows(path, format, source, &fp, skip).map_err(|e| io_err(path, e))?;
+    let fp = fingerprint(path).map_err(|e| file_err(path)(format!("cannot read: {e}")))?;
+    let rows = open_rows(path, format, source, &fp, skip).map_err(file_err(path))?;
     let mut batch = Batch::default();
     let mut done = skip;
     for row in rows {
@@ -113,7 +136,25 @@ where
         }
     }
     batch.checkpoints.push((fp, format!("{done}:complete")));
-    emit(batch)
+    Ok(emit(batch)?)
+}
+
+/// Whether `path` has not changed for [`SETTLE`]: writers that neither use a temporary name nor
+/// rename get that long to finish.
+fn settled(path: &Path) -> bool {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age >= SETTLE)
+}
+
+/// Moves `path` into `dir` under the inbox (created if needed).
+fn move_into(path: &Path, dir: &Path) -> Result<PathBuf, SourceError> {
+    fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    let target = dir.join(path.file_name().unwrap_or_default());
+    fs::rename(path, &target).map_err(|e| io_err(path, e))?;
+    Ok(target)
 }
 
 fn pending_files(inbox: &Path) -> Result<Vec<PathBuf>, SourceError> {
@@ -138,34 +179,66 @@ pub async fn poll_once(
 ) -> Result<Stats, SourceError> {
     let mut total = Stats::default();
     for path in pending_files(&cfg.inbox)? {
-        let fp = fingerprint(&path).map_err(|e| io_err(&path, e))?;
-        let cursor = store.get_cursor(&cfg.name, &fp).await?;
-        let complete = cursor.as_deref().is_some_and(|c| c.ends_with(":complete"));
-        if !complete {
-            let skip: u64 = cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
-            tracing::info!(source = %cfg.name, file = %path.display(), skip, "reading export");
-            // Parsing is synchronous and streams the file; batches are committed as they fill.
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
-            let (name, p, format) = (cfg.name.clone(), path.clone(), cfg.format.clone());
-            let reader = tokio::task::spawn_blocking(move || {
-                read_export(&name, &p, &format, skip, |b| {
-                    tx.blocking_send(b)
-                        .map_err(|_| SourceError::Input("worker stopped".into()))
-                })
-            });
-            while let Some(batch) = rx.recv().await {
-                total += commit(&cfg.name, batch, publisher, store).await?;
-            }
-            reader
-                .await
-                .map_err(|e| SourceError::Input(format!("reader task failed: {e}")))??;
+        if !settled(&path) {
+            tracing::debug!(source = %cfg.name, file = %path.display(), "still being written");
+            continue;
         }
-        let done_dir = cfg.inbox.join("done");
-        fs::create_dir_all(&done_dir).map_err(|e| io_err(&done_dir, e))?;
-        if let Some(file_name) = path.file_name() {
-            fs::rename(&path, done_dir.join(file_name)).map_err(|e| io_err(&path, e))?;
+        match read_file(cfg, &path, publisher, store).await {
+            Ok(stats) => {
+                total += stats;
+                move_into(&path, &cfg.inbox.join("done"))?;
+            }
+            Err(ExportError::File { reason, .. }) => {
+                let target = move_into(&path, &cfg.inbox.join("failed"))?;
+                let note = target.with_file_name(format!(
+                    "{}.error",
+                    target.file_name().unwrap_or_default().to_string_lossy()
+                ));
+                fs::write(&note, format!("{reason}\n")).map_err(|e| io_err(&note, e))?;
+                metrics::counter!("signaal_phone_files_failed_total", "source" => cfg.name.clone())
+                    .increment(1);
+                tracing::warn!(source = %cfg.name, file = %target.display(), %reason,
+                    "export cannot be read; moved to failed/");
+            }
+            Err(ExportError::Source(e)) => return Err(e),
         }
     }
+    Ok(total)
+}
+
+/// Reads one export from its checkpoint on, committing as batches fill.
+async fn read_file(
+    cfg: &PhoneSource,
+    path: &Path,
+    publisher: &Publisher,
+    store: &Store,
+) -> Result<Stats, ExportError> {
+    let fp = fingerprint(path).map_err(|e| file_err(path)(format!("cannot read: {e}")))?;
+    let cursor = store
+        .get_cursor(&cfg.name, &fp)
+        .await
+        .map_err(SourceError::from)?;
+    if cursor.as_deref().is_some_and(|c| c.ends_with(":complete")) {
+        return Ok(Stats::default());
+    }
+    let skip: u64 = cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
+    tracing::info!(source = %cfg.name, file = %path.display(), skip, "reading export");
+    // Parsing is synchronous and streams the file; batches are committed as they fill.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
+    let (name, p, format) = (cfg.name.clone(), path.to_path_buf(), cfg.format.clone());
+    let reader = tokio::task::spawn_blocking(move || {
+        read_export(&name, &p, &format, skip, |b| {
+            tx.blocking_send(b)
+                .map_err(|_| SourceError::Input("worker stopped".into()))
+        })
+    });
+    let mut total = Stats::default();
+    while let Some(batch) = rx.recv().await {
+        total += commit(&cfg.name, batch, publisher, store).await?;
+    }
+    reader
+        .await
+        .map_err(|e| SourceError::Input(format!("reader task failed: {e}")))??;
     Ok(total)
 }
 

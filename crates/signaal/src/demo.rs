@@ -53,7 +53,16 @@ fn write_samples(root: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(root.join("phone-inbox"))?;
     for f in sorted_files("phone") {
         if let Some(name) = f.path().file_name() {
-            std::fs::write(root.join("phone-inbox").join(name), f.contents())?;
+            let path = root.join("phone-inbox").join(name);
+            std::fs::write(&path, f.contents())?;
+            // Complete already: no need for the inbox's wait for writers to finish.
+            std::fs::File::options()
+                .write(true)
+                .open(&path)?
+                .set_modified(
+                    std::time::SystemTime::UNIX_EPOCH
+                        + std::time::Duration::from_secs(1_763_000_000),
+                )?;
         }
     }
     Ok(())

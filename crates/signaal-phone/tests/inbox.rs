@@ -1,0 +1,94 @@
+//! The inbox folder: finished files go to `done/`, files that cannot be read to `failed/` with a
+//! `.error` file saying why, and files still being written wait. Kafka is librdkafka's in-process
+//! mock cluster here (fast unit test); the real-broker runs are in `tests/end_to_end.rs`.
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use signaal_bus::{BusConfig, MockKafka, Publisher};
+use signaal_phone::worker::{poll_once, PhoneSource};
+use signaal_store::Store;
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// Writes `name` as if its writer finished a minute ago.
+fn drop_file(inbox: &Path, name: &str, content: &str) -> Result {
+    let path = inbox.join(name);
+    fs::write(&path, content)?;
+    fs::File::options()
+        .write(true)
+        .open(&path)?
+        .set_modified(SystemTime::now() - Duration::from_secs(60))?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn done_failed_and_still_being_written() -> Result {
+    let dir = tempfile::tempdir()?;
+    let inbox = dir.path().join("inbox");
+    fs::create_dir_all(&inbox)?;
+    let mock = MockKafka::start(1)?;
+    let bus = BusConfig {
+        brokers: mock.bootstrap_servers(),
+        create_topics: false,
+        ..BusConfig::default()
+    };
+    mock.create_topics(&bus.topics, 1)?;
+    let publisher = Publisher::new(&bus)?;
+    let store = Store::connect(&format!("sqlite:{}", dir.path().join("s.db").display())).await?;
+    let cfg = PhoneSource {
+        name: "inbox-test".into(),
+        inbox: inbox.clone(),
+        format: Default::default(),
+        poll_interval: Duration::from_secs(1),
+    };
+
+    drop_file(
+        &inbox,
+        "good.csv",
+        "call_id,started_at,notes\nA,2026-11-17 09:00:00,lang gewacht\nB,2026-11-17 09:05:00,\n",
+    )?;
+    drop_file(
+        &inbox,
+        "wrong-columns.csv",
+        "id,datum,notitie\n1,2026-11-17,x\n",
+    )?;
+    drop_file(&inbox, "empty.csv", "")?;
+    // Just written: its writer may not be done.
+    fs::write(
+        inbox.join("fresh.csv"),
+        "call_id,started_at\nC,2026-11-17 09:10:00\n",
+    )?;
+    // Still being written under a temporary name.
+    drop_file(&inbox, "next.csv.part", "call_id,started_at\n")?;
+
+    let stats = poll_once(&cfg, &publisher, &store).await?;
+    assert_eq!(stats.published, 2);
+    assert!(inbox.join("done/good.csv").exists());
+    let why = fs::read_to_string(inbox.join("failed/wrong-columns.csv.error"))?;
+    assert!(why.contains("no `started_at` column"), "{why}");
+    assert!(inbox.join("failed/wrong-columns.csv").exists());
+    let why = fs::read_to_string(inbox.join("failed/empty.csv.error"))?;
+    assert!(why.contains("empty"), "{why}");
+    assert!(
+        inbox.join("fresh.csv").exists(),
+        "a file still being written waits"
+    );
+    assert!(inbox.join("next.csv.part").exists());
+
+    // Once it has settled it is read; the same file dropped again adds nothing.
+    fs::File::options()
+        .write(true)
+        .open(inbox.join("fresh.csv"))?
+        .set_modified(SystemTime::now() - Duration::from_secs(60))?;
+    assert_eq!(poll_once(&cfg, &publisher, &store).await?.published, 1);
+    fs::copy(inbox.join("done/good.csv"), inbox.join("good-again.csv"))?;
+    fs::File::options()
+        .write(true)
+        .open(inbox.join("good-again.csv"))?
+        .set_modified(SystemTime::now() - Duration::from_secs(60))?;
+    assert_eq!(poll_once(&cfg, &publisher, &store).await?.published, 0);
+    assert!(inbox.join("done/good-again.csv").exists());
+    Ok(())
+}
