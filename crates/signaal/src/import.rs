@@ -20,7 +20,7 @@ pub enum ImportChannel {
     Facebook,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct ImportArgs {
     pub channel: ImportChannel,
     /// Files or folders (Maildir, mbox, .eml; CSV exports; saved API responses).
@@ -43,22 +43,26 @@ pub struct ImportArgs {
     pub profile: Option<PhoneProfile>,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum PhoneProfile {
     GenericCsv,
     AsteriskCdr,
 }
 
-/// Reads every path of one channel into batches (pure apart from file reads).
-pub fn read(args: &ImportArgs, cfg: &Config) -> anyhow::Result<Vec<Batch>> {
-    let mut batches = Vec::new();
+/// Reads every path of one channel, handing each batch to `emit` as it fills: a phone export is
+/// streamed, never held whole (pure apart from file reads).
+pub fn read(
+    args: &ImportArgs,
+    cfg: &Config,
+    mut emit: impl FnMut(Batch) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     for path in &args.paths {
         match args.channel {
-            ImportChannel::Email => batches.push(signaal_email::worker::read_path(
+            ImportChannel::Email => emit(signaal_email::worker::read_path(
                 &args.source,
                 path,
                 &cfg.email.rules(),
-            )?),
+            )?)?,
             ImportChannel::Phone => {
                 let mut format = cfg
                     .phone
@@ -75,20 +79,30 @@ pub fn read(args: &ImportArgs, cfg: &Config) -> anyhow::Result<Vec<Batch>> {
                     }
                     None => {}
                 }
-                signaal_phone::worker::read_export(&args.source, path, &format, 0, |b| {
-                    batches.push(b);
-                    Ok(())
-                })?;
+                // `emit` errors (stdout closed, Kafka down) stop the read with their reason.
+                let mut failure = None;
+                let read =
+                    signaal_phone::worker::read_export(&args.source, path, &format, 0, |b| {
+                        emit(b).map_err(|e| {
+                            let reason = format!("{e:#}");
+                            failure = Some(e);
+                            signaal_source::SourceError::Input(reason)
+                        })
+                    });
+                if let Some(e) = failure {
+                    return Err(e);
+                }
+                read?;
             }
             ImportChannel::Twitter => {
                 let body = read_file(path)?;
                 let resp = signaal_social::x::parse_response(&body).with_context(|| {
                     format!("`{}` is not an X recent-search response", path.display())
                 })?;
-                batches.push(Batch {
+                emit(Batch {
                     signals: signaal_social::x::to_signals(&resp, &args.source, &args.own_user_ids),
                     ..Batch::default()
-                });
+                })?;
             }
             ImportChannel::Facebook => {
                 let body = read_file(path)?;
@@ -96,27 +110,59 @@ pub fn read(args: &ImportArgs, cfg: &Config) -> anyhow::Result<Vec<Batch>> {
                     format!("`{}` is not a Graph API feed response", path.display())
                 })?;
                 let page = args.page_id.clone().unwrap_or_default();
-                batches.push(Batch {
+                emit(Batch {
                     signals: signaal_social::facebook::to_signals(&resp, &args.source, &page),
                     ..Batch::default()
-                });
+                })?;
             }
         }
     }
-    Ok(batches)
+    Ok(())
 }
 
 fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))
 }
 
+/// Counts for the closing line and the progress lines.
+#[derive(Default)]
+struct Tally {
+    signals: usize,
+    rejected: usize,
+    skipped: usize,
+    started: Option<std::time::Instant>,
+    last_report: Option<std::time::Instant>,
+}
+
+impl Tally {
+    fn add(&mut self, b: &Batch) {
+        self.signals += b.signals.len();
+        self.rejected += b.dead_letters.len();
+        self.skipped += b.skipped.len();
+        let now = std::time::Instant::now();
+        let started = *self.started.get_or_insert(now);
+        // A progress line every five seconds on long imports.
+        if now.duration_since(*self.last_report.get_or_insert(started))
+            >= std::time::Duration::from_secs(5)
+        {
+            self.last_report = Some(now);
+            let rows = self.signals + self.rejected + self.skipped;
+            let secs = now.duration_since(started).as_secs_f64().max(1e-9);
+            tracing::info!(
+                rows,
+                rows_per_second = (rows as f64 / secs) as u64,
+                "importing"
+            );
+        }
+    }
+}
+
 pub async fn run(args: ImportArgs, cfg: &Config) -> anyhow::Result<()> {
-    let batches = read(&args, cfg)?;
-    let (mut signals, mut rejected, mut skipped) = (0usize, 0usize, 0usize);
+    let mut tally = Tally::default();
     if args.dry_run {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
-        for b in &batches {
+        read(&args, cfg, |b| {
             for s in &b.signals {
                 serde_json::to_writer(&mut out, &RawEnvelope::new(s.clone()))?;
                 out.write_all(b"\n")?;
@@ -124,24 +170,42 @@ pub async fn run(args: ImportArgs, cfg: &Config) -> anyhow::Result<()> {
             for d in &b.dead_letters {
                 eprintln!("rejected {}: {}", d.origin, d.reason);
             }
-            signals += b.signals.len();
-            rejected += b.dead_letters.len();
-            skipped += b.skipped.len();
-        }
+            tally.add(&b);
+            Ok(())
+        })?;
         out.flush()?;
     } else {
         ensure_topics(&cfg.bus).await.context("creating topics")?;
         let publisher = Publisher::new(&cfg.bus)?;
-        for b in batches {
-            publisher.publish_raw(&b.signals).await?;
-            signals += b.signals.len();
-            rejected += b.dead_letters.len();
-            skipped += b.skipped.len();
-            for d in b.dead_letters {
-                publisher.dead_letter(d).await?;
+        // Reading is synchronous and streams; batches are published as they fill, two in flight.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
+        let (reader_args, reader_cfg) = (args.clone(), cfg.clone());
+        let reader = tokio::task::spawn_blocking(move || {
+            read(&reader_args, &reader_cfg, |b| {
+                tx.blocking_send(b)
+                    .map_err(|_| anyhow::anyhow!("publishing stopped"))
+            })
+        });
+        let mut published = Ok(());
+        while let Some(b) = rx.recv().await {
+            tally.add(&b);
+            if let Err(e) = publish(&publisher, b).await {
+                published = Err(e);
+                break;
             }
         }
+        drop(rx);
+        let read_result = reader.await.context("reader task")?;
+        published?;
+        read_result?;
+        publisher.flush(std::time::Duration::from_secs(10));
     }
+    let Tally {
+        signals,
+        rejected,
+        skipped,
+        ..
+    } = tally;
     eprintln!(
         "{} {signals} signals, {rejected} rejected{}, {skipped} skipped",
         if args.dry_run {
@@ -155,5 +219,13 @@ pub async fn run(args: ImportArgs, cfg: &Config) -> anyhow::Result<()> {
             " (sent to the dead-letter topic)"
         },
     );
+    Ok(())
+}
+
+async fn publish(publisher: &Publisher, b: Batch) -> anyhow::Result<()> {
+    publisher.publish_raw(&b.signals).await?;
+    for d in b.dead_letters {
+        publisher.dead_letter(d).await?;
+    }
     Ok(())
 }
