@@ -2,13 +2,15 @@
 //!
 //! Every profile is pure over a reader: rows in, signals or per-row rejects out.
 //! [`csv_export`] is the generic CSV profile (columns named in config), [`asterisk`] reads
-//! Asterisk's `Master.csv`; both read into a [`record::CallRecord`]. [`decode`] detects the
+//! Asterisk's `Master.csv`, [`json_export`] Genesys Cloud and Twilio pages; all read into a
+//! [`record::CallRecord`]. [`decode`] detects the
 //! file's encoding. [`worker`] watches an inbox folder, checkpoints (file fingerprint, row) in the
 //! store after each acknowledged chunk, and moves finished files to `done/`.
 
 pub mod asterisk;
 pub mod csv_export;
 pub mod decode;
+pub mod json_export;
 pub mod record;
 pub mod worker;
 
@@ -26,6 +28,10 @@ pub enum Profile {
     GenericCsv,
     /// Asterisk `cdr_csv` `Master.csv` (no header; 16, 17 or 18 columns).
     AsteriskCdr,
+    /// Genesys Cloud analytics conversation-detail pages (JSON).
+    GenesysCloud,
+    /// Twilio Calls list pages (JSON).
+    Twilio,
 }
 
 /// How to read an export: the profile, and for the generic profile its column mapping.

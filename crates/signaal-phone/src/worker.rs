@@ -12,7 +12,9 @@ use signaal_store::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::csv_export::{detect_delimiter, parse_rows, Row};
-use crate::{asterisk, decode, ExportFormat, Profile};
+use crate::{asterisk, decode, json_export, ExportFormat, Profile};
+
+type JsonProfile = fn(&[u8], &str, &str, u64) -> Result<Vec<Row>, String>;
 
 /// Rows per commit.
 const CHUNK: usize = 1000;
@@ -74,26 +76,53 @@ fn open_rows(
     fingerprint: &str,
     skip: u64,
 ) -> Result<Box<dyn Iterator<Item = Row> + Send>, String> {
-    let io = |e: std::io::Error| format!("cannot read: {e}");
+    let read_page = |profile: JsonProfile| -> Result<Box<dyn Iterator<Item = Row> + Send>, String> {
+        // One API page per file: refused unread when it is larger than a page can be.
+        let size = fs::metadata(path).map_err(cannot_read)?.len();
+        if size > json_export::MAX_PAGE_BYTES as u64 {
+            return Err(format!(
+                "{size} bytes is more than one API page ({}-byte limit)",
+                json_export::MAX_PAGE_BYTES
+            ));
+        }
+        let bytes = fs::read(path).map_err(cannot_read)?;
+        Ok(Box::new(
+            profile(&bytes, source, fingerprint, skip)?.into_iter(),
+        ))
+    };
+    match format.profile {
+        Profile::GenericCsv | Profile::AsteriskCdr => {}
+        Profile::GenesysCloud => return read_page(json_export::genesys_rows),
+        Profile::Twilio => return read_page(json_export::twilio_rows),
+    }
     let mut head = Vec::with_capacity(64 * 1024);
     fs::File::open(path)
         .and_then(|f| f.take(64 * 1024).read_to_end(&mut head))
-        .map_err(io)?;
+        .map_err(cannot_read)?;
     let encoding = decode::detect(&head);
     tracing::debug!(file = %path.display(), encoding = decode::name(encoding), "export encoding");
-    let file = fs::File::open(path).map_err(io)?;
-    let reader = decode::utf8_reader(BufReader::new(file), encoding).map_err(io)?;
-    Ok(match format.profile {
-        Profile::GenericCsv => Box::new(parse_rows(
+    let file = fs::File::open(path).map_err(cannot_read)?;
+    let reader = decode::utf8_reader(BufReader::new(file), encoding).map_err(cannot_read)?;
+    if format.profile == Profile::AsteriskCdr {
+        return Ok(Box::new(asterisk::parse_rows(
             reader,
-            detect_delimiter(&head),
-            &format.mapping,
             source,
             fingerprint,
             skip,
-        )?),
-        Profile::AsteriskCdr => Box::new(asterisk::parse_rows(reader, source, fingerprint, skip)),
-    })
+        )));
+    }
+    Ok(Box::new(parse_rows(
+        reader,
+        detect_delimiter(&head),
+        &format.mapping,
+        source,
+        fingerprint,
+        skip,
+    )?))
+}
+
+fn cannot_read(e: std::io::Error) -> String {
+    format!("cannot read: {e}")
 }
 
 /// Reads a whole export into batches of `CHUNK` rows, calling `emit` for each (for the one-shot
@@ -164,7 +193,8 @@ fn pending_files(inbox: &Path) -> Result<Vec<PathBuf>, SourceError> {
         let p = entry.path();
         let name = entry.file_name().to_string_lossy().to_lowercase();
         // `.tmp` / `.part` files are still being written; they are picked up once renamed.
-        if p.is_file() && (name.ends_with(".csv") || name.ends_with(".txt")) {
+        let export = [".csv", ".txt", ".json"].iter().any(|e| name.ends_with(e));
+        if p.is_file() && export {
             files.push(p);
         }
     }

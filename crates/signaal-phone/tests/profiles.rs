@@ -162,3 +162,93 @@ fn generic_utf8_bom_tabs_own_column_names_and_invalid_bytes() -> Result {
     );
     Ok(())
 }
+
+fn profile(profile: Profile) -> ExportFormat {
+    ExportFormat {
+        profile,
+        mapping: CsvMapping::default(),
+    }
+}
+
+#[test]
+fn genesys_cloud_conversation_details() -> Result {
+    let b = read(
+        "genesys-conversation-details.json",
+        &profile(Profile::GenesysCloud),
+        0,
+    )?;
+    assert_eq!(b.signals.len(), 2);
+    let answered = &b.signals[0];
+    assert_eq!(answered.source_id, "5f0e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b");
+    assert_eq!(answered.author.as_deref(), Some("+31612345678"));
+    assert_eq!(
+        answered.occurred_at.to_rfc3339(),
+        "2026-11-17T08:15:02.120+00:00"
+    );
+    assert_eq!(answered.meta["wait_seconds"], 1510);
+    assert_eq!(answered.meta["talk_seconds"], 420);
+    assert_eq!(answered.meta["transfers"], 2);
+    assert_eq!(answered.meta["queue"], "Zorg en Welzijn");
+    assert_eq!(answered.meta["agent"], "Agent Zeven");
+    assert_eq!(answered.meta["disposition"], "klacht");
+    assert_eq!(answered.meta["abandoned"], false);
+    assert!(answered.text.starts_with("Klant 25 minuten in de wacht"));
+    let abandoned = &b.signals[1];
+    assert_eq!(abandoned.meta["abandoned"], true);
+    assert_eq!(abandoned.meta["wait_seconds"], 710);
+    assert_eq!(abandoned.text, "", "a call without notes still counts");
+    assert_eq!(b.dead_letters.len(), 1);
+    assert!(b.dead_letters[0]
+        .reason
+        .contains("`conversationStart` is missing"));
+    assert!(
+        b.dead_letters[0].origin.ends_with(":3"),
+        "{}",
+        b.dead_letters[0].origin
+    );
+    Ok(())
+}
+
+#[test]
+fn twilio_calls_page_with_child_legs() -> Result {
+    let b = read("twilio-calls-page.json", &profile(Profile::Twilio), 0)?;
+    let ids: Vec<&str> = b.signals.iter().map(|s| &s.source_id[..4]).collect();
+    assert_eq!(
+        ids,
+        ["CAaa", "CAdd"],
+        "child legs are not calls of their own"
+    );
+    assert_eq!(b.signals[0].meta["transfers"], 2);
+    assert_eq!(b.signals[0].meta["talk_seconds"], 360);
+    assert_eq!(
+        b.signals[0].occurred_at.to_rfc3339(),
+        "2026-11-17T10:00:01+00:00"
+    );
+    assert_eq!(b.signals[0].author.as_deref(), Some("+31612345678"));
+    assert_eq!(b.signals[1].meta["abandoned"], true);
+    assert_eq!(b.signals[1].meta["disposition"], "canceled");
+    assert_eq!(b.dead_letters.len(), 1);
+    assert!(b.dead_letters[0]
+        .reason
+        .contains("`duration` is not a number"));
+    Ok(())
+}
+
+#[test]
+fn a_json_file_of_the_wrong_shape_is_the_files_error() -> Result {
+    let dir = tempfile::tempdir()?;
+    for (content, want) in [
+        ("{\"entities\": []}", "no `conversations` list"),
+        ("not json", "not valid JSON"),
+        ("{\"conversations\": {}}", "not a list"),
+    ] {
+        let path = dir.path().join("page.json");
+        std::fs::write(&path, content)?;
+        let err = read_export("x", &path, &profile(Profile::GenesysCloud), 0, |_| Ok(()))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(want), "{content}: {err}");
+    }
+    Ok(())
+}

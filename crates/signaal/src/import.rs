@@ -47,6 +47,19 @@ pub struct ImportArgs {
 pub enum PhoneProfile {
     GenericCsv,
     AsteriskCdr,
+    GenesysCloud,
+    Twilio,
+}
+
+impl From<PhoneProfile> for signaal_phone::Profile {
+    fn from(p: PhoneProfile) -> Self {
+        match p {
+            PhoneProfile::GenericCsv => signaal_phone::Profile::GenericCsv,
+            PhoneProfile::AsteriskCdr => signaal_phone::Profile::AsteriskCdr,
+            PhoneProfile::GenesysCloud => signaal_phone::Profile::GenesysCloud,
+            PhoneProfile::Twilio => signaal_phone::Profile::Twilio,
+        }
+    }
 }
 
 /// Reads every path of one channel, handing each batch to `emit` as it fills: a phone export is
@@ -70,14 +83,8 @@ pub fn read(
                     .first()
                     .map(|i| i.format())
                     .unwrap_or_default();
-                match args.profile {
-                    Some(PhoneProfile::GenericCsv) => {
-                        format.profile = signaal_phone::Profile::GenericCsv
-                    }
-                    Some(PhoneProfile::AsteriskCdr) => {
-                        format.profile = signaal_phone::Profile::AsteriskCdr
-                    }
-                    None => {}
+                if let Some(p) = args.profile {
+                    format.profile = p.into();
                 }
                 // `emit` errors (stdout closed, Kafka down) stop the read with their reason.
                 let mut failure = None;
