@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::csv_export::{Row, RowError};
+use crate::csv_export::{CsvMapping, Row, RowError};
 use crate::record::CallRecord;
 
 /// Larger JSON files are refused: an API page is far smaller.
@@ -234,5 +234,99 @@ fn twilio_call(c: &Value, legs: &BTreeMap<String, u64>) -> Result<CallRecord, St
         )),
         disposition: status,
         notes: None,
+    })
+}
+
+/// The generic NDJSON profile: one call per line, keys named by the same [`CsvMapping`] as the
+/// generic CSV profile. Streamed line by line; a line that is not a JSON object, or lacks a usable
+/// timestamp, is that line's error.
+pub fn ndjson_rows<R: std::io::BufRead>(
+    reader: R,
+    mapping: &CsvMapping,
+    source: &str,
+    fingerprint: &str,
+    skip: u64,
+) -> impl Iterator<Item = Row> {
+    let (mapping, source, fingerprint) =
+        (mapping.clone(), source.to_string(), fingerprint.to_string());
+    reader
+        .split(b'\n')
+        .enumerate()
+        .filter(|(_, line)| {
+            line.as_ref()
+                .map_or(true, |l| !l.iter().all(u8::is_ascii_whitespace))
+        })
+        .enumerate()
+        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+        .map(move |(i, (n, line))| {
+            let index = i as u64;
+            let (raw, call) = match line {
+                Err(e) => (Vec::new(), Err(format!("unreadable line: {e}"))),
+                Ok(raw) => {
+                    let call = serde_json::from_slice::<Value>(&raw)
+                        .map_err(|e| format!("not valid JSON: {e}"))
+                        .and_then(|v| ndjson_call(&v, &mapping));
+                    (raw, call)
+                }
+            };
+            Row {
+                index,
+                line: n as u64 + 1,
+                result: call
+                    .and_then(|c| c.into_signal(&source, &fingerprint, index))
+                    .map_err(|reason| RowError { reason, raw }),
+            }
+        })
+}
+
+fn ndjson_call(v: &Value, m: &CsvMapping) -> Result<CallRecord, String> {
+    if !v.is_object() {
+        return Err("the line is not a JSON object".into());
+    }
+    let field = |key: &str| -> Option<String> {
+        match v.get(key)? {
+            Value::String(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    };
+    let number = |key: &str| -> Result<Option<u64>, String> {
+        match v.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| format!("`{key}` is not a whole number: {n}")),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("`{key}` is not a whole number: {s:?}")),
+            Some(other) => Err(format!("`{key}` is not a whole number: {other}")),
+        }
+    };
+    let started_at = match v.get(&m.timestamp) {
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .and_then(|secs| DateTime::from_timestamp(secs, 0))
+            .ok_or_else(|| format!("`{}` is not a Unix time: {n}", m.timestamp))?,
+        Some(Value::String(s)) => crate::csv_export::parse_time(s)
+            .ok_or_else(|| format!("unparseable timestamp {s:?}"))?,
+        _ => return Err(format!("`{}` is missing", m.timestamp)),
+    };
+    Ok(CallRecord {
+        call_id: field(&m.call_id),
+        started_at: Some(started_at),
+        caller: field(&m.caller),
+        agent: field(&m.agent),
+        queue: field(&m.queue),
+        wait_seconds: number(&m.wait_seconds)?,
+        talk_seconds: number(&m.talk_seconds)?,
+        transfers: number(&m.transfers)?,
+        disposition: field(&m.disposition),
+        abandoned: v.get("abandoned").and_then(Value::as_bool),
+        notes: field(&m.notes),
     })
 }

@@ -32,6 +32,8 @@ pub enum Profile {
     GenesysCloud,
     /// Twilio Calls list pages (JSON).
     Twilio,
+    /// One JSON object per line; keys named by the same mapping as the generic CSV profile.
+    GenericNdjson,
 }
 
 /// How to read an export: the profile, and for the generic profile its column mapping.

@@ -91,7 +91,7 @@ fn open_rows(
         ))
     };
     match format.profile {
-        Profile::GenericCsv | Profile::AsteriskCdr => {}
+        Profile::GenericCsv | Profile::AsteriskCdr | Profile::GenericNdjson => {}
         Profile::GenesysCloud => return read_page(json_export::genesys_rows),
         Profile::Twilio => return read_page(json_export::twilio_rows),
     }
@@ -103,6 +103,15 @@ fn open_rows(
     tracing::debug!(file = %path.display(), encoding = decode::name(encoding), "export encoding");
     let file = fs::File::open(path).map_err(cannot_read)?;
     let reader = decode::utf8_reader(BufReader::new(file), encoding).map_err(cannot_read)?;
+    if format.profile == Profile::GenericNdjson {
+        return Ok(Box::new(json_export::ndjson_rows(
+            BufReader::new(reader),
+            &format.mapping,
+            source,
+            fingerprint,
+            skip,
+        )));
+    }
     if format.profile == Profile::AsteriskCdr {
         return Ok(Box::new(asterisk::parse_rows(
             reader,
@@ -193,7 +202,9 @@ fn pending_files(inbox: &Path) -> Result<Vec<PathBuf>, SourceError> {
         let p = entry.path();
         let name = entry.file_name().to_string_lossy().to_lowercase();
         // `.tmp` / `.part` files are still being written; they are picked up once renamed.
-        let export = [".csv", ".txt", ".json"].iter().any(|e| name.ends_with(e));
+        let export = [".csv", ".txt", ".json", ".ndjson", ".jsonl"]
+            .iter()
+            .any(|e| name.ends_with(e));
         if p.is_file() && export {
             files.push(p);
         }

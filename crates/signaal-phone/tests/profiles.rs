@@ -252,3 +252,39 @@ fn a_json_file_of_the_wrong_shape_is_the_files_error() -> Result {
     }
     Ok(())
 }
+
+#[test]
+fn generic_ndjson_with_bad_lines() -> Result {
+    let b = read("generic-calls.ndjson", &profile(Profile::GenericNdjson), 0)?;
+    let ids: Vec<&str> = b.signals.iter().map(|s| s.source_id.as_str()).collect();
+    assert_eq!(ids, ["N-1", "N-2", "N-5"]);
+    assert_eq!(
+        b.signals[0].meta["transfers"], 3,
+        "numbers as strings are fine"
+    );
+    assert_eq!(
+        b.signals[1].occurred_at.to_rfc3339(),
+        "2025-11-18T08:00:00+00:00"
+    );
+    assert_eq!(b.signals[2].meta["abandoned"], true);
+    let bad: Vec<(String, &str)> = b
+        .dead_letters
+        .iter()
+        .map(|d| {
+            (
+                d.origin.rsplit(':').next().unwrap_or_default().to_string(),
+                d.reason.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(bad.len(), 4, "{bad:?}");
+    assert_eq!(bad[0].0, "4", "blank lines count as lines");
+    assert!(bad[0].1.contains("not valid JSON"));
+    assert!(bad[1].1.contains("unparseable timestamp"));
+    assert!(bad[2].1.contains("not a JSON object"));
+    assert!(bad[3].1.contains("`wait_seconds` is not a whole number"));
+    // Resuming after three records skips them, blank lines notwithstanding.
+    let rest = read("generic-calls.ndjson", &profile(Profile::GenericNdjson), 3)?;
+    assert_eq!(rest.signals.len() + rest.dead_letters.len(), 4);
+    Ok(())
+}

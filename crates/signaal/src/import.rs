@@ -49,6 +49,7 @@ pub enum PhoneProfile {
     AsteriskCdr,
     GenesysCloud,
     Twilio,
+    GenericNdjson,
 }
 
 impl From<PhoneProfile> for signaal_phone::Profile {
@@ -58,6 +59,7 @@ impl From<PhoneProfile> for signaal_phone::Profile {
             PhoneProfile::AsteriskCdr => signaal_phone::Profile::AsteriskCdr,
             PhoneProfile::GenesysCloud => signaal_phone::Profile::GenesysCloud,
             PhoneProfile::Twilio => signaal_phone::Profile::Twilio,
+            PhoneProfile::GenericNdjson => signaal_phone::Profile::GenericNdjson,
         }
     }
 }
