@@ -6,6 +6,7 @@
 //! deterministic. The worker ([`worker::run`]) reads a batch, redacts and classifies it off the
 //! async runtime, writes it to the store, publishes it, and only then acknowledges the batch.
 
+pub mod calls;
 pub mod eval;
 mod fold;
 pub mod pipeline;
@@ -14,6 +15,7 @@ mod rules;
 pub mod taxonomy;
 pub mod worker;
 
+pub use calls::CallRules;
 pub use pipeline::{Pipeline, PipelineError};
 pub use rules::{Classifier, TaxonomyError};
 pub use taxonomy::DEFAULT_TAXONOMY;

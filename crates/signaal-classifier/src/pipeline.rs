@@ -2,10 +2,11 @@
 //! author pseudonymised, identifying metadata dropped, then classified on the redacted text (so
 //! evidence offsets point into what is published).
 
-use signaal_core::{ClassifiedEnvelope, Signal};
+use chrono::{DateTime, Utc};
+use signaal_core::{Channel, ClassifiedEnvelope, Signal};
 
 use crate::privacy::{author_key, Redactor};
-use crate::Classifier;
+use crate::{CallRules, Classifier};
 
 /// Metadata keys that identify a person; they stay on `signals.raw` only.
 pub const PERSONAL_META: [&str; 7] = [
@@ -21,6 +22,8 @@ pub const PERSONAL_META: [&str; 7] = [
 pub struct Pipeline {
     pub classifier: Classifier,
     pub redactor: Redactor,
+    /// Call metadata thresholds for phone signals.
+    pub calls: CallRules,
     secret: Vec<u8>,
 }
 
@@ -40,18 +43,42 @@ impl Pipeline {
         Ok(Pipeline {
             classifier,
             redactor: Redactor::new()?,
+            calls: CallRules::default(),
             secret: secret.to_vec(),
         })
     }
 
-    pub fn process(&self, mut s: Signal) -> ClassifiedEnvelope {
+    pub fn with_calls(mut self, calls: CallRules) -> Pipeline {
+        self.calls = calls;
+        self
+    }
+
+    /// The pseudonym `author` is published under.
+    pub fn pseudonym(&self, author: &str) -> String {
+        author_key(&self.secret, author)
+    }
+
+    pub fn process(&self, s: Signal) -> ClassifiedEnvelope {
+        self.process_with(s, None)
+    }
+
+    /// As [`Pipeline::process`], knowing when the same caller called before (for phone signals).
+    pub fn process_with(
+        &self,
+        mut s: Signal,
+        previous_call: Option<DateTime<Utc>>,
+    ) -> ClassifiedEnvelope {
         s.text = self.redactor.redact(&s.text).into_owned();
         s.subject = s.subject.map(|x| self.redactor.redact(&x).into_owned());
         s.author = s.author.map(|a| author_key(&self.secret, &a));
         for k in PERSONAL_META {
             s.meta.remove(k);
         }
-        let classification = self.classifier.classify(&s.text);
+        let mut classification = self.classifier.classify(&s.text);
+        if s.channel == Channel::Phone {
+            self.calls
+                .apply(&self.classifier, &s, previous_call, &mut classification);
+        }
         ClassifiedEnvelope::new(s, classification, self.classifier.version())
     }
 }

@@ -493,11 +493,7 @@ impl Classifier {
                     folded.original(w.start),
                     folded.original_end(original, w.end),
                 );
-                evidence[g.theme].push(Evidence {
-                    start: s,
-                    end,
-                    text: original[s..end].to_string(),
-                });
+                evidence[g.theme].push(Evidence::words(s, end, original[s..end].to_string()));
             }
         }
     }
@@ -548,11 +544,7 @@ impl Classifier {
                             folded.original_end(original, h.end),
                         );
                         if !evidence[i].iter().any(|ev| ev.start == s) {
-                            evidence[i].push(Evidence {
-                                start: s,
-                                end,
-                                text: original[s..end].to_string(),
-                            });
+                            evidence[i].push(Evidence::words(s, end, original[s..end].to_string()));
                         }
                     }
                     Cat::Negation => this_is_negation = true,
@@ -601,11 +593,7 @@ impl Classifier {
                 if evidence[*theme].is_empty() {
                     counts[*theme].0 += 1;
                     let (s, end) = (folded.original(s), folded.original_end(original, e));
-                    evidence[*theme].push(Evidence {
-                        start: s,
-                        end,
-                        text: original[s..end].to_string(),
-                    });
+                    evidence[*theme].push(Evidence::words(s, end, original[s..end].to_string()));
                 }
             }
         }

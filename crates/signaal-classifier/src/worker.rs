@@ -3,12 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use signaal_bus::{BusConfig, Consumer, DeadLetter, Delivery, Publisher};
-use signaal_core::{ClassifiedEnvelope, RawEnvelope};
+use signaal_core::{Channel, ClassifiedEnvelope, RawEnvelope, Signal};
 use signaal_store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::Pipeline;
+use crate::{calls, Pipeline};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -45,16 +46,54 @@ pub async fn handle_batch(
     if raw.is_empty() {
         return Ok(());
     }
+    let previous = previous_calls(&raw, pipeline, store).await?;
     // Redaction and classification are CPU-bound: keep them off the async runtime's threads.
     let p = Arc::clone(pipeline);
-    let classified: Vec<ClassifiedEnvelope> =
-        tokio::task::spawn_blocking(move || raw.into_iter().map(|s| p.process(s)).collect())
-            .await?;
+    let classified: Vec<ClassifiedEnvelope> = tokio::task::spawn_blocking(move || {
+        raw.into_iter()
+            .zip(previous)
+            .map(|(s, before)| p.process_with(s, before))
+            .collect()
+    })
+    .await?;
     let inserted = store.save_classified(&classified).await?;
     publisher.publish_classified(&classified).await?;
     metrics::counter!("signaal_classifier_signals_total").increment(classified.len() as u64);
     metrics::counter!("signaal_store_signals_inserted_total").increment(inserted);
     Ok(())
+}
+
+/// When each phone signal's caller called before (within the repeat window), from the register
+/// and the batch itself; `None` for everything else.
+async fn previous_calls(
+    raw: &[Signal],
+    pipeline: &Pipeline,
+    store: &Store,
+) -> Result<Vec<Option<DateTime<Utc>>>, WorkerError> {
+    let days = pipeline.calls.repeat_days;
+    let batch: Vec<(Option<String>, DateTime<Utc>)> = raw
+        .iter()
+        .map(|s| {
+            let author = s
+                .author
+                .as_deref()
+                .filter(|_| s.channel == Channel::Phone && days > 0)
+                .map(|a| pipeline.pseudonym(a));
+            (author, s.occurred_at)
+        })
+        .collect();
+    let mut authors: Vec<String> = batch.iter().filter_map(|(a, _)| a.clone()).collect();
+    if authors.is_empty() {
+        return Ok(vec![None; raw.len()]);
+    }
+    authors.sort_unstable();
+    authors.dedup();
+    let earliest = batch.iter().map(|(_, t)| *t).min().unwrap_or_else(Utc::now);
+    let since = earliest - chrono::Duration::days(i64::from(days));
+    let known = store
+        .author_times(Channel::Phone.as_str(), &authors, since)
+        .await?;
+    Ok(calls::previous_calls(&batch, &known, days))
 }
 
 pub async fn run(

@@ -43,12 +43,37 @@ impl Kind {
     }
 }
 
-/// The words that triggered a tag: byte offsets into the published text.
+/// What triggered a tag: words, as byte offsets into the published text; or, with `field`, a
+/// metadata value (`meta.wait_seconds` = `1500`; then `start` = `end` = 0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     pub start: usize,
     pub end: usize,
     pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl Evidence {
+    /// Words of the text at `start..end`.
+    pub fn words(start: usize, end: usize, text: String) -> Evidence {
+        Evidence {
+            start,
+            end,
+            text,
+            field: None,
+        }
+    }
+
+    /// A metadata value, e.g. `meta.wait_seconds` = `1500`.
+    pub fn metadata(field: &str, value: impl ToString) -> Evidence {
+        Evidence {
+            start: 0,
+            end: 0,
+            text: value.to_string(),
+            field: Some(field.to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

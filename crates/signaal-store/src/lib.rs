@@ -219,6 +219,35 @@ impl Store {
         })
     }
 
+    /// When each of `authors` (pseudonyms) had `channel` signals since `since`: `(author, time)`
+    /// pairs, oldest first. For the repeat-caller rule.
+    pub async fn author_times(
+        &self,
+        channel: &str,
+        authors: &[String],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>> {
+        let mut out = Vec::new();
+        // A few hundred authors per statement stays far below both backends' parameter limits.
+        for chunk in authors.chunks(ROWS_PER_STATEMENT) {
+            on_pool!(self, pool => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "select author, occurred_at from signals where channel = ",
+                );
+                q.push_bind(channel).push(" and occurred_at >= ").push_bind(since);
+                q.push(" and author in (");
+                let mut list = q.separated(", ");
+                for a in chunk {
+                    list.push_bind(a);
+                }
+                list.push_unseparated(") order by occurred_at");
+                let rows: Vec<(String, DateTime<Utc>)> = q.build_query_as().fetch_all(pool).await?;
+                out.extend(rows);
+            })
+        }
+        Ok(out)
+    }
+
     /// Ids of signals tagged `theme` that occurred in `[from, to)`.
     pub async fn theme_signal_ids(
         &self,

@@ -160,6 +160,41 @@ async fn conformance(store: Store) -> Result<(), Box<dyn std::error::Error>> {
         vec![("system".to_string(), 3), ("unknown".to_string(), 1)]
     );
     assert_eq!(report.by_channel, vec![("email".to_string(), 4)]);
+
+    // The repeat-caller lookup: by author and channel, from a time on, oldest first.
+    let mut calls = Vec::new();
+    for (id, minute, author) in [("p1", 0, "a_x"), ("p2", 60, "a_y"), ("p3", 120, "a_x")] {
+        let mut e = envelope(id, minute, &[]);
+        e.signal = Signal::new(Channel::Phone, "cc", id, e.signal.occurred_at, "");
+        e.signal.author = Some(author.into());
+        calls.push(e);
+    }
+    store.save_classified(&calls).await?;
+    let at = |minute: i64| {
+        Utc.timestamp_opt(1_800_000_000 + minute * 60, 0)
+            .single()
+            .unwrap_or_default()
+    };
+    let times = store
+        .author_times("phone", &["a_x".to_string(), "a_z".to_string()], at(0))
+        .await?;
+    assert_eq!(
+        times,
+        vec![("a_x".to_string(), at(0)), ("a_x".to_string(), at(120))],
+        "{backend}: author times"
+    );
+    let later = store
+        .author_times("phone", &["a_x".to_string()], at(1))
+        .await?;
+    assert_eq!(
+        later,
+        vec![("a_x".to_string(), at(120))],
+        "{backend}: since"
+    );
+    assert!(store
+        .author_times("email", &["a_x".to_string()], at(0))
+        .await?
+        .is_empty());
     store.close().await;
     Ok(())
 }
@@ -170,7 +205,7 @@ async fn sqlite_conforms() -> Result<(), Box<dyn std::error::Error>> {
     let url = format!("sqlite:{}", dir.path().join("register.db").display());
     conformance(Store::connect(&url).await?).await?;
     // Migrations are idempotent: reconnecting to the same file works and keeps the rows.
-    assert_eq!(Store::connect(&url).await?.count_signals().await?, 4);
+    assert_eq!(Store::connect(&url).await?.count_signals().await?, 7);
     Ok(())
 }
 

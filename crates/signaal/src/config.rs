@@ -300,12 +300,16 @@ pub struct ClassifierConfig {
     /// recurrence counts per customer. Never logged.
     #[serde(skip_serializing)]
     pub author_secret: String,
+    /// Call metadata thresholds for phone signals (`long_wait_seconds`, `abandoned`,
+    /// `handoff_transfers`, `repeat_days`).
+    pub calls: signaal_classifier::CallRules,
 }
 
 impl std::fmt::Debug for ClassifierConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClassifierConfig")
             .field("taxonomy", &self.taxonomy)
+            .field("calls", &self.calls)
             .field(
                 "author_secret",
                 &if self.author_secret.is_empty() {

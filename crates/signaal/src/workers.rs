@@ -115,10 +115,10 @@ pub async fn run(which: Worker, cfg: &Config, shutdown: CancellationToken) -> an
         }
     }
     if want(Worker::Classifier) {
-        let c = Arc::new(Pipeline::new(
-            classifier(cfg)?,
-            cfg.classifier.author_secret.as_bytes(),
-        )?);
+        let c = Arc::new(
+            Pipeline::new(classifier(cfg)?, cfg.classifier.author_secret.as_bytes())?
+                .with_calls(cfg.classifier.calls),
+        );
         let (bus, p, s, t) = (
             cfg.bus.clone(),
             publisher.clone(),
