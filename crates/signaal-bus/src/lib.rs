@@ -129,5 +129,17 @@ mod mock {
             }
             Ok(())
         }
+
+        /// A bus configuration for this cluster, with the default topics created (`partitions`
+        /// each) and topic creation through the admin API switched off.
+        pub fn bus_config(&self, partitions: i32) -> Result<crate::BusConfig> {
+            let cfg = crate::BusConfig {
+                brokers: self.bootstrap_servers(),
+                create_topics: false,
+                ..crate::BusConfig::default()
+            };
+            self.create_topics(&cfg.topics, partitions)?;
+            Ok(cfg)
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::json;
-use signaal_bus::{BusConfig, Delivery, MockKafka, Publisher};
+use signaal_bus::{Delivery, MockKafka, Publisher};
 use signaal_classifier::worker::handle_batch;
 use signaal_classifier::{Classifier, Pipeline};
 use signaal_core::{Channel, RawEnvelope, Signal};
@@ -41,12 +41,7 @@ async fn repeat_callers_and_thresholds_become_themes_in_the_register() -> Result
     let dir = tempfile::tempdir()?;
     let store = Store::connect(&format!("sqlite:{}", dir.path().join("r.db").display())).await?;
     let mock = MockKafka::start(1)?;
-    let bus = BusConfig {
-        brokers: mock.bootstrap_servers(),
-        create_topics: false,
-        ..BusConfig::default()
-    };
-    mock.create_topics(&bus.topics, 1)?;
+    let bus = mock.bus_config(1)?;
     let publisher = Publisher::new(&bus)?;
     let pipeline = Arc::new(Pipeline::new(Classifier::default_taxonomy()?, b"secret")?);
 

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use signaal_bus::{BusConfig, MockKafka, Publisher};
+use signaal_bus::{MockKafka, Publisher};
 use signaal_phone::worker::{poll_once, PhoneSource};
 use signaal_store::Store;
 
@@ -29,12 +29,7 @@ async fn done_failed_and_still_being_written() -> Result {
     let inbox = dir.path().join("inbox");
     fs::create_dir_all(&inbox)?;
     let mock = MockKafka::start(1)?;
-    let bus = BusConfig {
-        brokers: mock.bootstrap_servers(),
-        create_topics: false,
-        ..BusConfig::default()
-    };
-    mock.create_topics(&bus.topics, 1)?;
+    let bus = mock.bus_config(1)?;
     let publisher = Publisher::new(&bus)?;
     let store = Store::connect(&format!("sqlite:{}", dir.path().join("s.db").display())).await?;
     let cfg = PhoneSource {
