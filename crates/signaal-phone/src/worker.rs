@@ -3,6 +3,8 @@
 use std::fs;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -69,12 +71,36 @@ pub fn fingerprint(path: &Path) -> std::io::Result<String> {
 }
 
 /// The rows of an export after the first `skip`, in the file's encoding and the format's profile.
+/// How far a read has come, for progress lines and bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Rows read so far in this run (after the checkpoint's skip).
+    pub rows: u64,
+    pub bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// Counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 fn open_rows(
     path: &Path,
     format: &ExportFormat,
     source: &str,
     fingerprint: &str,
     skip: u64,
+    read: &Arc<AtomicU64>,
 ) -> Result<Box<dyn Iterator<Item = Row> + Send>, String> {
     let read_page = |profile: JsonProfile| -> Result<Box<dyn Iterator<Item = Row> + Send>, String> {
         // One API page per file: refused unread when it is larger than a page can be.
@@ -86,6 +112,7 @@ fn open_rows(
             ));
         }
         let bytes = fs::read(path).map_err(cannot_read)?;
+        read.store(bytes.len() as u64, Ordering::Relaxed);
         Ok(Box::new(
             profile(&bytes, source, fingerprint, skip)?.into_iter(),
         ))
@@ -101,7 +128,10 @@ fn open_rows(
         .map_err(cannot_read)?;
     let encoding = decode::detect(&head);
     tracing::debug!(file = %path.display(), encoding = decode::name(encoding), "export encoding");
-    let file = fs::File::open(path).map_err(cannot_read)?;
+    let file = Counting {
+        inner: fs::File::open(path).map_err(cannot_read)?,
+        read: Arc::clone(read),
+    };
     let reader = decode::utf8_reader(BufReader::new(file), encoding).map_err(cannot_read)?;
     if format.profile == Profile::GenericNdjson {
         return Ok(Box::new(json_export::ndjson_rows(
@@ -141,13 +171,56 @@ pub fn read_export<F>(
     path: &Path,
     format: &ExportFormat,
     skip: u64,
-    mut emit: F,
+    emit: F,
 ) -> Result<(), ExportError>
 where
     F: FnMut(Batch) -> Result<(), SourceError>,
 {
+    read_export_with_progress(source, path, format, skip, emit, |_| {})
+}
+
+/// [`read_export`], reporting progress after every batch to `progress`, and in the log every
+/// five seconds (rows, rows/s, percent of the file).
+pub fn read_export_with_progress<F, P>(
+    source: &str,
+    path: &Path,
+    format: &ExportFormat,
+    skip: u64,
+    mut emit: F,
+    mut progress: P,
+) -> Result<(), ExportError>
+where
+    F: FnMut(Batch) -> Result<(), SourceError>,
+    P: FnMut(Progress),
+{
     let fp = fingerprint(path).map_err(|e| file_err(path)(format!("cannot read: {e}")))?;
-    let rows = open_rows(path, format, source, &fp, skip).map_err(file_err(path))?;
+    let total_bytes = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let read = Arc::new(AtomicU64::new(0));
+    let rows = open_rows(path, format, source, &fp, skip, &read).map_err(file_err(path))?;
+    let started = std::time::Instant::now();
+    let mut logged = started;
+    let mut report = |rows: u64, last: bool| {
+        let p = Progress {
+            rows,
+            bytes: read.load(Ordering::Relaxed).min(total_bytes),
+            total_bytes,
+        };
+        progress(p);
+        if logged.elapsed() >= Duration::from_secs(5)
+            || (last && started.elapsed() >= Duration::from_secs(5))
+        {
+            logged = std::time::Instant::now();
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            tracing::info!(
+                source,
+                file = %path.display(),
+                rows,
+                rows_per_second = (rows as f64 / secs) as u64,
+                percent = format!("{:.1}", 100.0 * p.bytes as f64 / total_bytes.max(1) as f64),
+                "reading export"
+            );
+        }
+    };
     let mut batch = Batch::default();
     let mut done = skip;
     for row in rows {
@@ -171,10 +244,13 @@ where
         if batch.signals.len() + batch.dead_letters.len() >= CHUNK {
             batch.checkpoints.push((fp.clone(), done.to_string()));
             emit(std::mem::take(&mut batch))?;
+            report(done - skip, false);
         }
     }
     batch.checkpoints.push((fp, format!("{done}:complete")));
-    Ok(emit(batch)?)
+    emit(batch)?;
+    report(done - skip, true);
+    Ok(())
 }
 
 /// Whether `path` has not changed for [`SETTLE`]: writers that neither use a temporary name nor

@@ -90,14 +90,30 @@ pub fn read(
                 }
                 // `emit` errors (stdout closed, Kafka down) stop the read with their reason.
                 let mut failure = None;
-                let read =
-                    signaal_phone::worker::read_export(&args.source, path, &format, 0, |b| {
+                let bar = progress_bar(path);
+                let read = signaal_phone::worker::read_export_with_progress(
+                    &args.source,
+                    path,
+                    &format,
+                    0,
+                    |b| {
                         emit(b).map_err(|e| {
                             let reason = format!("{e:#}");
                             failure = Some(e);
                             signaal_source::SourceError::Input(reason)
                         })
-                    });
+                    },
+                    |p| {
+                        if let Some(bar) = &bar {
+                            bar.set_length(p.total_bytes);
+                            bar.set_position(p.bytes);
+                            bar.set_message(format!("{} rows", p.rows));
+                        }
+                    },
+                );
+                if let Some(bar) = bar {
+                    bar.finish_and_clear();
+                }
                 if let Some(e) = failure {
                     return Err(e);
                 }
@@ -129,18 +145,38 @@ pub fn read(
     Ok(())
 }
 
+/// A progress bar on stderr when it is a terminal (never in pipes, logs or CI).
+fn progress_bar(path: &Path) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    let style = indicatif::ProgressStyle::with_template(
+        "{prefix} [{bar:30}] {percent}% {binary_bytes}/{binary_total_bytes} {msg} ({binary_bytes_per_sec}, {eta} left)",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_prefix(
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
+    Some(bar)
+}
+
 fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))
 }
 
-/// Counts for the closing line and the progress lines.
+/// Counts for the closing line. (Progress lines come from the readers: phone exports log rows,
+/// rows/s and percent every five seconds.)
 #[derive(Default)]
 struct Tally {
     signals: usize,
     rejected: usize,
     skipped: usize,
-    started: Option<std::time::Instant>,
-    last_report: Option<std::time::Instant>,
 }
 
 impl Tally {
@@ -148,21 +184,6 @@ impl Tally {
         self.signals += b.signals.len();
         self.rejected += b.dead_letters.len();
         self.skipped += b.skipped.len();
-        let now = std::time::Instant::now();
-        let started = *self.started.get_or_insert(now);
-        // A progress line every five seconds on long imports.
-        if now.duration_since(*self.last_report.get_or_insert(started))
-            >= std::time::Duration::from_secs(5)
-        {
-            self.last_report = Some(now);
-            let rows = self.signals + self.rejected + self.skipped;
-            let secs = now.duration_since(started).as_secs_f64().max(1e-9);
-            tracing::info!(
-                rows,
-                rows_per_second = (rows as f64 / secs) as u64,
-                "importing"
-            );
-        }
     }
 }
 
@@ -213,7 +234,6 @@ pub async fn run(args: ImportArgs, cfg: &Config) -> anyhow::Result<()> {
         signals,
         rejected,
         skipped,
-        ..
     } = tally;
     eprintln!(
         "{} {signals} signals, {rejected} rejected{}, {skipped} skipped",
