@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::{
-    drop_database, fresh_database, kcat_read, repo, service_env, signaal_bin, Result, Workers,
+    base_config, drop_database, dry_run_ids, fresh_database, kcat_read, repo, run_setup,
+    service_env, signaal_bin, Result, Workers,
 };
 
 fn copy_dir(from: &Path, to: &Path) -> Result {
@@ -28,33 +29,6 @@ fn copy_dir(from: &Path, to: &Path) -> Result {
         }
     }
     Ok(())
-}
-
-/// Ids the import's dry run says each sample gets (exercises `import --dry-run` too).
-fn dry_run_ids(bin: &Path, config: &Path, args: &[&str]) -> Result<BTreeSet<String>> {
-    let out = Command::new(bin)
-        .arg("--config")
-        .arg(config)
-        .arg("import")
-        .args(args)
-        .arg("--dry-run")
-        .output()?;
-    if !out.status.success() {
-        return Err(format!(
-            "import {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
-    let mut ids = BTreeSet::new();
-    for line in String::from_utf8(out.stdout)?.lines() {
-        let v: serde_json::Value = serde_json::from_str(line)?;
-        let id = v["signal"]["id"]
-            .as_str()
-            .ok_or("dry-run line without signal.id")?;
-        ids.insert(id.to_string());
-    }
-    Ok(ids)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,16 +162,7 @@ threshold = 10
         "the bundled sample set has 210 signals"
     );
 
-    let setup = Command::new(&bin)
-        .arg("--config")
-        .arg(&config)
-        .arg("setup")
-        .output()?;
-    assert!(
-        setup.status.success(),
-        "setup failed: {}",
-        String::from_utf8_lossy(&setup.stderr)
-    );
+    run_setup(&bin, &config)?;
     // An undecodable message on the raw topic must end up on the DLQ, not stop the classifier.
     let mut produce = Command::new("kcat")
         .args([
@@ -465,15 +430,7 @@ async fn a_killed_classifier_loses_nothing() -> Result {
     let export = dir.path().join("calls.csv");
     std::fs::write(&export, csv)?;
     let config = dir.path().join("signaal.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[bus]\nbrokers = \"{brokers}\"\npartitions = 3\ngroup_prefix = \"{run_id}\"\n\
-             [bus.topics]\nraw = \"{run_id}.raw\"\nclassified = \"{run_id}.classified\"\n\
-             alerts = \"{run_id}.alerts\"\ndlq = \"{run_id}.dlq\"\n\
-             [store]\nurl = \"{db}\"\n[classifier]\nauthor_secret = \"k\"\n"
-        ),
-    )?;
+    std::fs::write(&config, base_config(&run_id, &brokers, &db, 3))?;
     let expected = dry_run_ids(&bin, &config, &["phone", &export.to_string_lossy()])?;
     assert_eq!(expected.len(), ROWS);
     let import = Command::new(&bin)
@@ -530,13 +487,7 @@ async fn a_killed_classifier_loses_nothing() -> Result {
     );
     assert_eq!(stored, expected, "exactly the exported calls, each once");
 
-    for (_, c) in &mut workers.0 {
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(c.id().to_string())
-            .status()?;
-        c.wait()?;
-    }
+    workers.terminate()?;
     let classified = kcat_read(&brokers, &format!("{run_id}.classified"))?;
     let keys: BTreeSet<String> = classified.iter().map(|(k, _, _)| k.clone()).collect();
     assert_eq!(

@@ -10,7 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{drop_database, fresh_database, kcat_read, service_env, signaal_bin, Result, Workers};
+use common::{
+    drop_database, fresh_database, kcat_read, kill_after, run_setup, service_env, signaal_bin,
+    Result, Workers,
+};
 use futures::TryStreamExt;
 use signaal_bus::{BusConfig, Publisher, Topics};
 use signaal_email::imap::{
@@ -445,16 +448,7 @@ batch = 3
         ),
     )?;
     std::fs::write(dir.path().join("imap-password"), "signaal-secret\n")?;
-    let setup = Command::new(&bin)
-        .arg("--config")
-        .arg(&config)
-        .arg("setup")
-        .output()?;
-    assert!(
-        setup.status.success(),
-        "setup: {}",
-        String::from_utf8_lossy(&setup.stderr)
-    );
+    run_setup(&bin, &config)?;
     let start = |worker: &str, log: &str, listen: bool| -> Result<std::process::Child> {
         let mut cmd = Command::new(&bin);
         cmd.arg("--config").arg(&config).arg(worker);
@@ -481,22 +475,10 @@ batch = 3
             .map_or(0, |(_, uid)| uid as usize)
     };
     let mut first = start("email", "email-1.log", false)?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut at_kill = 0;
-    while Instant::now() < deadline {
-        at_kill = cursor_uid(store.cursors(source).await?);
-        if at_kill >= 30 {
-            break;
-        }
-        if let Some(status) = first.try_wait()? {
-            return Err(format!("email worker exited ({status}):\n{}", log("email-1.log")).into());
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    first.kill()?;
-    first.wait()?;
-    // What the killed worker committed: it may have moved on since we looked.
-    let at_kill = cursor_uid(store.cursors(source).await?).max(at_kill);
+    let at_kill = kill_after(&mut first, 30, &dir.path().join("email-1.log"), || async {
+        Ok(cursor_uid(store.cursors(source).await?))
+    })
+    .await?;
     assert!(
         (30..BACKLOG).contains(&at_kill),
         "the worker must be killed mid-backlog (cursor at {at_kill}):\n{}",

@@ -1,6 +1,7 @@
 //! Helpers shared by the test binaries in `tests/`.
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
@@ -93,6 +94,20 @@ pub fn kcat_read(brokers: &str, topic: &str) -> Result<Vec<(String, String, Stri
 /// Worker processes, killed when the test ends however it ends.
 pub struct Workers(pub Vec<(String, Child)>);
 
+impl Workers {
+    /// SIGTERM to every worker, then waits for each to exit.
+    pub fn terminate(&mut self) -> Result {
+        for (_, c) in &mut self.0 {
+            Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status()?;
+            c.wait()?;
+        }
+        Ok(())
+    }
+}
+
 impl Drop for Workers {
     fn drop(&mut self) {
         for (_, c) in &mut self.0 {
@@ -100,4 +115,93 @@ impl Drop for Workers {
             let _ = c.wait();
         }
     }
+}
+
+/// Ids the import's dry run says each sample gets (exercises `import --dry-run` too).
+pub fn dry_run_ids(bin: &Path, config: &Path, args: &[&str]) -> Result<BTreeSet<String>> {
+    let out = Command::new(bin)
+        .arg("--config")
+        .arg(config)
+        .arg("import")
+        .args(args)
+        .arg("--dry-run")
+        .output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "import {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    let mut ids = BTreeSet::new();
+    for line in String::from_utf8(out.stdout)?.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        let id = v["signal"]["id"]
+            .as_str()
+            .ok_or("dry-run line without signal.id")?;
+        ids.insert(id.to_string());
+    }
+    Ok(ids)
+}
+
+/// The configuration every real-service test starts from: its own topics (`RUN.raw`, …), its own
+/// consumer groups and database, and an author secret for the classifier.
+pub fn base_config(run: &str, brokers: &str, db: &str, partitions: i32) -> String {
+    format!(
+        "[bus]\nbrokers = \"{brokers}\"\npartitions = {partitions}\ngroup_prefix = \"{run}\"\n\
+         [bus.topics]\nraw = \"{run}.raw\"\nclassified = \"{run}.classified\"\n\
+         alerts = \"{run}.alerts\"\ndlq = \"{run}.dlq\"\n\
+         [store]\nurl = \"{db}\"\n[classifier]\nauthor_secret = \"k\"\n"
+    )
+}
+
+/// Waits until `progress()` (a committed checkpoint) reaches `at_least`, then kills `child` with
+/// SIGKILL: no shutdown, no final commit. Returns the checkpoint as it stands after the kill (the
+/// worker may have committed more since the last look). Fails if the worker exits first or
+/// nothing happens for two minutes; `log` is shown then.
+pub async fn kill_after<F, Fut>(
+    child: &mut Child,
+    at_least: usize,
+    log: &Path,
+    mut progress: F,
+) -> Result<usize>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<usize>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let show = || std::fs::read_to_string(log).unwrap_or_default();
+    loop {
+        let now = progress().await?;
+        if now >= at_least {
+            break;
+        }
+        if let Some(status) = child.try_wait()? {
+            return Err(format!(
+                "the worker exited ({status}) before it was killed:\n{}",
+                show()
+            )
+            .into());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("no progress past {now} in 120 s:\n{}", show()).into());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    child.kill()?;
+    child.wait()?;
+    progress().await
+}
+
+/// `signaal --config CONFIG setup`: topics and migrations, or the error it printed.
+pub fn run_setup(bin: &Path, config: &Path) -> Result {
+    let out = Command::new(bin)
+        .arg("--config")
+        .arg(config)
+        .arg("setup")
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("setup failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(())
 }

@@ -1,0 +1,148 @@
+//! The phone worker on real Apache Kafka and PostgreSQL: `signaal phone` is killed with SIGKILL in
+//! the middle of a large export and started again; every row ends up in the register exactly
+//! once, the finished file moves to `done/`, and a bad row is on the dead-letter topic once.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use common::{
+    base_config, drop_database, dry_run_ids, fresh_database, kcat_read, kill_after, run_setup,
+    service_env, signaal_bin, Result, Workers,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_file_and_restarted_every_row_is_stored_once() -> Result {
+    const ROWS: usize = 40_000;
+    let bin = signaal_bin()?;
+    let brokers = service_env("SIGNAAL_TEST_BROKERS")?;
+    let run = format!(
+        "phone{}x{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    );
+    let (db, admin) = fresh_database(&run).await?;
+    let dir = tempfile::tempdir()?;
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir_all(&inbox)?;
+
+    // A Windows export: CRLF, semicolons, Dutch dates, notes with line breaks, one bad row.
+    let mut csv = String::from("call_id;started_at;caller;wait_seconds;transfers;notes\r\n");
+    for i in 0..ROWS {
+        if i == 12_345 {
+            csv.push_str("BAD;gisteren;0600000000;1;0;kapot\r\n");
+            continue;
+        }
+        csv.push_str(&format!(
+            "P-{i};{:02}-11-2026 {:02}:{:02};06{i:08};{};{};\"klant {i} belde over de aanslag\r\nterugbellen\"\r\n",
+            1 + i % 28,
+            (i / 60) % 24,
+            i % 60,
+            i % 1800,
+            i % 4
+        ));
+    }
+    let staged = dir.path().join("calls.csv");
+    std::fs::write(&staged, csv)?;
+    let config = dir.path().join("signaal.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}[phone]\npoll_seconds = 1\n[[phone.inboxes]]\nname = \"cc\"\npath = \"{}\"\n",
+            base_config(&run, &brokers, &db, 2),
+            inbox.display()
+        ),
+    )?;
+    let mut expected = dry_run_ids(
+        &bin,
+        &config,
+        &["phone", "--source", "cc", &staged.to_string_lossy()],
+    )?;
+    assert_eq!(expected.len(), ROWS - 1, "every row but the bad one");
+    // The worker records the file's path on each signal, but ids depend on call ids only.
+    let path = inbox.join("calls.csv");
+    std::fs::rename(&staged, &path)?;
+    // Written long ago: no need to wait for the inbox's settle time.
+    std::fs::File::options()
+        .write(true)
+        .open(&path)?
+        .set_modified(SystemTime::now() - Duration::from_secs(60))?;
+    let fp = signaal_phone::worker::fingerprint(&path)?;
+
+    run_setup(&bin, &config)?;
+    let log = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    let start = |worker: &str, log: &str| -> Result<std::process::Child> {
+        Ok(Command::new(&bin)
+            .arg("--config")
+            .arg(&config)
+            .arg(worker)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join(log))?)
+            .spawn()?)
+    };
+    let store = signaal_store::Store::connect(&db).await?;
+    let rows_done = |cursor: Option<String>| {
+        cursor
+            .and_then(|c| c.split(':').next().and_then(|n| n.parse::<usize>().ok()))
+            .unwrap_or(0)
+    };
+
+    let mut first = start("phone", "phone-1.log")?;
+    let at_kill = kill_after(
+        &mut first,
+        3_000,
+        &dir.path().join("phone-1.log"),
+        || async { Ok(rows_done(store.get_cursor("cc", &fp).await?)) },
+    )
+    .await?;
+    assert!(
+        (3_000..ROWS).contains(&at_kill),
+        "the worker must be killed mid-file (checkpoint at row {at_kill}):\n{}",
+        log("phone-1.log")
+    );
+    assert!(path.exists(), "an unfinished file stays in the inbox");
+
+    let mut workers = Workers(vec![
+        ("phone".into(), start("phone", "phone-2.log")?),
+        ("classifier".into(), start("classifier", "classifier.log")?),
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while (store.count_signals().await? as usize) < expected.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stored: BTreeSet<String> = store.signal_ids().await?.into_iter().collect();
+    assert_eq!(
+        stored.len(),
+        expected.len(),
+        "every row stored after the restart:\n{}",
+        log("phone-2.log")
+    );
+    assert_eq!(
+        stored,
+        std::mem::take(&mut expected),
+        "exactly the exported calls, each once"
+    );
+    let done = inbox.join("done/calls.csv");
+    let moved = Instant::now() + Duration::from_secs(10);
+    while !done.exists() && Instant::now() < moved {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(done.exists(), "the finished file moves to done/");
+
+    workers.terminate()?;
+    let raw = kcat_read(&brokers, &format!("{run}.raw"))?;
+    let dlq = kcat_read(&brokers, &format!("{run}.dlq"))?;
+    assert_eq!(dlq.len(), 1, "the bad row once on the DLQ: {dlq:?}");
+    assert!(dlq[0].1.contains("calls.csv:"), "{}", dlq[0].1);
+    eprintln!(
+        "phone kill test: killed with the checkpoint at row {at_kill} of {ROWS}; {} raw messages for {} signals ({} read again)",
+        raw.len(),
+        ROWS - 1,
+        raw.len() - (ROWS - 1)
+    );
+    store.close().await;
+    drop_database(&admin, &run).await?;
+    Ok(())
+}
