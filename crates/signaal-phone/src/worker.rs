@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use signaal_bus::{DeadLetter, Publisher};
-use signaal_source::{commit, poll_loop, Batch, SourceError, Stats};
+use signaal_source::{commit, record_poll_failure, record_poll_success, Batch, SourceError, Stats};
 use signaal_store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -294,10 +294,21 @@ pub async fn poll_once(
     publisher: &Publisher,
     store: &Store,
 ) -> Result<Stats, SourceError> {
+    Ok(poll_inbox(cfg, publisher, store).await?.0)
+}
+
+/// One pass over the inbox: what was committed, and how many files are still being written.
+async fn poll_inbox(
+    cfg: &PhoneSource,
+    publisher: &Publisher,
+    store: &Store,
+) -> Result<(Stats, usize), SourceError> {
     let mut total = Stats::default();
+    let mut waiting = 0;
     for path in pending_files(&cfg.inbox)? {
         if !settled(&path) {
             tracing::debug!(source = %cfg.name, file = %path.display(), "still being written");
+            waiting += 1;
             continue;
         }
         match read_file(cfg, &path, publisher, store).await {
@@ -320,7 +331,7 @@ pub async fn poll_once(
             Err(ExportError::Source(e)) => return Err(e),
         }
     }
-    Ok(total)
+    Ok((total, waiting))
 }
 
 /// Reads one export from its checkpoint on, committing as batches fill.
@@ -359,6 +370,9 @@ async fn read_file(
     Ok(total)
 }
 
+/// Watches the inbox until `shutdown`: file-system events wake the worker at once, a rescan every
+/// `poll_interval` catches whatever events miss (network shares, a watcher that could not start),
+/// and a file still being written is looked at again once it has had time to settle.
 pub async fn run(
     cfg: PhoneSource,
     publisher: Publisher,
@@ -366,8 +380,53 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     tracing::info!(source = %cfg.name, inbox = %cfg.inbox.display(), "phone source started");
-    poll_loop(&cfg.name, cfg.poll_interval, &shutdown, || {
-        poll_once(&cfg, &publisher, &store)
-    })
-    .await;
+    let wake = Arc::new(tokio::sync::Notify::new());
+    // Dropped (and the watch ended) when the loop ends.
+    let _watcher = watch(&cfg, Arc::clone(&wake));
+    loop {
+        let next = match poll_inbox(&cfg, &publisher, &store).await {
+            Ok((_, waiting)) => {
+                record_poll_success(&cfg.name);
+                if waiting > 0 {
+                    SETTLE.min(cfg.poll_interval)
+                } else {
+                    cfg.poll_interval
+                }
+            }
+            Err(error) => {
+                record_poll_failure(&cfg.name);
+                tracing::warn!(source = %cfg.name, %error, "poll failed; retrying at the next interval");
+                cfg.poll_interval
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(next) => {}
+            _ = wake.notified() => {}
+        }
+    }
+    tracing::info!(source = %cfg.name, "source stopped");
+}
+
+/// File-system events on the inbox wake the worker. Without them (no inotify, an unsupported
+/// file system) the periodic rescan still finds every file.
+fn watch(cfg: &PhoneSource, wake: Arc<tokio::sync::Notify>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let handler = move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            wake.notify_one();
+        }
+    };
+    let watched = notify::recommended_watcher(handler).and_then(|mut w| {
+        w.watch(&cfg.inbox, notify::RecursiveMode::NonRecursive)
+            .map(|()| w)
+    });
+    match watched {
+        Ok(w) => Some(w),
+        Err(error) => {
+            tracing::warn!(source = %cfg.name, inbox = %cfg.inbox.display(), %error,
+                "cannot watch the inbox; relying on the periodic rescan");
+            None
+        }
+    }
 }

@@ -87,3 +87,53 @@ async fn done_failed_and_still_being_written() -> Result {
     assert!(inbox.join("done/good-again.csv").exists());
     Ok(())
 }
+
+/// With a one-hour rescan interval, a file dropped while the worker runs is still read within
+/// seconds: the file-system event wakes the worker, and a file too fresh to read is looked at
+/// again once it has settled.
+#[tokio::test]
+async fn file_events_wake_the_worker() -> Result {
+    let dir = tempfile::tempdir()?;
+    let inbox = dir.path().join("inbox");
+    fs::create_dir_all(&inbox)?;
+    let mock = MockKafka::start(1)?;
+    let publisher = Publisher::new(&mock.bus_config(1)?)?;
+    let store = Store::connect(&format!("sqlite:{}", dir.path().join("s.db").display())).await?;
+    let cfg = PhoneSource {
+        name: "events".into(),
+        inbox: inbox.clone(),
+        format: Default::default(),
+        poll_interval: Duration::from_secs(3600),
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(signaal_phone::worker::run(
+        cfg,
+        publisher,
+        store.clone(),
+        shutdown.clone(),
+    ));
+    // Let the first (empty) poll pass, then deliver the way exporters do: write, then rename.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let dropped = std::time::Instant::now();
+    fs::write(
+        inbox.join("calls.csv.part"),
+        "call_id,started_at,notes\nE-1,2026-11-17 09:00:00,x\n",
+    )?;
+    fs::rename(inbox.join("calls.csv.part"), inbox.join("calls.csv"))?;
+    while !inbox.join("done/calls.csv").exists() {
+        assert!(
+            dropped.elapsed() < Duration::from_secs(15),
+            "the dropped file was not read within 15 s (the rescan interval is an hour)"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Read after it settled (2 s), not before.
+    assert!(
+        dropped.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        dropped.elapsed()
+    );
+    shutdown.cancel();
+    worker.await?;
+    Ok(())
+}
