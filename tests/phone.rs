@@ -146,3 +146,107 @@ async fn killed_mid_file_and_restarted_every_row_is_stored_once() -> Result {
     drop_database(&admin, &run).await?;
     Ok(())
 }
+
+/// Every export profile through the watched folder of a running `signaal phone` into Kafka and
+/// the register, next to what the one-shot `import --dry-run` says each file holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_profile_through_the_watched_folder_into_the_register() -> Result {
+    let bin = signaal_bin()?;
+    let brokers = service_env("SIGNAAL_TEST_BROKERS")?;
+    let run = format!(
+        "profiles{}x{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    );
+    let (db, admin) = fresh_database(&run).await?;
+    let dir = tempfile::tempdir()?;
+    let fixtures = common::repo().join("crates/signaal-phone/tests/fixtures");
+    // (profile, fixture, rows the profile rejects)
+    let cases = [
+        ("generic_csv", "generic-windows-1252.csv", 0),
+        ("asterisk_cdr", "asterisk-master-16.csv", 0),
+        ("asterisk_cdr", "asterisk-master-18.csv", 2),
+        ("genesys_cloud", "genesys-conversation-details.json", 1),
+        ("twilio", "twilio-calls-page.json", 1),
+        ("generic_ndjson", "generic-calls.ndjson", 4),
+    ];
+    let mut toml = format!(
+        "{}[phone]\npoll_seconds = 1\n",
+        base_config(&run, &brokers, &db, 2)
+    );
+    for (i, (profile, _, _)) in cases.iter().enumerate() {
+        let inbox = dir.path().join(format!("inbox-{i}"));
+        std::fs::create_dir_all(&inbox)?;
+        toml.push_str(&format!(
+            "[[phone.inboxes]]\nname = \"{profile}-{i}\"\npath = \"{}\"\nprofile = \"{profile}\"\n",
+            inbox.display()
+        ));
+    }
+    let config = dir.path().join("signaal.toml");
+    std::fs::write(&config, toml)?;
+
+    let mut expected = BTreeSet::new();
+    for (i, (profile, file, _)) in cases.iter().enumerate() {
+        let ids = dry_run_ids(
+            &bin,
+            &config,
+            &[
+                "phone",
+                "--profile",
+                &profile.replace('_', "-"),
+                &fixtures.join(file).to_string_lossy(),
+            ],
+        )?;
+        assert!(!ids.is_empty(), "{file}: the dry run found no calls");
+        expected.extend(ids);
+        let target = dir.path().join(format!("inbox-{i}")).join(file);
+        std::fs::copy(fixtures.join(file), &target)?;
+        std::fs::File::options()
+            .write(true)
+            .open(&target)?
+            .set_modified(SystemTime::now() - Duration::from_secs(60))?;
+    }
+
+    run_setup(&bin, &config)?;
+    let start = |worker: &str| -> Result<std::process::Child> {
+        Ok(Command::new(&bin)
+            .arg("--config")
+            .arg(&config)
+            .arg(worker)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(
+                dir.path().join(format!("{worker}.log")),
+            )?)
+            .spawn()?)
+    };
+    let mut workers = Workers(vec![
+        ("phone".into(), start("phone")?),
+        ("classifier".into(), start("classifier")?),
+    ]);
+    let store = signaal_store::Store::connect(&db).await?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while (store.count_signals().await? as usize) < expected.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stored: BTreeSet<String> = store.signal_ids().await?.into_iter().collect();
+    let log = std::fs::read_to_string(dir.path().join("phone.log")).unwrap_or_default();
+    assert_eq!(
+        stored, expected,
+        "every profile's calls in the register, each once:\n{log}"
+    );
+    for (i, (_, file, _)) in cases.iter().enumerate() {
+        let done = dir.path().join(format!("inbox-{i}/done")).join(file);
+        assert!(done.exists(), "{file} not moved to done/:\n{log}");
+    }
+    workers.terminate()?;
+    let dlq = kcat_read(&brokers, &format!("{run}.dlq"))?;
+    let rejected: usize = cases.iter().map(|(_, _, n)| n).sum();
+    assert_eq!(
+        dlq.len(),
+        rejected,
+        "each bad record once on the DLQ: {dlq:?}"
+    );
+    store.close().await;
+    drop_database(&admin, &run).await?;
+    Ok(())
+}
