@@ -14,6 +14,9 @@ use crate::record::CallRecord;
 pub struct CsvMapping {
     pub call_id: String,
     pub timestamp: String,
+    /// The timestamp's format (chrono `strftime` syntax, e.g. `%m/%d/%Y %I:%M %p`), for exports
+    /// whose times none of the built-in forms read; times without a zone are UTC.
+    pub timestamp_format: Option<String>,
     pub caller: String,
     pub agent: String,
     pub queue: String,
@@ -29,6 +32,7 @@ impl Default for CsvMapping {
         CsvMapping {
             call_id: "call_id".into(),
             timestamp: "started_at".into(),
+            timestamp_format: None,
             caller: "caller".into(),
             agent: "agent".into(),
             queue: "queue".into(),
@@ -91,6 +95,25 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     None
 }
 
+/// [`parse_time`], or with an explicit `format` (with or without a zone, or a date alone).
+pub fn parse_time_as(s: &str, format: Option<&str>) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    let Some(f) = format else {
+        return parse_time(s).ok_or_else(|| format!("unparseable timestamp {s:?}"));
+    };
+    DateTime::parse_from_str(s, f)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| NaiveDateTime::parse_from_str(s, f).map(|t| t.and_utc()))
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(s, f)
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        })
+        .ok_or_else(|| format!("timestamp {s:?} does not match the format {f:?}"))
+}
+
 /// Reads every data row after the first `skip` from a CSV export. `fingerprint` identifies the
 /// file's content, so rows without a call id still get a stable id. A header without the
 /// timestamp column is the whole file's problem, not every row's: it is the error.
@@ -132,6 +155,7 @@ pub fn parse_rows<R: Read>(
         disposition: col(&mapping.disposition),
         notes: col(&mapping.notes),
         width: headers.len(),
+        timestamp_format: mapping.timestamp_format.clone(),
     };
     if cols.timestamp.is_none() {
         return Err(if headers.iter().all(|h| h.is_empty()) {
@@ -199,6 +223,7 @@ struct Columns {
     disposition: Option<usize>,
     notes: Option<usize>,
     width: usize,
+    timestamp_format: Option<String>,
 }
 
 fn row_signal(
@@ -236,7 +261,7 @@ fn row_signal(
         }
     };
     let ts = field(c.timestamp)?.ok_or("timestamp is empty")?;
-    let started_at = parse_time(&ts).ok_or_else(|| format!("unparseable timestamp {ts:?}"))?;
+    let started_at = parse_time_as(&ts, c.timestamp_format.as_deref())?;
     CallRecord {
         call_id: field(c.call_id)?,
         started_at: Some(started_at),
@@ -363,6 +388,32 @@ e,2026-11-17 09:00:00,fine,\n";
         };
         assert!(err("call_id,datum\n1,2026-11-17\n").contains("no `started_at` column"));
         assert!(err("").contains("empty"));
+    }
+
+    #[test]
+    fn an_explicit_timestamp_format() {
+        let us = Some("%m/%d/%Y %I:%M %p");
+        assert_eq!(
+            parse_time_as("11/17/2026 02:30 PM", us).map(|t| t.to_rfc3339()),
+            Ok("2026-11-17T14:30:00+00:00".to_string())
+        );
+        assert_eq!(
+            parse_time_as("17.11.2026 09:15 +0100", Some("%d.%m.%Y %H:%M %z"))
+                .map(|t| t.to_rfc3339()),
+            Ok("2026-11-17T08:15:00+00:00".to_string())
+        );
+        assert!(parse_time_as("2026-11-17 09:00", us)
+            .is_err_and(|e| e.contains("does not match the format")));
+        let csv = "call_id,started_at\nA,11/17/2026 02:30 PM\n";
+        let m = CsvMapping {
+            timestamp_format: us.map(str::to_string),
+            ..CsvMapping::default()
+        };
+        let rows: Vec<Row> = match parse_rows(csv.as_bytes(), b',', &m, "cc", "fp", 0) {
+            Ok(rows) => rows.collect(),
+            Err(e) => panic!("{e}"),
+        };
+        assert!(rows[0].result.is_ok(), "{:?}", rows[0].result);
     }
 
     #[test]

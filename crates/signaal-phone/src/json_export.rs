@@ -312,8 +312,9 @@ fn ndjson_call(v: &Value, m: &CsvMapping) -> Result<CallRecord, String> {
             .as_i64()
             .and_then(|secs| DateTime::from_timestamp(secs, 0))
             .ok_or_else(|| format!("`{}` is not a Unix time: {n}", m.timestamp))?,
-        Some(Value::String(s)) => crate::csv_export::parse_time(s)
-            .ok_or_else(|| format!("unparseable timestamp {s:?}"))?,
+        Some(Value::String(s)) => {
+            crate::csv_export::parse_time_as(s, m.timestamp_format.as_deref())?
+        }
         _ => return Err(format!("`{}` is missing", m.timestamp)),
     };
     Ok(CallRecord {
