@@ -279,6 +279,73 @@ pub struct SocialConfig {
     pub poll_seconds: u64,
     pub x: Vec<XSearch>,
     pub facebook: Vec<FacebookPage>,
+    /// The Facebook page webhook receiver, served by the social worker.
+    pub webhook: Option<FacebookWebhook>,
+}
+
+/// `[social.webhook]`: where Facebook delivers page feed changes, and the secrets that prove it.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FacebookWebhook {
+    /// Address to serve `GET`/`POST /webhooks/facebook` on (behind the TLS-terminating proxy).
+    pub listen: std::net::SocketAddr,
+    #[serde(default = "webhook_name")]
+    pub name: String,
+    #[serde(default, skip_serializing)]
+    pub app_secret: Option<String>,
+    pub app_secret_file: Option<PathBuf>,
+    #[serde(default, skip_serializing)]
+    pub verify_token: Option<String>,
+    pub verify_token_file: Option<PathBuf>,
+    /// The organisation's own pages: their posts and comments are not signals.
+    #[serde(default)]
+    pub own_page_ids: Vec<String>,
+}
+
+fn webhook_name() -> String {
+    "facebook-webhook".into()
+}
+
+impl std::fmt::Debug for FacebookWebhook {
+    // The app secret and verify token never reach logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FacebookWebhook")
+            .field("listen", &self.listen)
+            .field("name", &self.name)
+            .field("own_page_ids", &self.own_page_ids)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A secret given inline or in a file (exactly one), trimmed.
+fn secret(what: &str, value: &Option<String>, file: &Option<PathBuf>) -> anyhow::Result<String> {
+    let s = match (value, file) {
+        (Some(v), None) => v.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {what} file `{}`: {e}", path.display()))?,
+        (None, None) => anyhow::bail!("set {what} or {what}_file"),
+        (Some(_), Some(_)) => anyhow::bail!("set {what} or {what}_file, not both"),
+    };
+    let s = s.trim().to_string();
+    if s.is_empty() {
+        anyhow::bail!("{what} is empty");
+    }
+    Ok(s)
+}
+
+impl FacebookWebhook {
+    pub fn receiver(&self) -> anyhow::Result<signaal_social::webhook::WebhookConfig> {
+        let what = |e: anyhow::Error| anyhow::anyhow!("[social.webhook]: {e}");
+        Ok(signaal_social::webhook::WebhookConfig {
+            source: self.name.clone(),
+            app_secret: secret("app_secret", &self.app_secret, &self.app_secret_file)
+                .map_err(what)?
+                .into_bytes(),
+            verify_token: secret("verify_token", &self.verify_token, &self.verify_token_file)
+                .map_err(what)?,
+            own_page_ids: self.own_page_ids.clone(),
+        })
+    }
 }
 
 impl Default for SocialConfig {
@@ -287,6 +354,7 @@ impl Default for SocialConfig {
             poll_seconds: 60,
             x: Vec::new(),
             facebook: Vec::new(),
+            webhook: None,
         }
     }
 }
@@ -469,6 +537,55 @@ path = "/mail/klachten"
         let account = imap_account(&format!("{text}\n{}\n", block.join("\n")))?;
         assert_eq!(account.name, "klachten-imap");
         assert!(account.rules.is_internal("iemand@gemeente.example"));
+        Ok(())
+    }
+
+    #[test]
+    fn webhook_secrets_come_from_the_file_or_the_value_never_both() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let secret_file = dir.path().join("app-secret");
+        std::fs::write(&secret_file, "s3cr3t-from-file\n")?;
+        let load = |extra: &str| -> anyhow::Result<signaal_social::webhook::WebhookConfig> {
+            let path = dir.path().join("signaal.toml");
+            std::fs::write(
+                &path,
+                format!("[social.webhook]\nlisten = \"127.0.0.1:9200\"\n{extra}"),
+            )?;
+            let cfg = Config::load(Some(&path))?;
+            let hook = cfg
+                .social
+                .webhook
+                .ok_or_else(|| anyhow::anyhow!("no webhook"))?;
+            assert!(!format!("{hook:?}").contains("s3cr3t"));
+            hook.receiver()
+        };
+        let ok = load(&format!(
+            "app_secret_file = \"{}\"\nverify_token = \"vt\"\n",
+            secret_file.display()
+        ))?;
+        assert_eq!(ok.app_secret, b"s3cr3t-from-file");
+        assert_eq!(ok.source, "facebook-webhook");
+        for (extra, want) in [
+            (
+                "verify_token = \"vt\"\n",
+                "set app_secret or app_secret_file",
+            ),
+            (
+                "app_secret = \"a\"\napp_secret_file = \"/x\"\nverify_token = \"vt\"\n",
+                "not both",
+            ),
+            (
+                "app_secret = \" \"\nverify_token = \"vt\"\n",
+                "app_secret is empty",
+            ),
+            (
+                "app_secret_file = \"/nonexistent\"\nverify_token = \"v\"\n",
+                "cannot read",
+            ),
+        ] {
+            let err = load(extra).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains(want), "{extra}: {err}");
+        }
         Ok(())
     }
 

@@ -18,6 +18,8 @@ pub enum ImportChannel {
     Phone,
     Twitter,
     Facebook,
+    /// Saved Facebook page webhook payloads (the POST bodies).
+    FacebookWebhook,
 }
 
 #[derive(Args, Clone)]
@@ -137,6 +139,19 @@ pub fn read(
                 let page = args.page_id.clone().unwrap_or_default();
                 emit(Batch {
                     signals: signaal_social::facebook::to_signals(&resp, &args.source, &page),
+                    ..Batch::default()
+                })?;
+            }
+            ImportChannel::FacebookWebhook => {
+                let body = read_file(path)?;
+                let own: Vec<String> = args.page_id.iter().cloned().collect();
+                let parsed = signaal_social::webhook::parse_payload(&body, &args.source, &own)
+                    .with_context(|| {
+                        format!("`{}` is not a page webhook payload", path.display())
+                    })?;
+                emit(Batch {
+                    signals: parsed.signals,
+                    skipped: parsed.skipped,
                     ..Batch::default()
                 })?;
             }
