@@ -63,6 +63,7 @@ async fn every_sample_is_classified_and_stored_exactly_once() -> Result {
     let recordings = signaal_social::replay::Recordings {
         x_pages: read("twitter")?,
         facebook_pages: read("facebook")?,
+        ..Default::default()
     };
     let (api, _) = signaal_social::replay::serve(recordings, shutdown.clone()).await?;
 

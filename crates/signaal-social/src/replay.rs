@@ -26,9 +26,65 @@ pub struct Recordings {
     pub x_pages: Vec<String>,
     /// Recorded `/{page-id}/feed` bodies, first page first.
     pub facebook_pages: Vec<String>,
+    /// Failure answers, served in order, one per request, before the recorded pages resume:
+    /// rate limits, server errors, token errors as the APIs send them.
+    pub failures: Vec<Failure>,
+}
+
+/// One scripted failure answer.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// Requests whose path starts with this get it (`/2/` for X, `/v` for Graph).
+    pub path_prefix: String,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Failure {
+    /// X's 429: `x-rate-limit-remaining: 0` and the window's reset time.
+    pub fn x_rate_limited(reset_in_seconds: i64) -> Failure {
+        let reset = chrono::Utc::now().timestamp() + reset_in_seconds;
+        Failure {
+            path_prefix: "/2/".into(),
+            status: 429,
+            headers: vec![
+                ("x-rate-limit-limit".into(), "450".into()),
+                ("x-rate-limit-remaining".into(), "0".into()),
+                ("x-rate-limit-reset".into(), reset.to_string()),
+            ],
+            body: r#"{"title":"Too Many Requests","detail":"Too Many Requests","type":"about:blank","status":429}"#.into(),
+        }
+    }
+
+    /// A server error with the platform's error body.
+    pub fn server_error(path_prefix: &str, status: u16) -> Failure {
+        Failure {
+            path_prefix: path_prefix.into(),
+            status,
+            headers: vec![],
+            body: r#"{"title":"Service Unavailable","detail":"Service Unavailable","type":"about:blank","status":503}"#.into(),
+        }
+    }
+
+    /// A Graph API error object (`code` 4, 17, 32, 613: rate limits; 190: token).
+    pub fn graph_error(code: i64, http_status: u16, message: &str) -> Failure {
+        Failure {
+            path_prefix: "/v".into(),
+            status: http_status,
+            headers: vec![(
+                "x-app-usage".into(),
+                r#"{"call_count":100,"total_cputime":12,"total_time":40}"#.into(),
+            )],
+            body: format!(
+                r#"{{"error":{{"message":"{message}","type":"OAuthException","code":{code},"fbtrace_id":"Areplay"}}}}"#
+            ),
+        }
+    }
 }
 
 struct Shared {
+    failures: std::sync::Mutex<std::collections::VecDeque<Failure>>,
     x_first: Option<usize>,
     x_by_token: HashMap<String, usize>,
     x_newest: Option<String>,
@@ -74,7 +130,9 @@ pub async fn serve(
             }
         }
     }
+    let failures = std::sync::Mutex::new(recordings.failures.iter().cloned().collect());
     let shared = Arc::new(Shared {
+        failures,
         x_first: (!recordings.x_pages.is_empty()).then_some(0),
         x_by_token,
         x_newest,
@@ -86,6 +144,10 @@ pub async fn serve(
     let app = Router::new()
         .route("/2/tweets/search/recent", get(x_search))
         .route("/{version}/{page}/feed", get(fb_feed))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            scripted_failures,
+        ))
         .with_state(shared);
     tokio::spawn(async move {
         let stop = shutdown.cancelled_owned();
@@ -97,6 +159,37 @@ pub async fn serve(
         }
     });
     Ok((base, addr))
+}
+
+/// Serves the next scripted failure for this path, if any, instead of the recorded answer.
+async fn scripted_failures(
+    State(s): State<Arc<Shared>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path().to_string();
+    let failure = s.failures.lock().ok().and_then(|mut q| {
+        let i = q.iter().position(|f| path.starts_with(&f.path_prefix))?;
+        q.remove(i)
+    });
+    match failure {
+        Some(f) => {
+            let mut resp = json(
+                StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                f.body,
+            );
+            for (k, v) in f.headers {
+                if let (Ok(k), Ok(v)) = (
+                    axum::http::HeaderName::try_from(k),
+                    axum::http::HeaderValue::try_from(v),
+                ) {
+                    resp.headers_mut().insert(k, v);
+                }
+            }
+            resp
+        }
+        None => next.run(req).await,
+    }
 }
 
 fn json(status: StatusCode, body: String) -> Response {

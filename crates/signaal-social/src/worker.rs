@@ -54,34 +54,194 @@ fn http_error(what: &str, e: reqwest::Error) -> SourceError {
     SourceError::Input(format!("{what}: {}", e.without_url()))
 }
 
-async fn get(req: reqwest::RequestBuilder, what: &str) -> Result<Vec<u8>, SourceError> {
-    let resp = req.send().await.map_err(|e| http_error(what, e))?;
-    let status = resp.status();
-    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-        let reset = resp
-            .headers()
-            .get("x-rate-limit-reset")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<i64>().ok());
-        let wait = reset
-            .map(|r| (r - chrono::Utc::now().timestamp()).clamp(1, 900))
-            .unwrap_or(60);
+/// Attempts per request for server errors and timeouts before the poll fails (and is retried at
+/// the next interval from the same cursor).
+const ATTEMPTS: u32 = 5;
+/// First backoff; it doubles per attempt, with jitter of ±50 %.
+const BACKOFF: Duration = Duration::from_millis(500);
+/// Longest wait for a rate-limit window to reset (X windows are 15 minutes).
+const MAX_RESET_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// `base · 2^attempt`, times a factor in [0.5, 1.5) so that many workers do not retry in step.
+fn backoff(attempt: u32) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    // A cheap spread from the clock; no cryptographic quality needed.
+    let mut x = u64::from(nanos) ^ 0x9e37_79b9_7f4a_7c15;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    let factor = 0.5 + (x % 1000) as f64 / 1000.0;
+    BACKOFF
+        .saturating_mul(1 << attempt.min(10))
+        .mul_f64(factor)
+        .min(Duration::from_secs(60))
+}
+
+/// How long until the rate-limit window in `headers` resets (`x-rate-limit-reset`, Unix seconds).
+fn reset_wait(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let reset = headers
+        .get("x-rate-limit-reset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())?;
+    let secs = (reset - chrono::Utc::now().timestamp()).max(1);
+    Some(Duration::from_secs(u64::try_from(secs).unwrap_or(1)).min(MAX_RESET_WAIT))
+}
+
+/// Facebook's `x-business-use-case-usage` / `x-app-usage` headers say how many minutes until
+/// calls are allowed again (`estimated_time_to_regain_access`).
+fn graph_regain_wait(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    fn minutes(v: &serde_json::Value) -> Option<u64> {
+        match v {
+            serde_json::Value::Object(m) => m
+                .get("estimated_time_to_regain_access")
+                .and_then(serde_json::Value::as_u64)
+                .or_else(|| m.values().filter_map(minutes).max()),
+            serde_json::Value::Array(a) => a.iter().filter_map(minutes).max(),
+            _ => None,
+        }
+    }
+    ["x-business-use-case-usage", "x-app-usage"]
+        .iter()
+        .filter_map(|h| headers.get(*h)?.to_str().ok())
+        .filter_map(|v| serde_json::from_str::<serde_json::Value>(v).ok())
+        .filter_map(|v| minutes(&v))
+        .max()
+        .map(|m| Duration::from_secs(m.max(1) * 60).min(MAX_RESET_WAIT))
+}
+
+/// Sends `req` (retrying a clone of it) and returns the body of a 2xx answer.
+///
+/// A 429 waits for `x-rate-limit-reset` (or a minute) and asks again; an answer that leaves no
+/// requests in the window (`x-rate-limit-remaining: 0`) waits for the reset before returning, so
+/// the next request does not run into a 429. 5xx answers and transport errors back off
+/// exponentially with jitter, [`ATTEMPTS`] times. 401/403 are token problems and fail at once.
+/// Counted in `signaal_social_requests_total{endpoint,status}` and
+/// `signaal_social_rate_limit_waits_total{endpoint}`.
+async fn get(req: reqwest::RequestBuilder, endpoint: &'static str) -> Result<Vec<u8>, SourceError> {
+    let count = |status: String| {
+        metrics::counter!("signaal_social_requests_total", "endpoint" => endpoint, "status" => status)
+            .increment(1)
+    };
+    let rate_limited = |wait: Duration| {
+        metrics::counter!("signaal_social_rate_limit_waits_total", "endpoint" => endpoint)
+            .increment(1);
         tracing::warn!(
-            what,
-            wait_seconds = wait,
-            "rate limited; waiting for the reset"
+            endpoint,
+            wait_seconds = wait.as_secs(),
+            "rate limited; waiting for the window to reset"
         );
-        tokio::time::sleep(Duration::from_secs(u64::try_from(wait).unwrap_or(60))).await;
-        return Err(SourceError::Input(format!("{what}: rate limited (429)")));
+    };
+    let mut failures = 0;
+    let mut rate_waits = 0;
+    loop {
+        let attempt = req
+            .try_clone()
+            .ok_or_else(|| SourceError::Input(format!("{endpoint}: request cannot be repeated")))?;
+        let resp = match attempt.send().await {
+            Ok(resp) => resp,
+            Err(e) => {
+                count("error".into());
+                failures += 1;
+                if failures >= ATTEMPTS {
+                    return Err(http_error(endpoint, e));
+                }
+                let wait = backoff(failures - 1);
+                tracing::warn!(endpoint, error = %e.without_url(), wait_ms = wait.as_millis() as u64, "request failed; backing off");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+        };
+        let status = resp.status();
+        count(status.as_u16().to_string());
+        let headers = resp.headers().clone();
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            rate_waits += 1;
+            if rate_waits > 3 {
+                return Err(SourceError::Input(format!(
+                    "{endpoint}: still rate limited (429) after three waits"
+                )));
+            }
+            let wait = reset_wait(&headers).unwrap_or(Duration::from_secs(60));
+            rate_limited(wait);
+            tokio::time::sleep(wait).await;
+            continue;
+        }
+        let body = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                failures += 1;
+                if failures >= ATTEMPTS {
+                    return Err(http_error(endpoint, e));
+                }
+                tokio::time::sleep(backoff(failures - 1)).await;
+                continue;
+            }
+        };
+        let snippet = || -> String { String::from_utf8_lossy(&body).chars().take(300).collect() };
+        // Graph API errors come as `{"error": {"code": …}}` with a 4xx status.
+        let graph_code = (!status.is_success())
+            .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
+            .flatten()
+            .and_then(|v| v.get("error")?.get("code")?.as_i64());
+        if let Some(code @ (4 | 17 | 32 | 613)) = graph_code {
+            rate_waits += 1;
+            if rate_waits > 3 {
+                return Err(SourceError::Input(format!(
+                    "{endpoint}: still rate limited (Graph error {code}) after three waits"
+                )));
+            }
+            let wait = graph_regain_wait(&headers).unwrap_or(Duration::from_secs(60));
+            rate_limited(wait);
+            tokio::time::sleep(wait).await;
+            continue;
+        }
+        if graph_code == Some(190) {
+            return Err(SourceError::Input(format!(
+                "{endpoint}: the access token was refused (Graph error 190: expired or revoked); \
+                 issue a new page access token: {}",
+                snippet()
+            )));
+        }
+        if status.is_server_error() {
+            failures += 1;
+            if failures >= ATTEMPTS {
+                return Err(SourceError::Input(format!(
+                    "{endpoint}: HTTP {status} after {ATTEMPTS} attempts: {}",
+                    snippet()
+                )));
+            }
+            let wait = backoff(failures - 1);
+            tracing::warn!(endpoint, %status, wait_ms = wait.as_millis() as u64, "server error; backing off");
+            tokio::time::sleep(wait).await;
+            continue;
+        }
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Err(SourceError::Input(format!(
+                "{endpoint}: the token was refused (HTTP {status}); check the configured token: {}",
+                snippet()
+            )));
+        }
+        if !status.is_success() {
+            return Err(SourceError::Input(format!(
+                "{endpoint}: HTTP {status}: {}",
+                snippet()
+            )));
+        }
+        let exhausted = headers
+            .get("x-rate-limit-remaining")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() == "0");
+        if exhausted {
+            if let Some(wait) = reset_wait(&headers) {
+                rate_limited(wait);
+                tokio::time::sleep(wait).await;
+            }
+        }
+        return Ok(body.to_vec());
     }
-    let body = resp.bytes().await.map_err(|e| http_error(what, e))?;
-    if !status.is_success() {
-        let snippet: String = String::from_utf8_lossy(&body).chars().take(300).collect();
-        return Err(SourceError::Input(format!(
-            "{what}: HTTP {status}: {snippet}"
-        )));
-    }
-    Ok(body.to_vec())
 }
 
 /// Fetches every page newer than the stored `since_id` and commits them as one batch.
@@ -268,7 +428,44 @@ pub async fn run(
 
 #[cfg(test)]
 mod tests {
-    use super::strip_token;
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        for attempt in 0..4 {
+            let base = BACKOFF.saturating_mul(1 << attempt);
+            let d = backoff(attempt);
+            assert!(
+                d >= base.mul_f64(0.5) && d < base.mul_f64(1.5),
+                "{attempt}: {d:?}"
+            );
+        }
+        assert!(backoff(30) <= Duration::from_secs(60));
+    }
+
+    #[test]
+    fn rate_limit_headers() {
+        let mut h = reqwest::header::HeaderMap::new();
+        let reset = chrono::Utc::now().timestamp() + 30;
+        h.insert(
+            "x-rate-limit-reset",
+            reset.to_string().parse().unwrap_or_else(|_| unreachable!()),
+        );
+        let wait = reset_wait(&h).unwrap_or_default();
+        assert!(
+            wait >= Duration::from_secs(29) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        let mut g = reqwest::header::HeaderMap::new();
+        g.insert(
+            "x-business-use-case-usage",
+            r#"{"104857600000001":[{"type":"pages","call_count":100,"total_cputime":25,"total_time":25,"estimated_time_to_regain_access":7}]}"#
+                .parse()
+                .unwrap_or_else(|_| unreachable!()),
+        );
+        assert_eq!(graph_regain_wait(&g), Some(Duration::from_secs(7 * 60)));
+        assert_eq!(graph_regain_wait(&reqwest::header::HeaderMap::new()), None);
+    }
 
     #[test]
     fn paging_next_loses_its_token() {

@@ -78,6 +78,7 @@ fn recordings() -> Recordings {
     Recordings {
         x_pages: text("twitter"),
         facebook_pages: text("facebook"),
+        ..Recordings::default()
     }
 }
 

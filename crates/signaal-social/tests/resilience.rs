@@ -1,0 +1,184 @@
+//! The pollers against the replay server's failure modes: X's 429 with a reset time, server
+//! errors, token errors; Graph errors. Kafka is librdkafka's in-process mock cluster and the
+//! register SQLite (a fast test of the HTTP behaviour; the real-broker runs are in `tests/`).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use signaal_bus::{MockKafka, Publisher};
+use signaal_social::replay::{serve, Failure, Recordings};
+use signaal_social::worker::{http_client, poll_facebook, poll_x, FacebookPage, XSearch};
+use signaal_social::{facebook, x};
+use signaal_store::Store;
+use tokio_util::sync::CancellationToken;
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn samples(dir: &str) -> Result<Vec<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../samples")
+        .join(dir);
+    let mut files: Vec<_> = std::fs::read_dir(root)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    Ok(files
+        .iter()
+        .map(std::fs::read_to_string)
+        .collect::<std::io::Result<_>>()?)
+}
+
+struct Setup {
+    base: String,
+    publisher: Publisher,
+    store: Store,
+    _mock: MockKafka,
+    _dir: tempfile::TempDir,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+async fn setup(failures: Vec<Failure>) -> Result<Setup> {
+    let stop = CancellationToken::new();
+    let recordings = Recordings {
+        x_pages: samples("twitter")?,
+        facebook_pages: samples("facebook")?,
+        failures,
+    };
+    let (base, _) = serve(recordings, stop.clone()).await?;
+    let mock = MockKafka::start(1)?;
+    let publisher = Publisher::new(&mock.bus_config(1)?)?;
+    let dir = tempfile::tempdir()?;
+    let store = Store::connect(&format!("sqlite:{}", dir.path().join("r.db").display())).await?;
+    Ok(Setup {
+        base,
+        publisher,
+        store,
+        _mock: mock,
+        _dir: dir,
+        _stop: stop.drop_guard(),
+    })
+}
+
+fn search(base: &str, token: &str) -> XSearch {
+    XSearch {
+        name: "mentions".into(),
+        base_url: base.into(),
+        bearer_token: token.into(),
+        query: "@gemeente".into(),
+        own_user_ids: vec![],
+    }
+}
+
+fn x_signals() -> Result<usize> {
+    let mut n = 0;
+    for page in samples("twitter")? {
+        n += x::to_signals(&x::parse_response(page.as_bytes())?, "s", &[]).len();
+    }
+    Ok(n)
+}
+
+#[tokio::test]
+async fn x_waits_out_a_429_and_backs_off_server_errors_without_gaps_or_duplicates() -> Result {
+    let s = setup(vec![
+        Failure::x_rate_limited(2),
+        Failure::server_error("/2/", 503),
+        Failure::server_error("/2/", 502),
+    ])
+    .await?;
+    let client = http_client()?;
+    let cfg = search(&s.base, "x-bearer");
+    let started = Instant::now();
+    let stats = poll_x(&cfg, &client, &s.publisher, &s.store).await?;
+    assert_eq!(stats.published, x_signals()?, "every page, after the waits");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited for the reset"
+    );
+    assert!(s.store.get_cursor("mentions", "since_id").await?.is_some());
+    // The next poll asks from the cursor on: nothing again.
+    assert_eq!(
+        poll_x(&cfg, &client, &s.publisher, &s.store)
+            .await?
+            .published,
+        0
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refused_token_fails_at_once_and_is_never_in_the_error() -> Result {
+    let mut refused = Failure::server_error("/2/", 401);
+    refused.body =
+        r#"{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}"#
+            .into();
+    let s = setup(vec![refused]).await?;
+    let started = Instant::now();
+    let err = poll_x(
+        &search(&s.base, "secret-bearer-123"),
+        &http_client()?,
+        &s.publisher,
+        &s.store,
+    )
+    .await
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(err.contains("token was refused"), "{err}");
+    assert!(!err.contains("secret-bearer-123"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no retries for a bad token"
+    );
+    assert!(
+        s.store.get_cursor("mentions", "since_id").await?.is_none(),
+        "nothing committed"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn graph_server_errors_are_retried_and_token_errors_are_clear() -> Result {
+    let s = setup(vec![
+        Failure::server_error("/v", 500),
+        Failure::graph_error(
+            190,
+            400,
+            "Error validating access token: Session has expired",
+        ),
+    ])
+    .await?;
+    let page = FacebookPage {
+        name: "page".into(),
+        base_url: s.base.clone(),
+        api_version: "v21.0".into(),
+        page_id: "104857600000001".into(),
+        access_token: "fb-page-token-456".into(),
+    };
+    let client = http_client()?;
+    // First poll: a 500 (retried) and then the 190 on the next request.
+    let err = poll_facebook(&page, &client, &s.publisher, &s.store)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("Graph error 190"), "{err}");
+    assert!(!err.contains("fb-page-token-456"), "{err}");
+    // The failures are used up: the next poll reads every page.
+    let mut want = 0;
+    for body in samples("facebook")? {
+        want += facebook::to_signals(
+            &facebook::parse_response(body.as_bytes())?,
+            "p",
+            "104857600000001",
+        )
+        .len();
+    }
+    assert_eq!(
+        poll_facebook(&page, &client, &s.publisher, &s.store)
+            .await?
+            .published,
+        want
+    );
+    Ok(())
+}
