@@ -143,6 +143,7 @@ pub async fn serve(
     });
     let app = Router::new()
         .route("/2/tweets/search/recent", get(x_search))
+        .route("/2/users/{id}/mentions", get(x_mentions))
         .route("/{version}/{page}/feed", get(fb_feed))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
@@ -206,6 +207,25 @@ async fn x_search(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    x_pages(&s, &headers, &q, "next_token")
+}
+
+/// The mentions timeline pages like search, with `pagination_token` for the next page.
+async fn x_mentions(
+    State(s): State<Arc<Shared>>,
+    Path(_user): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    x_pages(&s, &headers, &q, "pagination_token")
+}
+
+fn x_pages(
+    s: &Shared,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    page_param: &str,
+) -> Response {
     if !headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -222,7 +242,7 @@ async fn x_search(
             return json(StatusCode::OK, r#"{"meta":{"result_count":0}}"#.into());
         }
     }
-    let page = match q.get("next_token") {
+    let page = match q.get(page_param) {
         Some(t) => s.x_by_token.get(t).copied(),
         None => s.x_first,
     };

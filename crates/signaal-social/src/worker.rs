@@ -19,7 +19,12 @@ pub struct XSearch {
     /// App bearer token. Never logged.
     #[serde(default, skip_serializing)]
     pub bearer_token: String,
+    /// A recent-search query (`/2/tweets/search/recent`) …
+    #[serde(default)]
     pub query: String,
+    /// … or a user id whose mentions timeline (`/2/users/:id/mentions`) to follow.
+    #[serde(default)]
+    pub mentions_of: Option<String>,
     /// The organisation's own accounts: their posts are not signals.
     #[serde(default)]
     pub own_user_ids: Vec<String>,
@@ -59,6 +64,8 @@ fn http_error(what: &str, e: reqwest::Error) -> SourceError {
 const ATTEMPTS: u32 = 5;
 /// First backoff; it doubles per attempt, with jitter of ±50 %.
 const BACKOFF: Duration = Duration::from_millis(500);
+/// Most pages one poll follows (100 posts each).
+const MAX_PAGES: usize = 1000;
 /// Longest wait for a rate-limit window to reset (X windows are 15 minutes).
 const MAX_RESET_WAIT: Duration = Duration::from_secs(15 * 60);
 
@@ -252,31 +259,56 @@ pub async fn poll_x(
     store: &Store,
 ) -> Result<Stats, SourceError> {
     let since = store.get_cursor(&cfg.name, "since_id").await?;
-    let url = format!(
-        "{}/2/tweets/search/recent",
-        cfg.base_url.trim_end_matches('/')
-    );
+    let base = cfg.base_url.trim_end_matches('/');
+    // Search pages with `next_token`, timelines with `pagination_token`; both answer
+    // `meta.next_token`.
+    let (url, what, page_param, mut q): (String, &'static str, &str, Vec<(&str, &str)>) =
+        match (&cfg.mentions_of, cfg.query.trim()) {
+            (None, query) if !query.is_empty() => (
+                format!("{base}/2/tweets/search/recent"),
+                "x recent search",
+                "next_token",
+                vec![("query", query), ("max_results", "100")],
+            ),
+            (Some(user), "") if !user.trim().is_empty() => (
+                format!("{base}/2/users/{}/mentions", user.trim()),
+                "x mentions",
+                "pagination_token",
+                vec![("max_results", "100")],
+            ),
+            _ => {
+                return Err(SourceError::Input(format!(
+                    "[[social.x]] `{}`: set either `query` or `mentions_of`",
+                    cfg.name
+                )))
+            }
+        };
+    q.extend([
+        ("tweet.fields", x::TWEET_FIELDS),
+        ("expansions", "author_id"),
+        ("user.fields", x::USER_FIELDS),
+    ]);
+    if let Some(s) = &since {
+        q.push(("since_id", s));
+    }
     let mut batch = Batch::default();
     let mut newest = since.clone();
     let mut next_token: Option<String> = None;
-    loop {
-        let mut q: Vec<(&str, &str)> = vec![
-            ("query", &cfg.query),
-            ("max_results", "100"),
-            ("tweet.fields", x::TWEET_FIELDS),
-            ("expansions", "author_id"),
-            ("user.fields", x::USER_FIELDS),
-        ];
-        if let Some(s) = &since {
-            q.push(("since_id", s));
+    for page in 0.. {
+        // A paging loop that never ends is the API misbehaving; committing part of it would
+        // leave a gap behind the cursor, so the poll fails instead.
+        if page >= MAX_PAGES {
+            return Err(SourceError::Input(format!(
+                "{what}: more than {MAX_PAGES} pages in one poll; not committing a partial read"
+            )));
         }
+        let mut req = client.get(&url).bearer_auth(&cfg.bearer_token).query(&q);
         if let Some(t) = &next_token {
-            q.push(("next_token", t));
+            req = req.query(&[(page_param, t)]);
         }
-        let req = client.get(&url).bearer_auth(&cfg.bearer_token).query(&q);
-        let body = get(req, "x recent search").await?;
-        let resp = x::parse_response(&body)
-            .map_err(|e| SourceError::Input(format!("x recent search: {e}")))?;
+        let body = get(req, what).await?;
+        let resp =
+            x::parse_response(&body).map_err(|e| SourceError::Input(format!("{what}: {e}")))?;
         for e in &resp.errors {
             tracing::warn!(source = %cfg.name, error = %e, "partial error in x response");
         }

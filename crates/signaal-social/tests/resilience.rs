@@ -67,6 +67,7 @@ fn search(base: &str, token: &str) -> XSearch {
         bearer_token: token.into(),
         query: "@gemeente".into(),
         own_user_ids: vec![],
+        mentions_of: None,
     }
 }
 
@@ -180,5 +181,35 @@ async fn graph_server_errors_are_retried_and_token_errors_are_clear() -> Result 
             .published,
         want
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_mentions_timeline_pages_with_pagination_token() -> Result {
+    let s = setup(vec![]).await?;
+    let mut cfg = search(&s.base, "x-bearer");
+    cfg.query = String::new();
+    cfg.mentions_of = Some("2244994945".into());
+    let client = http_client()?;
+    assert_eq!(
+        poll_x(&cfg, &client, &s.publisher, &s.store)
+            .await?
+            .published,
+        x_signals()?
+    );
+    assert_eq!(
+        poll_x(&cfg, &client, &s.publisher, &s.store)
+            .await?
+            .published,
+        0
+    );
+    // Both, or neither, is a configuration error with the reason.
+    cfg.query = "@gemeente".into();
+    let err = poll_x(&cfg, &client, &s.publisher, &s.store)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("either `query` or `mentions_of`"), "{err}");
     Ok(())
 }

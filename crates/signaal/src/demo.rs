@@ -167,6 +167,7 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
         bearer_token: "demo-token".into(),
         query: "@gemeente -is:retweet".into(),
         own_user_ids: vec![],
+        mentions_of: None,
     }];
     cfg.social.facebook = vec![FacebookPage {
         name: "demo-facebook".into(),
