@@ -19,6 +19,9 @@ pub struct XSearch {
     /// App bearer token. Never logged.
     #[serde(default, skip_serializing)]
     pub bearer_token: String,
+    /// … or a file holding it, read at every poll (so it can be rotated while signaal runs).
+    #[serde(default)]
+    pub bearer_token_file: Option<std::path::PathBuf>,
     /// A recent-search query (`/2/tweets/search/recent`) …
     #[serde(default)]
     pub query: String,
@@ -42,6 +45,9 @@ pub struct FacebookPage {
     /// Page access token. Never logged.
     #[serde(default, skip_serializing)]
     pub access_token: String,
+    /// … or a file holding it, read at every poll.
+    #[serde(default)]
+    pub access_token_file: Option<std::path::PathBuf>,
 }
 
 fn default_x_base() -> String {
@@ -64,6 +70,42 @@ fn http_error(what: &str, e: reqwest::Error) -> SourceError {
 const ATTEMPTS: u32 = 5;
 /// First backoff; it doubles per attempt, with jitter of ±50 %.
 const BACKOFF: Duration = Duration::from_millis(500);
+/// The token given inline or in a file (exactly one). The error names the file, never the token.
+fn token(
+    source: &str,
+    value: &str,
+    file: &Option<std::path::PathBuf>,
+) -> Result<String, SourceError> {
+    let t = match (value.trim(), file) {
+        (v, None) if !v.is_empty() => v.to_string(),
+        ("", Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| {
+                SourceError::Input(format!(
+                    "`{source}`: cannot read the token file `{}`: {e}",
+                    path.display()
+                ))
+            })?
+            .trim()
+            .to_string(),
+        ("", None) => {
+            return Err(SourceError::Input(format!(
+                "`{source}`: no token configured (set the token or its `_file`)"
+            )))
+        }
+        _ => {
+            return Err(SourceError::Input(format!(
+                "`{source}`: set the token or its `_file`, not both"
+            )))
+        }
+    };
+    if t.is_empty() {
+        return Err(SourceError::Input(format!(
+            "`{source}`: the token is empty"
+        )));
+    }
+    Ok(t)
+}
+
 /// Most pages one poll follows (100 posts each).
 const MAX_PAGES: usize = 1000;
 /// Longest wait for a rate-limit window to reset (X windows are 15 minutes).
@@ -258,6 +300,7 @@ pub async fn poll_x(
     publisher: &Publisher,
     store: &Store,
 ) -> Result<Stats, SourceError> {
+    let bearer = token(&cfg.name, &cfg.bearer_token, &cfg.bearer_token_file)?;
     let since = store.get_cursor(&cfg.name, "since_id").await?;
     let base = cfg.base_url.trim_end_matches('/');
     // Search pages with `next_token`, timelines with `pagination_token`; both answer
@@ -302,7 +345,7 @@ pub async fn poll_x(
                 "{what}: more than {MAX_PAGES} pages in one poll; not committing a partial read"
             )));
         }
-        let mut req = client.get(&url).bearer_auth(&cfg.bearer_token).query(&q);
+        let mut req = client.get(&url).bearer_auth(&bearer).query(&q);
         if let Some(t) = &next_token {
             req = req.query(&[(page_param, t)]);
         }
@@ -338,6 +381,7 @@ pub async fn poll_facebook(
     publisher: &Publisher,
     store: &Store,
 ) -> Result<Stats, SourceError> {
+    let access_token = token(&cfg.name, &cfg.access_token, &cfg.access_token_file)?;
     let since: Option<i64> = store
         .get_cursor(&cfg.name, "since")
         .await?
@@ -364,12 +408,10 @@ pub async fn poll_facebook(
                 client
                     .get(&first)
                     .query(&q)
-                    .query(&[("access_token", &cfg.access_token)])
+                    .query(&[("access_token", &access_token)])
             }
             // `paging.next` carries every parameter except the token.
-            Some(url) => client
-                .get(url)
-                .query(&[("access_token", &cfg.access_token)]),
+            Some(url) => client.get(url).query(&[("access_token", &access_token)]),
         };
         let body = get(req, "facebook feed").await?;
         let resp = facebook::parse_response(&body)

@@ -68,6 +68,7 @@ fn search(base: &str, token: &str) -> XSearch {
         query: "@gemeente".into(),
         own_user_ids: vec![],
         mentions_of: None,
+        bearer_token_file: None,
     }
 }
 
@@ -155,6 +156,7 @@ async fn graph_server_errors_are_retried_and_token_errors_are_clear() -> Result 
         api_version: "v21.0".into(),
         page_id: "104857600000001".into(),
         access_token: "fb-page-token-456".into(),
+        access_token_file: None,
     };
     let client = http_client()?;
     // First poll: a 500 (retried) and then the 190 on the next request.

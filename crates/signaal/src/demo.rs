@@ -168,6 +168,7 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
         query: "@gemeente -is:retweet".into(),
         own_user_ids: vec![],
         mentions_of: None,
+        bearer_token_file: None,
     }];
     cfg.social.facebook = vec![FacebookPage {
         name: "demo-facebook".into(),
@@ -175,6 +176,7 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
         api_version: "v21.0".into(),
         page_id: FACEBOOK_PAGE.into(),
         access_token: "demo-token".into(),
+        access_token_file: None,
     }];
     if cfg.classifier.author_secret.is_empty() {
         // The demo's pseudonyms only need to be stable within the demo.
