@@ -65,11 +65,7 @@ fn demo_runs_twice_without_duplicates() -> Result {
 #[test]
 fn demo_runs_on_real_kafka_and_postgres() -> Result {
     let brokers = service_env("SIGNAAL_TEST_BROKERS")?;
-    let run_id = format!(
-        "demo{}x{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_millis()
-    );
+    let run_id = common::unique("demo");
     let rt = tokio::runtime::Runtime::new()?;
     let (db, pool) = rt.block_on(fresh_database(&run_id))?;
     let run = || -> Result<String> {

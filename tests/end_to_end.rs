@@ -35,11 +35,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result {
 async fn every_sample_is_classified_and_stored_exactly_once() -> Result {
     let brokers = service_env("SIGNAAL_TEST_BROKERS")?;
     let bin = signaal_bin()?;
-    let run_id = format!(
-        "e2e{}x{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_millis()
-    );
+    let run_id = common::unique("e2e");
 
     // A database of this run's own.
     let (db, pool) = fresh_database(&run_id).await?;
@@ -413,11 +409,7 @@ async fn a_killed_classifier_loses_nothing() -> Result {
     const ROWS: usize = 6000;
     let brokers = service_env("SIGNAAL_TEST_BROKERS")?;
     let bin = signaal_bin()?;
-    let run_id = format!(
-        "kill{}x{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_millis()
-    );
+    let run_id = common::unique("kill");
     let (db, pool) = fresh_database(&run_id).await?;
     let dir = tempfile::tempdir()?;
 

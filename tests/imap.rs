@@ -22,15 +22,6 @@ use signaal_email::imap::{
 use signaal_email::{parse_message, Outcome, Rules};
 use signaal_store::Store;
 
-/// A name unique to this test run (folders, databases, topics).
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}x{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros()
-    )
-}
-
 fn port(var: &str) -> Result<u16> {
     let addr = service_env(var)?;
     let (_, port) = addr.rsplit_once(':').ok_or("address without port")?;
@@ -116,7 +107,7 @@ struct Services {
 
 impl Services {
     async fn start(prefix: &str) -> Result<Services> {
-        let run = unique(prefix);
+        let run = common::unique(prefix);
         let (url, admin) = fresh_database(&run).await?;
         let store = Store::connect(&url).await?;
         let bus = bus_with_topics(&run)?;
@@ -393,7 +384,7 @@ async fn xoauth2_over_imaps_and_a_wrong_token_is_a_clear_error() -> Result {
 async fn killed_mid_backlog_and_restarted_every_message_is_stored_once() -> Result {
     const BACKLOG: usize = 400;
     const LATER: usize = 5;
-    let run = unique("imapkill");
+    let run = common::unique("imapkill");
     let source = "imap-kill";
     let bin = signaal_bin()?;
     let brokers = service_env("SIGNAAL_TEST_BROKERS")?;

@@ -18,11 +18,7 @@ async fn killed_mid_file_and_restarted_every_row_is_stored_once() -> Result {
     const ROWS: usize = 40_000;
     let bin = signaal_bin()?;
     let brokers = service_env("SIGNAAL_TEST_BROKERS")?;
-    let run = format!(
-        "phone{}x{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_millis()
-    );
+    let run = common::unique("phone");
     let (db, admin) = fresh_database(&run).await?;
     let dir = tempfile::tempdir()?;
     let inbox = dir.path().join("inbox");
@@ -153,11 +149,7 @@ async fn killed_mid_file_and_restarted_every_row_is_stored_once() -> Result {
 async fn every_profile_through_the_watched_folder_into_the_register() -> Result {
     let bin = signaal_bin()?;
     let brokers = service_env("SIGNAAL_TEST_BROKERS")?;
-    let run = format!(
-        "profiles{}x{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_millis()
-    );
+    let run = common::unique("profiles");
     let (db, admin) = fresh_database(&run).await?;
     let dir = tempfile::tempdir()?;
     let fixtures = common::repo().join("crates/signaal-phone/tests/fixtures");

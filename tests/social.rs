@@ -98,11 +98,7 @@ async fn refused_tokens_are_reported_without_the_tokens() -> Result {
     )
     .await?;
     let dir = tempfile::tempdir()?;
-    let run = format!(
-        "tok{}x{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_millis()
-    );
+    let run = common::unique("tok");
     let db = format!("sqlite:{}", dir.path().join("r.db").display());
     let config = social_config(dir.path(), base_config(&run, &brokers, &db, 1), &api)?;
     run_setup(&signaal_bin()?, &config)?;
@@ -155,11 +151,7 @@ async fn killed_mid_run_and_restarted_no_gaps_no_duplicates() -> Result {
         &stop,
     )
     .await?;
-    let run = format!(
-        "soc{}x{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_millis()
-    );
+    let run = common::unique("soc");
     let (db, admin) = fresh_database(&run).await?;
     let dir = tempfile::tempdir()?;
     let config = social_config(dir.path(), base_config(&run, &brokers, &db, 2), &api)?;

@@ -20,11 +20,7 @@ const VERIFY: &str = "verify-token-b41e";
 async fn signed_deliveries_are_published_and_forged_ones_refused() -> Result {
     let bin = signaal_bin()?;
     let brokers = service_env("SIGNAAL_TEST_BROKERS")?;
-    let run = format!(
-        "hook{}x{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_millis()
-    );
+    let run = common::unique("hook");
     let dir = tempfile::tempdir()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?

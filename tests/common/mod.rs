@@ -205,3 +205,12 @@ pub fn run_setup(bin: &Path, config: &Path) -> Result {
     }
     Ok(())
 }
+
+/// A name no other test or run uses (databases, topics, folders): `prefix`, process id, clock.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}x{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    )
+}
