@@ -39,6 +39,7 @@ async fn replay(failures: Vec<Failure>, stop: &CancellationToken) -> Result<Stri
         x_pages: read("twitter")?,
         facebook_pages: read("facebook")?,
         failures,
+        ..Default::default()
     };
     Ok(serve(recordings, stop.clone()).await?.0)
 }

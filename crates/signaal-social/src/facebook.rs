@@ -8,6 +8,9 @@ use signaal_core::{Channel, Signal};
 use crate::ParseError;
 
 pub const FEED_FIELDS: &str = "id,message,created_time,from,permalink_url,shares";
+/// Fields asked of `/{post-id}/comments`.
+pub const COMMENT_FIELDS: &str =
+    "id,message,created_time,from,parent{id},like_count,comment_count,permalink_url";
 
 #[derive(Debug, Deserialize)]
 pub struct FeedResponse {
@@ -38,6 +41,15 @@ pub struct Post {
     pub from: Option<From>,
     pub permalink_url: Option<String>,
     pub shares: Option<Map<String, Value>>,
+    /// Comments: the comment replied to (absent for a top-level comment).
+    pub parent: Option<Ref>,
+    pub like_count: Option<u64>,
+    pub comment_count: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Ref {
+    pub id: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +96,45 @@ pub fn to_signals(resp: &FeedResponse, source: &str, page_id: &str) -> Vec<Signa
             let mut s = Signal::new(Channel::Facebook, source, p.id.clone(), occurred_at, text);
             s.author = p.from.as_ref().map(|f| f.id.clone());
             s.thread_id = Some(p.id.clone());
+            s.meta = meta;
+            Some(s)
+        })
+        .collect()
+}
+
+/// One page of `/{post-id}/comments` as signals: comments by anyone but the page itself, with
+/// the post as `thread_id` and the comment replied to (or the post) as `in_reply_to`.
+pub fn comments_to_signals(
+    resp: &FeedResponse,
+    source: &str,
+    page_id: &str,
+    post_id: &str,
+) -> Vec<Signal> {
+    resp.data
+        .iter()
+        .filter(|c| c.from.as_ref().is_none_or(|f| f.id != page_id))
+        .filter_map(|c| {
+            let text = c.message.clone().filter(|m| !m.trim().is_empty())?;
+            let occurred_at = parse_time(&c.created_time).unwrap_or_else(Utc::now);
+            let mut meta = Map::new();
+            meta.insert("page_id".into(), Value::from(page_id));
+            meta.insert("item".into(), Value::from("comment"));
+            let parent = c.parent.as_ref().map_or(post_id, |p| p.id.as_str());
+            meta.insert("in_reply_to".into(), Value::from(parent));
+            for (k, v) in [("likes", c.like_count), ("replies", c.comment_count)] {
+                if let Some(v) = v {
+                    meta.insert(k.into(), Value::from(v));
+                }
+            }
+            if let Some(u) = &c.permalink_url {
+                meta.insert("permalink".into(), Value::from(u.clone()));
+            }
+            if let Some(name) = c.from.as_ref().and_then(|f| f.name.clone()) {
+                meta.insert("author_name".into(), Value::from(name));
+            }
+            let mut s = Signal::new(Channel::Facebook, source, c.id.clone(), occurred_at, text);
+            s.author = c.from.as_ref().map(|f| f.id.clone());
+            s.thread_id = Some(post_id.to_string());
             s.meta = meta;
             Some(s)
         })

@@ -26,6 +26,8 @@ pub struct Recordings {
     pub x_pages: Vec<String>,
     /// Recorded `/{page-id}/feed` bodies, first page first.
     pub facebook_pages: Vec<String>,
+    /// Recorded `/{post-id}/comments` bodies per post id, first page first.
+    pub facebook_comments: HashMap<String, Vec<String>>,
     /// Failure answers, served in order, one per request, before the recorded pages resume:
     /// rate limits, server errors, token errors as the APIs send them.
     pub failures: Vec<Failure>,
@@ -145,6 +147,7 @@ pub async fn serve(
         .route("/2/tweets/search/recent", get(x_search))
         .route("/2/users/{id}/mentions", get(x_mentions))
         .route("/{version}/{page}/feed", get(fb_feed))
+        .route("/{version}/{post}/comments", get(fb_comments))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
             scripted_failures,
@@ -190,6 +193,63 @@ async fn scripted_failures(
             resp
         }
         None => next.run(req).await,
+    }
+}
+
+/// `/{post-id}/comments`: the recorded pages of that post, chained by `paging.cursors.after`;
+/// a `since` past the newest recorded comment gets the empty page.
+async fn fb_comments(
+    State(s): State<Arc<Shared>>,
+    Path((_version, post)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if q.get("access_token").is_none_or(|t| t.is_empty()) {
+        return json(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":{"message":"An active access token must be used to query information about the current user.","type":"OAuthException","code":2500,"fbtrace_id":"replay"}}"#.into(),
+        );
+    }
+    let pages = s
+        .recordings
+        .facebook_comments
+        .get(&post)
+        .map_or(&[][..], Vec::as_slice);
+    let parsed: Vec<_> = pages
+        .iter()
+        .filter_map(|b| facebook::parse_response(b.as_bytes()).ok())
+        .collect();
+    let newest = parsed
+        .iter()
+        .flat_map(|p| &p.data)
+        .filter_map(|c| facebook::parse_time(&c.created_time))
+        .map(|t| t.timestamp())
+        .max()
+        .unwrap_or(0);
+    if q.get("since")
+        .and_then(|v| v.parse::<i64>().ok())
+        .is_some_and(|since| since > newest)
+    {
+        return json(StatusCode::OK, r#"{"data":[]}"#.into());
+    }
+    let index = match q.get("after") {
+        None => Some(0),
+        Some(after) => parsed
+            .iter()
+            .position(|p| {
+                p.paging
+                    .as_ref()
+                    .and_then(|pg| pg.cursors.as_ref())
+                    .and_then(|c| c.after.as_deref())
+                    == Some(after.as_str())
+            })
+            .map(|i| i + 1),
+    };
+    match index.and_then(|i| pages.get(i)) {
+        Some(body) => json(
+            StatusCode::OK,
+            body.replace("https://graph.facebook.com", &s.base),
+        ),
+        None => json(StatusCode::OK, r#"{"data":[]}"#.into()),
     }
 }
 

@@ -48,6 +48,9 @@ pub struct FacebookPage {
     /// … or a file holding it, read at every poll.
     #[serde(default)]
     pub access_token_file: Option<std::path::PathBuf>,
+    /// Comments on the page's posts of the last this many days are followed (0: none).
+    #[serde(default = "default_comments_days")]
+    pub comments_days: u32,
 }
 
 fn default_x_base() -> String {
@@ -55,6 +58,9 @@ fn default_x_base() -> String {
 }
 fn default_fb_base() -> String {
     "https://graph.facebook.com".into()
+}
+fn default_comments_days() -> u32 {
+    7
 }
 fn default_fb_version() -> String {
     "v21.0".into()
@@ -374,7 +380,51 @@ pub async fn poll_x(
     commit(&cfg.name, batch, publisher, store).await
 }
 
-/// Fetches posts since the stored time, following `paging.next`, and commits them.
+/// Every page of a Graph list (`first` with `query`, then `paging.next`), newest first as the
+/// API gives them.
+async fn graph_pages(
+    client: &reqwest::Client,
+    first: &str,
+    query: &[(&str, String)],
+    access_token: &str,
+    what: &'static str,
+) -> Result<Vec<facebook::FeedResponse>, SourceError> {
+    let mut pages = Vec::new();
+    let mut next: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let req = match &next {
+            None => client.get(first).query(query),
+            // `paging.next` carries every parameter except the token.
+            Some(url) => client.get(url),
+        }
+        .query(&[("access_token", access_token)]);
+        let body = get(req, what).await?;
+        let resp = facebook::parse_response(&body)
+            .map_err(|e| SourceError::Input(format!("{what}: {e}")))?;
+        let more = resp.paging.as_ref().and_then(|p| p.next.clone());
+        let empty = resp.data.is_empty();
+        pages.push(resp);
+        match more {
+            Some(n) if !empty => next = Some(strip_token(&n)),
+            _ => return Ok(pages),
+        }
+    }
+    Err(SourceError::Input(format!(
+        "{what}: more than {MAX_PAGES} pages in one poll; not committing a partial read"
+    )))
+}
+
+fn newest_time(pages: &[facebook::FeedResponse]) -> Option<i64> {
+    pages
+        .iter()
+        .flat_map(|p| &p.data)
+        .filter_map(|p| facebook::parse_time(&p.created_time))
+        .map(|t| t.timestamp())
+        .max()
+}
+
+/// Fetches posts since the stored time and, for the page's posts of the last `comments_days`,
+/// their comments since the stored comment time; commits them as one batch.
 pub async fn poll_facebook(
     cfg: &FacebookPage,
     client: &reqwest::Client,
@@ -382,58 +432,75 @@ pub async fn poll_facebook(
     store: &Store,
 ) -> Result<Stats, SourceError> {
     let access_token = token(&cfg.name, &cfg.access_token, &cfg.access_token_file)?;
-    let since: Option<i64> = store
-        .get_cursor(&cfg.name, "since")
-        .await?
-        .and_then(|v| v.parse().ok());
-    let first = format!(
-        "{}/{}/{}/feed",
-        cfg.base_url.trim_end_matches('/'),
-        cfg.api_version,
-        cfg.page_id
-    );
+    let cursor = |key: &'static str| async move {
+        Ok::<_, SourceError>(
+            store
+                .get_cursor(&cfg.name, key)
+                .await?
+                .and_then(|v| v.parse::<i64>().ok()),
+        )
+    };
+    let since = cursor("since").await?;
+    let graph = format!("{}/{}", cfg.base_url.trim_end_matches('/'), cfg.api_version);
+    let feed = format!("{graph}/{}/feed", cfg.page_id);
+    let mut q = vec![
+        ("fields", facebook::FEED_FIELDS.to_string()),
+        ("limit", "100".into()),
+    ];
+    if let Some(s) = since {
+        q.push(("since", s.to_string()));
+    }
+    let pages = graph_pages(client, &feed, &q, &access_token, "facebook feed").await?;
     let mut batch = Batch::default();
-    let mut newest = since.unwrap_or(0);
-    let mut next: Option<String> = None;
-    for _page in 0..1000 {
-        let req = match &next {
-            None => {
-                let mut q = vec![
-                    ("fields", facebook::FEED_FIELDS.to_string()),
-                    ("limit", "100".into()),
-                ];
-                if let Some(s) = since {
-                    q.push(("since", s.to_string()));
-                }
-                client
-                    .get(&first)
-                    .query(&q)
-                    .query(&[("access_token", &access_token)])
-            }
-            // `paging.next` carries every parameter except the token.
-            Some(url) => client.get(url).query(&[("access_token", &access_token)]),
-        };
-        let body = get(req, "facebook feed").await?;
-        let resp = facebook::parse_response(&body)
-            .map_err(|e| SourceError::Input(format!("facebook feed: {e}")))?;
-        for p in &resp.data {
-            if let Some(t) = facebook::parse_time(&p.created_time) {
-                newest = newest.max(t.timestamp());
-            }
-        }
+    for resp in &pages {
         batch
             .signals
-            .extend(facebook::to_signals(&resp, &cfg.name, &cfg.page_id));
-        match resp.paging.and_then(|p| p.next) {
-            Some(n) if !resp.data.is_empty() => next = Some(strip_token(&n)),
-            _ => break,
-        }
+            .extend(facebook::to_signals(resp, &cfg.name, &cfg.page_id));
     }
-    if Some(newest) != since && newest > 0 {
-        // `since` is inclusive: the next poll asks for strictly newer posts.
+    // `since` is inclusive: the next poll asks for strictly newer items.
+    if let Some(newest) = newest_time(&pages).filter(|n| Some(*n + 1) != since) {
         batch
             .checkpoints
             .push(("since".into(), (newest + 1).to_string()));
+    }
+
+    if cfg.comments_days > 0 {
+        let comments_since = cursor("comments_since").await?;
+        let recent = chrono::Utc::now().timestamp() - i64::from(cfg.comments_days) * 86_400;
+        let recent_q = [
+            ("fields", "id,created_time".to_string()),
+            ("limit", "100".into()),
+            ("since", recent.to_string()),
+        ];
+        let posts = graph_pages(client, &feed, &recent_q, &access_token, "facebook feed").await?;
+        let mut newest = None;
+        for post in posts.iter().flat_map(|p| &p.data) {
+            let mut cq = vec![
+                ("fields", facebook::COMMENT_FIELDS.to_string()),
+                ("filter", "stream".into()),
+                ("limit", "100".into()),
+            ];
+            if let Some(s) = comments_since {
+                cq.push(("since", s.to_string()));
+            }
+            let url = format!("{graph}/{}/comments", post.id);
+            let comments =
+                graph_pages(client, &url, &cq, &access_token, "facebook comments").await?;
+            for resp in &comments {
+                batch.signals.extend(facebook::comments_to_signals(
+                    resp,
+                    &cfg.name,
+                    &cfg.page_id,
+                    &post.id,
+                ));
+            }
+            newest = newest.max(newest_time(&comments));
+        }
+        if let Some(n) = newest.filter(|n| Some(*n + 1) != comments_since) {
+            batch
+                .checkpoints
+                .push(("comments_since".into(), (n + 1).to_string()));
+        }
     }
     commit(&cfg.name, batch, publisher, store).await
 }

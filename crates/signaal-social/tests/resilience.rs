@@ -29,6 +29,20 @@ fn samples(dir: &str) -> Result<Vec<String>> {
         .collect::<std::io::Result<_>>()?)
 }
 
+const COMMENTED_POST: &str = "104857600000001_100000000000040";
+
+/// The recorded comment pages of the page's own announcement.
+fn comment_pages() -> Result<std::collections::HashMap<String, Vec<String>>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut pages = Vec::new();
+    for n in 1..=2 {
+        pages.push(std::fs::read_to_string(
+            dir.join(format!("comments-{COMMENTED_POST}-page-{n}.json")),
+        )?);
+    }
+    Ok([(COMMENTED_POST.to_string(), pages)].into())
+}
+
 struct Setup {
     base: String,
     publisher: Publisher,
@@ -43,6 +57,7 @@ async fn setup(failures: Vec<Failure>) -> Result<Setup> {
     let recordings = Recordings {
         x_pages: samples("twitter")?,
         facebook_pages: samples("facebook")?,
+        facebook_comments: comment_pages()?,
         failures,
     };
     let (base, _) = serve(recordings, stop.clone()).await?;
@@ -156,6 +171,8 @@ async fn graph_server_errors_are_retried_and_token_errors_are_clear() -> Result 
         api_version: "v21.0".into(),
         page_id: "104857600000001".into(),
         access_token: "fb-page-token-456".into(),
+        // Comments are followed only on recent posts; the recordings are from November 2026.
+        comments_days: 0,
         access_token_file: None,
     };
     let client = http_client()?;
@@ -213,5 +230,54 @@ async fn the_mentions_timeline_pages_with_pagination_token() -> Result {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.contains("either `query` or `mentions_of`"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn comments_on_the_pages_posts_are_followed_once() -> Result {
+    let s = setup(vec![]).await?;
+    let page = FacebookPage {
+        name: "page".into(),
+        base_url: s.base.clone(),
+        api_version: "v21.0".into(),
+        page_id: "104857600000001".into(),
+        access_token: "fb-page-token".into(),
+        access_token_file: None,
+        // Far enough back to reach the recordings' posts, whatever today's date.
+        comments_days: 36_500,
+    };
+    let client = http_client()?;
+    let mut posts = 0;
+    for body in samples("facebook")? {
+        posts += facebook::to_signals(
+            &facebook::parse_response(body.as_bytes())?,
+            "p",
+            "104857600000001",
+        )
+        .len();
+    }
+    let stats = poll_facebook(&page, &client, &s.publisher, &s.store).await?;
+    // Four comments over two pages; the page's own reply is not a signal.
+    assert_eq!(stats.published, posts + 3);
+    assert!(s
+        .store
+        .get_cursor("page", "comments_since")
+        .await?
+        .is_some());
+    assert_eq!(
+        poll_facebook(&page, &client, &s.publisher, &s.store)
+            .await?
+            .published,
+        0
+    );
+    let first = facebook::parse_response(comment_pages()?[COMMENTED_POST][0].as_bytes())?;
+    let signals = facebook::comments_to_signals(&first, "page", "104857600000001", COMMENTED_POST);
+    assert_eq!(signals.len(), 2);
+    assert_eq!(signals[0].thread_id.as_deref(), Some(COMMENTED_POST));
+    assert_eq!(
+        signals[1].meta["in_reply_to"],
+        format!("{COMMENTED_POST}_9001")
+    );
+    assert_eq!(signals[0].meta["likes"], 12);
     Ok(())
 }

@@ -177,6 +177,7 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
         page_id: FACEBOOK_PAGE.into(),
         access_token: "demo-token".into(),
         access_token_file: None,
+        comments_days: 0,
     }];
     if cfg.classifier.author_secret.is_empty() {
         // The demo's pseudonyms only need to be stable within the demo.
