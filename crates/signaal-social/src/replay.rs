@@ -203,11 +203,8 @@ async fn fb_comments(
     Path((_version, post)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if q.get("access_token").is_none_or(|t| t.is_empty()) {
-        return json(
-            StatusCode::BAD_REQUEST,
-            r#"{"error":{"message":"An active access token must be used to query information about the current user.","type":"OAuthException","code":2500,"fbtrace_id":"replay"}}"#.into(),
-        );
+    if let Some(refused) = no_graph_token(&q) {
+        return refused;
     }
     let pages = s
         .recordings
@@ -251,6 +248,16 @@ async fn fb_comments(
         ),
         None => json(StatusCode::OK, r#"{"data":[]}"#.into()),
     }
+}
+
+/// Graph's answer to a request without `access_token`.
+fn no_graph_token(q: &HashMap<String, String>) -> Option<Response> {
+    q.get("access_token").is_none_or(|t| t.is_empty()).then(|| {
+        json(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":{"message":"An active access token must be used to query information about the current user.","type":"OAuthException","code":2500,"fbtrace_id":"replay"}}"#.into(),
+        )
+    })
 }
 
 fn json(status: StatusCode, body: String) -> Response {
@@ -317,11 +324,8 @@ async fn fb_feed(
     Path((_version, _page)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if q.get("access_token").is_none_or(|t| t.is_empty()) {
-        return json(
-            StatusCode::BAD_REQUEST,
-            r#"{"error":{"message":"An active access token must be used to query information about the current user.","type":"OAuthException","code":2500,"fbtrace_id":"replay"}}"#.into(),
-        );
+    if let Some(refused) = no_graph_token(&q) {
+        return refused;
     }
     if let Some(since) = q.get("since").and_then(|v| v.parse::<i64>().ok()) {
         if since > s.fb_newest {
