@@ -2,12 +2,13 @@
 //!
 //! [`x::parse_search`] and [`facebook::parse_feed`] are pure: one documented API response in,
 //! signals out. [`worker`] polls the APIs with `since_id` / `since` cursors in the store.
-//! [`webhook`] receives Facebook's signed page webhooks.
+//! [`stream`] follows X's filtered stream. [`webhook`] receives Facebook's signed page webhooks.
 //! [`replay`] is a local HTTP server that serves recorded responses in the documented wire
 //! format, for the demo and tests (the real APIs are not reachable from CI).
 
 pub mod facebook;
 pub mod replay;
+pub mod stream;
 pub mod webhook;
 pub mod worker;
 pub mod x;

@@ -28,9 +28,26 @@ pub struct Recordings {
     pub facebook_pages: Vec<String>,
     /// Recorded `/{post-id}/comments` bodies per post id, first page first.
     pub facebook_comments: HashMap<String, Vec<String>>,
+    /// What each successive connection to `/2/tweets/search/stream` gets; connections past the
+    /// end get a stalled stream.
+    pub stream_connections: Vec<Vec<StreamPart>>,
+    /// Rules the stream has before signaal connects: `(id, value)`.
+    pub stream_rules: Vec<(String, String)>,
     /// Failure answers, served in order, one per request, before the recorded pages resume:
     /// rate limits, server errors, token errors as the APIs send them.
     pub failures: Vec<Failure>,
+}
+
+/// One piece of a recorded stream connection.
+#[derive(Debug, Clone)]
+pub enum StreamPart {
+    /// A JSON line (sent with `\r\n`).
+    Line(String),
+    /// The keep-alive: an empty `\r\n`.
+    KeepAlive,
+    Pause(std::time::Duration),
+    /// Nothing more, but the connection stays open.
+    Stall,
 }
 
 /// One scripted failure answer.
@@ -86,6 +103,8 @@ impl Failure {
 }
 
 struct Shared {
+    stream_connects: std::sync::atomic::AtomicUsize,
+    rules: std::sync::Mutex<Vec<(String, String)>>,
     failures: std::sync::Mutex<std::collections::VecDeque<Failure>>,
     x_first: Option<usize>,
     x_by_token: HashMap<String, usize>,
@@ -133,7 +152,10 @@ pub async fn serve(
         }
     }
     let failures = std::sync::Mutex::new(recordings.failures.iter().cloned().collect());
+    let rules = std::sync::Mutex::new(recordings.stream_rules.clone());
     let shared = Arc::new(Shared {
+        stream_connects: std::sync::atomic::AtomicUsize::new(0),
+        rules,
         failures,
         x_first: (!recordings.x_pages.is_empty()).then_some(0),
         x_by_token,
@@ -146,6 +168,11 @@ pub async fn serve(
     let app = Router::new()
         .route("/2/tweets/search/recent", get(x_search))
         .route("/2/users/{id}/mentions", get(x_mentions))
+        .route("/2/tweets/search/stream", get(x_stream))
+        .route(
+            "/2/tweets/search/stream/rules",
+            get(x_rules).post(x_change_rules),
+        )
         .route("/{version}/{page}/feed", get(fb_feed))
         .route("/{version}/{post}/comments", get(fb_comments))
         .layer(axum::middleware::from_fn_with_state(
@@ -250,6 +277,100 @@ async fn fb_comments(
     }
 }
 
+/// The filtered stream: each connection plays the next recorded script.
+async fn x_stream(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = no_bearer(&headers) {
+        return refused;
+    }
+    let n = s
+        .stream_connects
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let parts = s
+        .recordings
+        .stream_connections
+        .get(n)
+        .cloned()
+        .unwrap_or_else(|| vec![StreamPart::Stall]);
+    let body = futures::stream::unfold(parts.into_iter(), |mut it| async move {
+        loop {
+            let bytes = match it.next()? {
+                StreamPart::Line(l) => axum::body::Bytes::from(format!("{l}\r\n")),
+                StreamPart::KeepAlive => axum::body::Bytes::from_static(b"\r\n"),
+                StreamPart::Pause(d) => {
+                    tokio::time::sleep(d).await;
+                    continue;
+                }
+                StreamPart::Stall => {
+                    tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                    return None;
+                }
+            };
+            return Some((Ok::<_, std::convert::Infallible>(bytes), it));
+        }
+    });
+    (
+        [("content-type", "application/json; charset=utf-8")],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
+}
+
+async fn x_rules(State(s): State<Arc<Shared>>) -> Response {
+    let rules = s.rules.lock().map(|r| r.clone()).unwrap_or_default();
+    let data: Vec<serde_json::Value> = rules
+        .iter()
+        .map(|(id, value)| serde_json::json!({"id": id, "value": value}))
+        .collect();
+    let count = data.len();
+    json(
+        StatusCode::OK,
+        serde_json::json!({"data": data, "meta": {"sent": "2026-11-17T09:00:00.000Z", "result_count": count}})
+            .to_string(),
+    )
+}
+
+async fn x_change_rules(State(s): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let Ok(change) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return json(
+            StatusCode::BAD_REQUEST,
+            r#"{"title":"Invalid Request"}"#.into(),
+        );
+    };
+    let Ok(mut rules) = s.rules.lock() else {
+        return json(StatusCode::INTERNAL_SERVER_ERROR, "{}".into());
+    };
+    if let Some(ids) = change.pointer("/delete/ids").and_then(|v| v.as_array()) {
+        rules.retain(|(id, _)| !ids.iter().any(|d| d.as_str() == Some(id.as_str())));
+    }
+    if let Some(add) = change.get("add").and_then(|v| v.as_array()) {
+        for r in add {
+            if let Some(value) = r.get("value").and_then(|v| v.as_str()) {
+                let id = format!("18580000000000{:05}", rules.len() + 1);
+                rules.push((id, value.to_string()));
+            }
+        }
+    }
+    json(
+        StatusCode::OK,
+        r#"{"meta":{"sent":"2026-11-17T09:00:00.000Z","summary":{}}}"#.into(),
+    )
+}
+
+/// X's answer to a request without a bearer token.
+fn no_bearer(headers: &HeaderMap) -> Option<Response> {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer "));
+    (!bearer).then(|| {
+        json(
+            StatusCode::UNAUTHORIZED,
+            r#"{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}"#
+                .into(),
+        )
+    })
+}
+
 /// Graph's answer to a request without `access_token`.
 fn no_graph_token(q: &HashMap<String, String>) -> Option<Response> {
     q.get("access_token").is_none_or(|t| t.is_empty()).then(|| {
@@ -293,16 +414,8 @@ fn x_pages(
     q: &HashMap<String, String>,
     page_param: &str,
 ) -> Response {
-    if !headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bearer "))
-    {
-        return json(
-            StatusCode::UNAUTHORIZED,
-            r#"{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}"#
-                .into(),
-        );
+    if let Some(refused) = no_bearer(headers) {
+        return refused;
     }
     if let (Some(since), Some(newest)) = (q.get("since_id"), &s.x_newest) {
         if !x::newer(newest, since) {

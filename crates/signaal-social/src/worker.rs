@@ -77,7 +77,7 @@ const ATTEMPTS: u32 = 5;
 /// First backoff; it doubles per attempt, with jitter of ±50 %.
 const BACKOFF: Duration = Duration::from_millis(500);
 /// The token given inline or in a file (exactly one). The error names the file, never the token.
-fn token(
+pub(crate) fn token(
     source: &str,
     value: &str,
     file: &Option<std::path::PathBuf>,

@@ -53,13 +53,18 @@ struct Setup {
 }
 
 async fn setup(failures: Vec<Failure>) -> Result<Setup> {
-    let stop = CancellationToken::new();
-    let recordings = Recordings {
+    setup_with(Recordings {
         x_pages: samples("twitter")?,
         facebook_pages: samples("facebook")?,
         facebook_comments: comment_pages()?,
         failures,
-    };
+        ..Recordings::default()
+    })
+    .await
+}
+
+async fn setup_with(recordings: Recordings) -> Result<Setup> {
+    let stop = CancellationToken::new();
     let (base, _) = serve(recordings, stop.clone()).await?;
     let mock = MockKafka::start(1)?;
     let publisher = Publisher::new(&mock.bus_config(1)?)?;
@@ -279,5 +284,82 @@ async fn comments_on_the_pages_posts_are_followed_once() -> Result {
         format!("{COMMENTED_POST}_9001")
     );
     assert_eq!(signals[0].meta["likes"], 12);
+    Ok(())
+}
+
+fn stream_post(id: &str, text: &str) -> String {
+    format!(
+        r#"{{"data":{{"id":"{id}","text":"{text}","author_id":"11","created_at":"2026-11-17T09:00:00.000Z","conversation_id":"{id}","lang":"nl","edit_history_tweet_ids":["{id}"]}},"includes":{{"users":[{{"id":"11","name":"Jan","username":"jan"}}]}},"matching_rules":[{{"id":"1858000000000000001","tag":"gemeente"}}]}}"#
+    )
+}
+
+/// The filtered stream through keep-alives, a stall, a server close after an operational
+/// disconnect message, and reconnects; rules synced from config.
+#[tokio::test]
+async fn the_filtered_stream_survives_stalls_and_disconnects() -> Result {
+    use signaal_social::replay::StreamPart::{KeepAlive, Line, Pause, Stall};
+    use signaal_social::stream::{run, Rule, XStream};
+    let s = setup_with(Recordings {
+        stream_connections: vec![
+            vec![KeepAlive, Line(stream_post("1858000000000000101", "DigiD weer stuk")), KeepAlive, Stall],
+            vec![
+                Pause(Duration::from_millis(100)),
+                Line(stream_post("1858000000000000102", "Nog steeds stuk")),
+                Line(r#"{"errors":[{"title":"operational-disconnect","disconnect_type":"UpstreamOperationalDisconnect","detail":"This stream has been disconnected upstream for operational reasons.","type":"https://api.twitter.com/2/problems/operational-disconnect"}]}"#.into()),
+            ],
+            vec![Line(stream_post("1858000000000000103", "Werkt weer, dank")), Stall],
+        ],
+        stream_rules: vec![("1858000000000000900".into(), "oude regel".into())],
+        ..Recordings::default()
+    })
+    .await?;
+    let (base, publisher, store) = (s.base.clone(), s.publisher.clone(), s.store.clone());
+    let cfg = XStream {
+        name: "stream".into(),
+        base_url: base.clone(),
+        bearer_token: "x-bearer".into(),
+        bearer_token_file: None,
+        rules: vec![Rule {
+            value: "@gemeente -is:retweet".into(),
+            tag: Some("gemeente".into()),
+        }],
+        own_user_ids: vec![],
+        stall_seconds: 1,
+    };
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(run(cfg, publisher, store.clone(), shutdown.clone()));
+    let started = Instant::now();
+    let last = || async {
+        Ok::<_, signaal_store::StoreError>(store.cursors("stream").await?.get("last_id").cloned())
+    };
+    while last().await?.as_deref() != Some("1858000000000000103") {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the third connection's post never came"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Connection 1 stalled (1 s), connection 2 was closed by the server: two reconnects.
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    shutdown.cancel();
+    task.await??;
+
+    let rules: serde_json::Value = reqwest::get(format!("{base}/2/tweets/search/stream/rules"))
+        .await?
+        .json()
+        .await?;
+    let values: Vec<&str> = rules["data"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|r| r["value"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        values,
+        ["@gemeente -is:retweet"],
+        "the stale rule deleted, the configured one added"
+    );
     Ok(())
 }

@@ -279,6 +279,8 @@ pub struct SocialConfig {
     pub poll_seconds: u64,
     pub x: Vec<XSearch>,
     pub facebook: Vec<FacebookPage>,
+    /// X filtered streams (`/2/tweets/search/stream`), rules from config.
+    pub x_stream: Vec<signaal_social::stream::XStream>,
     /// The Facebook page webhook receiver, served by the social worker.
     pub webhook: Option<FacebookWebhook>,
 }
@@ -354,6 +356,7 @@ impl Default for SocialConfig {
             poll_seconds: 60,
             x: Vec::new(),
             facebook: Vec::new(),
+            x_stream: Vec::new(),
             webhook: None,
         }
     }

@@ -113,6 +113,15 @@ pub async fn run(which: Worker, cfg: &Config, shutdown: CancellationToken) -> an
             let (p, s, t) = (publisher.clone(), store.clone(), shutdown.clone());
             tasks.spawn(async move { Ok(signaal_social::worker::run(src, every, p, s, t).await?) });
         }
+        for stream in &cfg.social.x_stream {
+            let (src, p, s, t) = (
+                stream.clone(),
+                publisher.clone(),
+                store.clone(),
+                shutdown.clone(),
+            );
+            tasks.spawn(async move { Ok(signaal_social::stream::run(src, p, s, t).await?) });
+        }
         if let Some(hook) = &cfg.social.webhook {
             let (addr, receiver) = (hook.listen, hook.receiver()?);
             let (p, t) = (publisher.clone(), shutdown.clone());
