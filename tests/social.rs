@@ -65,10 +65,21 @@ fn social_config(dir: &std::path::Path, base: String, api: &str) -> Result<PathB
 }
 
 fn start(config: &std::path::Path, worker: &str, log: PathBuf) -> Result<std::process::Child> {
-    Ok(Command::new(signaal_bin()?)
-        .arg("--config")
-        .arg(config)
-        .arg(worker)
+    start_listening(config, worker, log, None)
+}
+
+fn start_listening(
+    config: &std::path::Path,
+    worker: &str,
+    log: PathBuf,
+    listen: Option<u16>,
+) -> Result<std::process::Child> {
+    let mut cmd = Command::new(signaal_bin()?);
+    cmd.arg("--config").arg(config).arg(worker);
+    if let Some(port) = listen {
+        cmd.arg("--listen").arg(format!("127.0.0.1:{port}"));
+    }
+    Ok(cmd
         .env(
             "SIGNAAL_LOG",
             "debug,rdkafka=warn,sqlx=warn,hyper=info,reqwest=debug",
@@ -104,9 +115,12 @@ async fn refused_tokens_are_reported_without_the_tokens() -> Result {
     let config = social_config(dir.path(), base_config(&run, &brokers, &db, 1), &api)?;
     run_setup(&signaal_bin()?, &config)?;
     let log = dir.path().join("social.log");
+    let ops = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let mut workers = Workers(vec![(
         "social".into(),
-        start(&config, "social", log.clone())?,
+        start_listening(&config, "social", log.clone(), Some(ops))?,
     )]);
     // Long enough for both refusals and a successful poll after them.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -117,6 +131,17 @@ async fn refused_tokens_are_reported_without_the_tokens() -> Result {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Requests by endpoint and status on /metrics: the refusals.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{ops}/metrics"))
+        .await?
+        .text()
+        .await?;
+    for line in [
+        "signaal_social_requests_total{endpoint=\"x recent search\",status=\"401\"} 1",
+        "signaal_social_requests_total{endpoint=\"facebook feed\",status=\"400\"} 1",
+    ] {
+        assert!(metrics.contains(line), "`{line}` missing:\n{metrics}");
     }
     workers.terminate()?;
     stop.cancel();

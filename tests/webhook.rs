@@ -22,6 +22,9 @@ async fn signed_deliveries_are_published_and_forged_ones_refused() -> Result {
     let brokers = service_env("SIGNAAL_TEST_BROKERS")?;
     let run = common::unique("hook");
     let dir = tempfile::tempdir()?;
+    let ops = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -50,6 +53,8 @@ async fn signed_deliveries_are_published_and_forged_ones_refused() -> Result {
             .arg("--config")
             .arg(&config)
             .arg("social")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{ops}"))
             .env("SIGNAAL_LOG", "debug")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
@@ -116,6 +121,30 @@ async fn signed_deliveries_are_published_and_forged_ones_refused() -> Result {
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.text().await?, "EVENT_RECEIVED");
     }
+    // The refusals and the deliveries on /metrics.
+    let metrics = http
+        .get(format!("http://127.0.0.1:{ops}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let value = |prefix: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    assert_eq!(
+        value("signaal_webhook_signature_failures_total{source=\"facebook-webhook\"}"),
+        Some(4.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        value("signaal_source_signals_published_total{source=\"facebook-webhook\"}"),
+        Some(4.0),
+        "{metrics}"
+    );
     workers.terminate()?;
 
     // What the one-shot import says the payload holds is exactly what was published: twice (the

@@ -363,3 +363,33 @@ async fn the_filtered_stream_survives_stalls_and_disconnects() -> Result {
     );
     Ok(())
 }
+
+/// X answers 200 with `errors` next to `data` when part of a request failed (a deleted author,
+/// a suspended account): the data is kept, the errors logged, the cursor moves.
+#[tokio::test]
+async fn partial_errors_inside_a_200_keep_the_data() -> Result {
+    let page = r#"{"data":[{"id":"1858000000000000201","text":"@gemeente waar blijft mijn vergunning?","author_id":"11","created_at":"2026-11-17T09:00:00.000Z","conversation_id":"1858000000000000201","lang":"nl","public_metrics":{"retweet_count":0,"reply_count":0,"like_count":2,"quote_count":0}}],
+      "includes":{"users":[{"id":"11","username":"jan","name":"Jan"}]},
+      "errors":[{"value":"12","detail":"Could not find user with id: [12].","title":"Not Found Error","resource_type":"user","parameter":"id","resource_id":"12","type":"https://api.twitter.com/2/problems/resource-not-found"}],
+      "meta":{"newest_id":"1858000000000000201","oldest_id":"1858000000000000201","result_count":1}}"#;
+    let s = setup(vec![Failure {
+        path_prefix: "/2/".into(),
+        status: 200,
+        headers: vec![],
+        body: page.into(),
+    }])
+    .await?;
+    let stats = poll_x(
+        &search(&s.base, "x-bearer"),
+        &http_client()?,
+        &s.publisher,
+        &s.store,
+    )
+    .await?;
+    assert_eq!(stats.published, 1);
+    assert_eq!(
+        s.store.get_cursor("mentions", "since_id").await?.as_deref(),
+        Some("1858000000000000201")
+    );
+    Ok(())
+}
