@@ -86,14 +86,15 @@ impl Failure {
         }
     }
 
-    /// A Graph API error object (`code` 4, 17, 32, 613: rate limits; 190: token).
+    /// A Graph API error object (`code` 4, 17, 32, 613: rate limits; 190: token), with the
+    /// usage header saying when access is back.
     pub fn graph_error(code: i64, http_status: u16, message: &str) -> Failure {
         Failure {
             path_prefix: "/v".into(),
             status: http_status,
             headers: vec![(
-                "x-app-usage".into(),
-                r#"{"call_count":100,"total_cputime":12,"total_time":40}"#.into(),
+                "x-business-use-case-usage".into(),
+                r#"{"104857600000001":[{"type":"pages","call_count":100,"total_cputime":12,"total_time":40,"estimated_time_to_regain_access":0}]}"#.into(),
             )],
             body: format!(
                 r#"{{"error":{{"message":"{message}","type":"OAuthException","code":{code},"fbtrace_id":"Areplay"}}}}"#

@@ -164,7 +164,11 @@ fn graph_regain_wait(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .filter_map(|v| serde_json::from_str::<serde_json::Value>(v).ok())
         .filter_map(|v| minutes(&v))
         .max()
-        .map(|m| Duration::from_secs(m.max(1) * 60).min(MAX_RESET_WAIT))
+        // 0 minutes: access is back already; a short backoff is enough.
+        .map(|m| match m {
+            0 => BACKOFF,
+            m => Duration::from_secs(m * 60).min(MAX_RESET_WAIT),
+        })
 }
 
 /// Sends `req` (retrying a clone of it) and returns the body of a 2xx answer.
@@ -606,6 +610,14 @@ mod tests {
         );
         assert_eq!(graph_regain_wait(&g), Some(Duration::from_secs(7 * 60)));
         assert_eq!(graph_regain_wait(&reqwest::header::HeaderMap::new()), None);
+        let mut now = reqwest::header::HeaderMap::new();
+        now.insert(
+            "x-app-usage",
+            r#"{"estimated_time_to_regain_access":0}"#
+                .parse()
+                .unwrap_or_else(|_| unreachable!()),
+        );
+        assert_eq!(graph_regain_wait(&now), Some(BACKOFF));
     }
 
     #[test]

@@ -163,6 +163,9 @@ async fn a_refused_token_fails_at_once_and_is_never_in_the_error() -> Result {
 async fn graph_server_errors_are_retried_and_token_errors_are_clear() -> Result {
     let s = setup(vec![
         Failure::server_error("/v", 500),
+        // Rate limited (application and page level), access back at once: waited out.
+        Failure::graph_error(4, 403, "(#4) Application request limit reached"),
+        Failure::graph_error(32, 403, "(#32) Page request limit reached"),
         Failure::graph_error(
             190,
             400,
