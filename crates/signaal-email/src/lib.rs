@@ -1,5 +1,5 @@
-//! Email source: turns RFC 5322 messages from Maildir folders, mbox files and `.eml` files into
-//! raw signals.
+//! Email source: turns RFC 5322 messages from IMAP mailboxes ([`imap`]), Maildir folders, mbox
+//! files and `.eml` files into raw signals.
 //!
 //! [`parse::parse_message`] is pure: bytes in, a signal (or a reason to skip or reject) out.
 //! [`folder`] finds messages on disk; [`worker`] polls a folder, publishes what is new and records

@@ -1,7 +1,10 @@
-//! Social media source: X API v2 recent search and Facebook Graph page feeds.
+//! Social media source: X API v2 (recent search, mentions, filtered stream) and the Facebook Graph
+//! API (page feeds, comments, webhooks).
 //!
-//! [`x::parse_search`] and [`facebook::parse_feed`] are pure: one documented API response in,
-//! signals out. [`worker`] polls the APIs with `since_id` / `since` cursors in the store.
+//! [`x::parse_response`] / [`x::to_signals`] and [`facebook::parse_response`] /
+//! [`facebook::to_signals`] are pure: one documented API response in, signals out. [`worker`]
+//! polls the APIs with `since_id` / `since` cursors in the store, waiting out rate limits and
+//! backing off from server errors.
 //! [`stream`] follows X's filtered stream. [`webhook`] receives Facebook's signed page webhooks.
 //! [`replay`] is a local HTTP server that serves recorded responses in the documented wire
 //! format, for the demo and tests (the real APIs are not reachable from CI).
