@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 mod common;
 use common::{
     base_config, drop_database, dry_run_ids, fresh_database, kcat_read, repo, run_setup,
-    service_env, signaal_bin, Result, Workers,
+    service_env, signaal_bin, social_sample_ids, Result, Workers,
 };
 
 fn copy_dir(from: &Path, to: &Path) -> Result {
@@ -131,28 +131,7 @@ threshold = 10
             &samples.join("phone/calls-2026-11.csv").to_string_lossy(),
         ],
     )?);
-    for f in ["search-recent-page-1.json", "search-recent-page-2.json"] {
-        expected.extend(dry_run_ids(
-            &bin,
-            &config,
-            &[
-                "twitter",
-                &samples.join("twitter").join(f).to_string_lossy(),
-            ],
-        )?);
-    }
-    for f in ["feed-page-1.json", "feed-page-2.json", "feed-page-3.json"] {
-        expected.extend(dry_run_ids(
-            &bin,
-            &config,
-            &[
-                "facebook",
-                "--page-id",
-                "104857600000001",
-                &samples.join("facebook").join(f).to_string_lossy(),
-            ],
-        )?);
-    }
+    expected.extend(social_sample_ids(&bin, &config)?);
     assert_eq!(
         expected.len(),
         210,

@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    drop_database, fresh_database, kcat_read, kill_after, run_setup, service_env, signaal_bin,
-    Result, Workers,
+    base_config, drop_database, fresh_database, kcat_read, kill_after, run_setup, service_env,
+    signaal_bin, Result, Workers,
 };
 use futures::TryStreamExt;
 use signaal_bus::{BusConfig, Publisher, Topics};
@@ -406,20 +406,7 @@ async fn killed_mid_backlog_and_restarted_every_message_is_stored_once() -> Resu
     std::fs::write(
         &config,
         format!(
-            r#"
-[bus]
-brokers = "{brokers}"
-partitions = 2
-group_prefix = "{run}"
-[bus.topics]
-raw = "{run}.raw"
-classified = "{run}.classified"
-alerts = "{run}.alerts"
-dlq = "{run}.dlq"
-[store]
-url = "{db}"
-[classifier]
-author_secret = "imap-test"
+            r#"{base}
 [email]
 poll_seconds = 20
 [[email.imap]]
@@ -433,6 +420,7 @@ password_file = "{secret}"
 folders = ["{run}"]
 batch = 3
 "#,
+            base = base_config(&run, &brokers, &db, 2),
             port = port("SIGNAAL_TEST_IMAP")?,
             ca = service_env("SIGNAAL_TEST_IMAP_CA")?,
             secret = dir.path().join("imap-password").display(),

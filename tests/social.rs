@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    base_config, drop_database, dry_run_ids, fresh_database, repo, run_setup, service_env,
-    signaal_bin, Result, Workers,
+    base_config, drop_database, fresh_database, repo, run_setup, service_env, signaal_bin,
+    social_sample_ids, Result, Workers,
 };
 use signaal_social::replay::{serve, Failure, Recordings};
 use tokio_util::sync::CancellationToken;
@@ -182,26 +182,7 @@ async fn killed_mid_run_and_restarted_no_gaps_no_duplicates() -> Result {
     let dir = tempfile::tempdir()?;
     let config = social_config(dir.path(), base_config(&run, &brokers, &db, 2), &api)?;
 
-    let mut expected = BTreeSet::new();
-    for f in samples("twitter")? {
-        expected.extend(dry_run_ids(
-            &bin,
-            &config,
-            &["twitter", &f.to_string_lossy()],
-        )?);
-    }
-    for f in samples("facebook")? {
-        expected.extend(dry_run_ids(
-            &bin,
-            &config,
-            &[
-                "facebook",
-                "--page-id",
-                "104857600000001",
-                &f.to_string_lossy(),
-            ],
-        )?);
-    }
+    let expected = social_sample_ids(&bin, &config)?;
     run_setup(&bin, &config)?;
     let store = signaal_store::Store::connect(&db).await?;
     let mut first = start(&config, "social", dir.path().join("social-1.log"))?;

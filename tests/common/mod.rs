@@ -214,3 +214,25 @@ pub fn unique(prefix: &str) -> String {
         chrono::Utc::now().timestamp_micros()
     )
 }
+
+/// The bundled X and Facebook samples' ids, as `import --dry-run` gives them.
+pub fn social_sample_ids(bin: &Path, config: &Path) -> Result<BTreeSet<String>> {
+    let mut ids = BTreeSet::new();
+    for (dir, extra) in [
+        ("twitter", &[][..]),
+        ("facebook", &["--page-id", "104857600000001"][..]),
+    ] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("samples").join(dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        files.sort();
+        for f in files {
+            let path = f.to_string_lossy();
+            let mut args = vec![dir];
+            args.extend_from_slice(extra);
+            args.push(&path);
+            ids.extend(dry_run_ids(bin, config, &args)?);
+        }
+    }
+    Ok(ids)
+}

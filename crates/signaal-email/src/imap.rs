@@ -8,7 +8,6 @@
 //! again from the start; signal ids come from Message-ID (or a content hash), so the register
 //! stores nothing twice.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -40,43 +39,8 @@ pub enum Security {
     None,
 }
 
-/// A password or token: given in the configuration, or read from a file at every login, so a
-/// token refresher (or a mounted Kubernetes secret) can replace it while signaal runs.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Secret {
-    Value(String),
-    File(PathBuf),
-}
-
-impl Secret {
-    pub fn read(&self) -> Result<String, ImapError> {
-        match self {
-            Secret::Value(v) => Ok(v.clone()),
-            Secret::File(path) => std::fs::read_to_string(path)
-                .map(|s| s.trim().to_string())
-                .map_err(|source| ImapError::Secret {
-                    path: path.clone(),
-                    source,
-                }),
-        }
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(v: &str) -> Secret {
-        Secret::Value(v.to_string())
-    }
-}
-
-impl fmt::Debug for Secret {
-    // Secrets never reach logs or errors; where they come from may.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Secret::Value(_) => f.write_str("(secret)"),
-            Secret::File(path) => write!(f, "(secret in {})", path.display()),
-        }
-    }
-}
+/// Passwords and tokens are read at every login.
+pub use signaal_source::{Secret, SecretError};
 
 /// How signaal logs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,12 +110,8 @@ pub enum ImapError {
     },
     #[error("folder `{0}` has no UIDVALIDITY, so progress cannot be tracked")]
     NoUidValidity(String),
-    #[error("cannot read the secret file {path}: {source}")]
-    Secret {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Secret(#[from] SecretError),
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error(transparent)]

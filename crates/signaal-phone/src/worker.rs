@@ -186,6 +186,25 @@ pub fn read_export_with_progress<F, P>(
     path: &Path,
     format: &ExportFormat,
     skip: u64,
+    emit: F,
+    progress: P,
+) -> Result<(), ExportError>
+where
+    F: FnMut(Batch) -> Result<(), SourceError>,
+    P: FnMut(Progress),
+{
+    let fp = fingerprint(path).map_err(|e| file_err(path)(format!("cannot read: {e}")))?;
+    read_rows(source, path, fp, format, skip, emit, progress)
+}
+
+/// The reading itself, for a file whose fingerprint `fp` is known (hashing a large export twice
+/// would read it twice).
+fn read_rows<F, P>(
+    source: &str,
+    path: &Path,
+    fp: String,
+    format: &ExportFormat,
+    skip: u64,
     mut emit: F,
     mut progress: P,
 ) -> Result<(), ExportError>
@@ -193,7 +212,6 @@ where
     F: FnMut(Batch) -> Result<(), SourceError>,
     P: FnMut(Progress),
 {
-    let fp = fingerprint(path).map_err(|e| file_err(path)(format!("cannot read: {e}")))?;
     let total_bytes = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let read = Arc::new(AtomicU64::new(0));
     let rows = open_rows(path, format, source, &fp, skip, &read).map_err(file_err(path))?;
@@ -355,10 +373,18 @@ async fn read_file(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
     let (name, p, format) = (cfg.name.clone(), path.to_path_buf(), cfg.format.clone());
     let reader = tokio::task::spawn_blocking(move || {
-        read_export(&name, &p, &format, skip, |b| {
-            tx.blocking_send(b)
-                .map_err(|_| SourceError::Input("worker stopped".into()))
-        })
+        read_rows(
+            &name,
+            &p,
+            fp,
+            &format,
+            skip,
+            |b| {
+                tx.blocking_send(b)
+                    .map_err(|_| SourceError::Input("worker stopped".into()))
+            },
+            |_| {},
+        )
     });
     let mut total = Stats::default();
     while let Some(batch) = rx.recv().await {

@@ -325,7 +325,12 @@ pub async fn run(
     let mut failures: u32 = 0;
     let mut last: Option<Ended> = None;
     while !shutdown.is_cancelled() {
-        let bearer = crate::worker::token(&cfg.name, &cfg.bearer_token, &cfg.bearer_token_file)?;
+        let bearer = crate::worker::token(
+            &cfg.name,
+            "bearer_token",
+            &cfg.bearer_token,
+            &cfg.bearer_token_file,
+        )?;
         let ended = match sync_rules(&cfg, &client, &bearer).await {
             Ok(()) => connect_once(&cfg, &client, &bearer, &publisher, &store, &shutdown).await?,
             Err(e) => {

@@ -79,37 +79,13 @@ const BACKOFF: Duration = Duration::from_millis(500);
 /// The token given inline or in a file (exactly one). The error names the file, never the token.
 pub(crate) fn token(
     source: &str,
+    key: &str,
     value: &str,
     file: &Option<std::path::PathBuf>,
 ) -> Result<String, SourceError> {
-    let t = match (value.trim(), file) {
-        (v, None) if !v.is_empty() => v.to_string(),
-        ("", Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| {
-                SourceError::Input(format!(
-                    "`{source}`: cannot read the token file `{}`: {e}",
-                    path.display()
-                ))
-            })?
-            .trim()
-            .to_string(),
-        ("", None) => {
-            return Err(SourceError::Input(format!(
-                "`{source}`: no token configured (set the token or its `_file`)"
-            )))
-        }
-        _ => {
-            return Err(SourceError::Input(format!(
-                "`{source}`: set the token or its `_file`, not both"
-            )))
-        }
-    };
-    if t.is_empty() {
-        return Err(SourceError::Input(format!(
-            "`{source}`: the token is empty"
-        )));
-    }
-    Ok(t)
+    signaal_source::Secret::from_config(key, Some(value), file.as_deref())
+        .and_then(|s| s.read())
+        .map_err(|e| SourceError::Input(format!("`{source}`: {key}: {e}")))
 }
 
 /// Most pages one poll follows (100 posts each).
@@ -310,7 +286,12 @@ pub async fn poll_x(
     publisher: &Publisher,
     store: &Store,
 ) -> Result<Stats, SourceError> {
-    let bearer = token(&cfg.name, &cfg.bearer_token, &cfg.bearer_token_file)?;
+    let bearer = token(
+        &cfg.name,
+        "bearer_token",
+        &cfg.bearer_token,
+        &cfg.bearer_token_file,
+    )?;
     let since = store.get_cursor(&cfg.name, "since_id").await?;
     let base = cfg.base_url.trim_end_matches('/');
     // Search pages with `next_token`, timelines with `pagination_token`; both answer
@@ -435,7 +416,12 @@ pub async fn poll_facebook(
     publisher: &Publisher,
     store: &Store,
 ) -> Result<Stats, SourceError> {
-    let access_token = token(&cfg.name, &cfg.access_token, &cfg.access_token_file)?;
+    let access_token = token(
+        &cfg.name,
+        "access_token",
+        &cfg.access_token,
+        &cfg.access_token_file,
+    )?;
     let cursor = |key: &'static str| async move {
         Ok::<_, SourceError>(
             store

@@ -5,6 +5,10 @@
 //! A crash anywhere before the checkpoint means the same items are read again next time; their
 //! deterministic ids make the replay collapse downstream.
 
+pub mod secret;
+
+pub use secret::{Secret, SecretError};
+
 use std::future::Future;
 use std::time::Duration;
 

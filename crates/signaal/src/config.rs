@@ -321,18 +321,12 @@ impl std::fmt::Debug for FacebookWebhook {
 
 /// A secret given inline or in a file (exactly one), trimmed.
 fn secret(what: &str, value: &Option<String>, file: &Option<PathBuf>) -> anyhow::Result<String> {
-    let s = match (value, file) {
-        (Some(v), None) => v.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read {what} file `{}`: {e}", path.display()))?,
-        (None, None) => anyhow::bail!("set {what} or {what}_file"),
-        (Some(_), Some(_)) => anyhow::bail!("set {what} or {what}_file, not both"),
-    };
-    let s = s.trim().to_string();
-    if s.is_empty() {
-        anyhow::bail!("{what} is empty");
+    use signaal_source::{Secret, SecretError};
+    match Secret::from_config(what, value.as_deref(), file.as_deref()).and_then(|s| s.read()) {
+        Ok(s) => Ok(s),
+        Err(SecretError::Empty) => anyhow::bail!("{what} is empty"),
+        Err(e) => Err(e.into()),
     }
-    Ok(s)
 }
 
 impl FacebookWebhook {
