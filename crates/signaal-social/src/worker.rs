@@ -83,7 +83,9 @@ pub(crate) fn token(
     value: &str,
     file: &Option<std::path::PathBuf>,
 ) -> Result<String, SourceError> {
-    signaal_source::Secret::from_config(key, Some(value), file.as_deref())
+    // The inline token defaults to "" when only the file is configured.
+    let value = (!value.is_empty()).then_some(value);
+    signaal_source::Secret::from_config(key, value, file.as_deref())
         .and_then(|s| s.read())
         .map_err(|e| SourceError::Input(format!("`{source}`: {key}: {e}")))
 }

@@ -28,14 +28,14 @@ pub enum SecretError {
 }
 
 impl Secret {
-    /// From a configuration's `KEY` / `KEY_file` pair: exactly one of them (an empty value counts
-    /// as absent). `key` names the setting in errors.
+    /// From a configuration's `KEY` / `KEY_file` pair: exactly one of them. `key` names the
+    /// setting in errors; a blank value is a secret that [`Secret::read`] refuses as empty.
     pub fn from_config(
         key: &str,
         value: Option<&str>,
         file: Option<&Path>,
     ) -> Result<Secret, SecretError> {
-        match (value.filter(|v| !v.trim().is_empty()), file) {
+        match (value, file) {
             (Some(v), None) => Ok(Secret::Value(v.to_string())),
             (None, Some(f)) => Ok(Secret::File(f.to_path_buf())),
             (None, None) => Err(SecretError::Missing(key.to_string())),
