@@ -196,6 +196,59 @@ async fn new_mail_is_read_once_and_seen_flags_are_left_alone() -> Result {
     t.stop().await
 }
 
+/// A message without a Date header (a web form's mailer, a scanner) is dated by the server's
+/// INTERNALDATE, not by when signaal happened to read it: a restart re-reading it gives the
+/// same time.
+#[tokio::test]
+async fn a_message_without_a_date_header_gets_the_servers_internaldate() -> Result {
+    let t = Services::start("imapdate").await?;
+    let (run, store, bus, publisher) = (&t.run, &t.store, &t.bus, &t.publisher);
+    let cfg = config("imap-date", Security::StartTls, password(), run)?;
+
+    let mut person = person_with_folder(run).await?;
+    let undated = format!(
+        "From: Klant <klant@voorbeeld.nl>\r\nSubject: Formulier\r\nMessage-ID: <{run}@form>\r\n\r\n\
+         Het formulier op de website geeft een foutmelding.\r\n"
+    );
+    person
+        .append(run, None, Some("\"02-Nov-2026 09:15:00 +0100\""), &undated)
+        .await?;
+    // A Date header wins over the INTERNALDATE.
+    person
+        .append(
+            run,
+            None,
+            Some("\"02-Nov-2026 09:15:00 +0100\""),
+            message(run, 1),
+        )
+        .await?;
+    assert_eq!(poll_once(&cfg, publisher, store).await?.published, 2);
+
+    let mut times = BTreeMap::new();
+    for (key, _, payload) in kcat_read(&bus.brokers, &bus.topics.raw)? {
+        let envelope: serde_json::Value = serde_json::from_str(&payload)?;
+        let at = envelope["signal"]["occurred_at"]
+            .as_str()
+            .ok_or("no occurred_at")?;
+        let at = chrono::DateTime::parse_from_rfc3339(at)?.to_utc();
+        times.insert(key, at.to_rfc3339());
+    }
+    let want = BTreeMap::from([
+        (
+            id_of(&undated, "imap-date")?,
+            "2026-11-02T08:15:00+00:00".to_string(),
+        ),
+        (
+            id_of(&message(run, 1), "imap-date")?,
+            "2026-11-02T09:00:00+00:00".to_string(),
+        ),
+    ]);
+    assert_eq!(times, want);
+
+    remove_folder(person, run).await?;
+    t.stop().await
+}
+
 /// The mailbox is rebuilt (restored from a backup, migrated to another server): UIDVALIDITY
 /// changes and every UID means something else. signaal reads the folder again; the ids come from
 /// Message-ID, so the old messages get the ids they had and the register stores nothing twice.

@@ -4,6 +4,8 @@ use std::fs;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, TimeZone, Utc};
+
 /// One message found on disk or on an IMAP server. `key` is stable across scans and identifies
 /// the message for the source's cursor: the path for a file, `path#n` for the n-th message of an
 /// mbox.
@@ -14,12 +16,24 @@ pub struct Found {
     pub bytes: Vec<u8>,
     /// The whole message's size in bytes.
     pub size: usize,
+    /// When the mailbox got the message (IMAP INTERNALDATE, the date on an mbox `From ` line, a
+    /// file's modification time): the signal's time when the message has no Date header.
+    pub received: Option<DateTime<Utc>>,
 }
 
 impl Found {
     pub fn new(key: String, bytes: Vec<u8>) -> Found {
         let size = bytes.len();
-        Found { key, bytes, size }
+        Found {
+            key,
+            bytes,
+            size,
+            received: None,
+        }
+    }
+
+    pub fn received(self, received: Option<DateTime<Utc>>) -> Found {
+        Found { received, ..self }
     }
 }
 
@@ -110,7 +124,12 @@ fn read_file(
             let message = message.map_err(io(path))?;
             let key = format!("{key}#{n}");
             if !skip(&key) {
-                out.push(Found::new(key, message.unwrap_contents()));
+                // 0: the `From ` line has no date that parses.
+                let received = i64::try_from(message.internal_date())
+                    .ok()
+                    .filter(|secs| *secs > 0)
+                    .and_then(|secs| Utc.timestamp_opt(secs, 0).single());
+                out.push(Found::new(key, message.unwrap_contents()).received(received));
             }
         }
         return Ok(());
@@ -123,8 +142,10 @@ fn read_file(
     if !(in_maildir || is_eml) || skip(&key) {
         return Ok(());
     }
-    let size = fs::metadata(path).map_err(io(path))?.len();
-    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    let meta = fs::metadata(path).map_err(io(path))?;
+    // A Maildir delivery agent writes the file when the mail arrives.
+    let received = meta.modified().ok().map(DateTime::<Utc>::from);
+    let size = usize::try_from(meta.len()).unwrap_or(usize::MAX);
     if size > max_bytes {
         use std::io::Read;
         let mut head = Vec::with_capacity(OVERSIZED_HEAD);
@@ -135,11 +156,12 @@ fn read_file(
             key,
             bytes: head,
             size,
+            received,
         });
         return Ok(());
     }
     let bytes = fs::read(path).map_err(io(path))?;
-    out.push(Found::new(key, bytes));
+    out.push(Found::new(key, bytes).received(received));
     Ok(())
 }
 
@@ -184,6 +206,17 @@ mod tests {
         let body = String::from_utf8_lossy(&found[0].bytes);
         assert!(body.contains("\nFrom the start"), "{body}");
         assert!(!body.contains(">From"), "{body}");
+        // Arrival times: the `From ` line's date for mbox, the modification time for files.
+        let received: Vec<String> = found[..2]
+            .iter()
+            .filter_map(|f| f.received.map(|t| t.to_rfc3339()))
+            .collect();
+        assert_eq!(
+            received,
+            ["2026-11-17T09:00:00+00:00", "2026-11-17T09:01:00+00:00"]
+        );
+        let modified: DateTime<Utc> = fs::metadata(md.join("new/1.host"))?.modified()?.into();
+        assert_eq!(found[2].received, Some(modified));
         let again = scan(
             dir.path(),
             &|k| k.ends_with("one.eml"),

@@ -8,12 +8,14 @@
 //! again from the start; signal ids come from Message-ID (or a content hash), so the register
 //! stores nothing twice.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use signaal_bus::Publisher;
 use signaal_source::{commit, record_poll_failure, record_poll_success, SourceError, Stats};
@@ -353,10 +355,25 @@ pub async fn poll_folder(
         let set = uid_set(uids.iter().copied());
         // Sizes first: an oversized message is never downloaded whole, only its header goes to
         // the dead-letter topic with the reason.
-        let mut sizes = fetch_parts(session, &set, "(UID RFC822.SIZE)", folder, |f| {
-            f.size.map(|n| n as usize).unwrap_or(0)
-        })
+        let metadata = fetch_parts(
+            session,
+            &set,
+            "(UID RFC822.SIZE INTERNALDATE)",
+            folder,
+            |f| {
+                let size = f.size.map(|n| n as usize).unwrap_or(0);
+                (size, f.internal_date().map(|d| d.with_timezone(&Utc)))
+            },
+        )
         .await?;
+        let received: HashMap<u32, DateTime<Utc>> = metadata
+            .iter()
+            .filter_map(|(uid, (_, date))| Some((*uid, (*date)?)))
+            .collect();
+        let mut sizes: Vec<(u32, usize)> = metadata
+            .into_iter()
+            .map(|(uid, (size, _))| (uid, size))
+            .collect();
         sizes.sort_unstable();
         let keep = within_budget(&sizes, &cfg.rules, BATCH_BYTES);
         // Cut short by the byte budget: the cursor goes only as far as what is read now.
@@ -377,7 +394,8 @@ pub async fn poll_folder(
             })
             .await?
             {
-                found.push((uid, Found::new(message_key(folder, validity, uid), bytes)));
+                let message = Found::new(message_key(folder, validity, uid), bytes);
+                found.push((uid, message.received(received.get(&uid).copied())));
             }
         }
         if !big.is_empty() {
@@ -392,7 +410,16 @@ pub async fn poll_folder(
                     .find(|(u, _)| *u == uid)
                     .map_or(usize::MAX, |(_, s)| *s);
                 let key = message_key(folder, validity, uid);
-                found.push((uid, Found { key, bytes, size }));
+                let received = received.get(&uid).copied();
+                found.push((
+                    uid,
+                    Found {
+                        key,
+                        bytes,
+                        size,
+                        received,
+                    },
+                ));
             }
         }
         found.sort_by_key(|(uid, _)| *uid);

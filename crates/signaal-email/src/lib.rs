@@ -10,4 +10,4 @@ pub mod imap;
 pub mod parse;
 pub mod worker;
 
-pub use parse::{parse_message, parse_with, Outcome, Rules};
+pub use parse::{parse_message, parse_received, parse_with, Outcome, Rules};

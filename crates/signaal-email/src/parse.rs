@@ -72,7 +72,19 @@ pub fn parse_message(bytes: &[u8], source: &str) -> Outcome {
 /// Headers at least one of which every real message has.
 const IDENTIFYING_HEADERS: [&str; 5] = ["From", "To", "Subject", "Date", "Message-ID"];
 
+/// [`parse_received`] of a message whose arrival time is unknown.
 pub fn parse_with(bytes: &[u8], source: &str, rules: &Rules) -> Outcome {
+    parse_received(bytes, source, rules, None)
+}
+
+/// One message to one signal, or why not. The signal's time is the Date header's; without one,
+/// `received` (when the mailbox got it); without that, now.
+pub fn parse_received(
+    bytes: &[u8],
+    source: &str,
+    rules: &Rules,
+    received: Option<DateTime<Utc>>,
+) -> Outcome {
     if let Some(reason) = rules.too_large(bytes.len()) {
         return Outcome::Rejected(reason);
     }
@@ -108,6 +120,7 @@ pub fn parse_with(bytes: &[u8], source: &str, rules: &Rules) -> Outcome {
     let occurred_at = msg
         .date()
         .and_then(|d| Utc.timestamp_opt(d.to_timestamp(), 0).single())
+        .or(received)
         .unwrap_or_else(Utc::now);
     // HTML-only mail arrives with non-breaking spaces for layout; they are spaces to a reader.
     let body = msg
@@ -269,6 +282,21 @@ Subject: Brief over WOZ\r\nMessage-ID: <abc@example.nl>\r\nDate: Tue, 17 Nov 202
             s.meta.get("author_name").and_then(|v| v.as_str()),
             Some("Jan Jansen")
         );
+    }
+
+    #[test]
+    fn without_a_date_header_the_arrival_time_dates_the_signal() -> Result<(), String> {
+        let received = Utc.with_ymd_and_hms(2026, 11, 2, 8, 15, 0).single();
+        let undated = "From: a@b.nl\r\nSubject: formulier\r\n\r\nfoutmelding\r\n";
+        let at = |raw: &str| match parse_received(raw.as_bytes(), "t", &Rules::default(), received)
+        {
+            Outcome::Signal(s) => Ok(s.occurred_at.to_rfc3339()),
+            other => Err(format!("{other:?}")),
+        };
+        assert_eq!(at(undated)?, "2026-11-02T08:15:00+00:00");
+        // The Date header, when there is one, is the sender's time and wins.
+        assert_eq!(at(PLAIN)?, "2026-11-17T08:30:00+00:00");
+        Ok(())
     }
 
     #[test]

@@ -10,7 +10,7 @@ use signaal_store::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::folder::{scan, FolderError};
-use crate::parse::{parse_with, Outcome, Rules};
+use crate::parse::{parse_received, Outcome, Rules};
 
 /// Messages read per commit: bounds memory and the work a crash can make us redo.
 const CHUNK: usize = 500;
@@ -42,7 +42,7 @@ pub fn to_batch(source: &str, found: Vec<crate::folder::Found>, rules: &Rules) -
     for f in found {
         let outcome = match rules.too_large(f.size) {
             Some(reason) => Outcome::Rejected(reason),
-            None => parse_with(&f.bytes, source, rules),
+            None => parse_received(&f.bytes, source, rules, f.received),
         };
         let mark = match outcome {
             Outcome::Signal(mut s) => {
