@@ -5,12 +5,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{
     base_config, drop_database, dry_run_ids, fresh_database, kcat_read, kill_after, run_setup,
-    service_env, signaal_bin, Result, Workers,
+    service_env, signaal_bin, start_worker, wait_for_signals, Result, Workers,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,15 +68,7 @@ async fn killed_mid_file_and_restarted_every_row_is_stored_once() -> Result {
 
     run_setup(&bin, &config)?;
     let log = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
-    let start = |worker: &str, log: &str| -> Result<std::process::Child> {
-        Ok(Command::new(&bin)
-            .arg("--config")
-            .arg(&config)
-            .arg(worker)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join(log))?)
-            .spawn()?)
-    };
+    let start = |worker: &str, log: &str| start_worker(&config, worker, &dir.path().join(log));
     let store = signaal_store::Store::connect(&db).await?;
     let rows_done = |cursor: Option<String>| {
         cursor
@@ -104,10 +95,7 @@ async fn killed_mid_file_and_restarted_every_row_is_stored_once() -> Result {
         ("phone".into(), start("phone", "phone-2.log")?),
         ("classifier".into(), start("classifier", "classifier.log")?),
     ]);
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while (store.count_signals().await? as usize) < expected.len() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_signals(&store, expected.len(), Duration::from_secs(180)).await?;
     let stored: BTreeSet<String> = store.signal_ids().await?.into_iter().collect();
     assert_eq!(
         stored.len(),
@@ -200,26 +188,14 @@ async fn every_profile_through_the_watched_folder_into_the_register() -> Result 
     }
 
     run_setup(&bin, &config)?;
-    let start = |worker: &str| -> Result<std::process::Child> {
-        Ok(Command::new(&bin)
-            .arg("--config")
-            .arg(&config)
-            .arg(worker)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(
-                dir.path().join(format!("{worker}.log")),
-            )?)
-            .spawn()?)
-    };
+    let start =
+        |worker: &str| start_worker(&config, worker, &dir.path().join(format!("{worker}.log")));
     let mut workers = Workers(vec![
         ("phone".into(), start("phone")?),
         ("classifier".into(), start("classifier")?),
     ]);
     let store = signaal_store::Store::connect(&db).await?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while (store.count_signals().await? as usize) < expected.len() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_signals(&store, expected.len(), Duration::from_secs(120)).await?;
     let stored: BTreeSet<String> = store.signal_ids().await?.into_iter().collect();
     let log = std::fs::read_to_string(dir.path().join("phone.log")).unwrap_or_default();
     assert_eq!(

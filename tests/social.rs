@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     base_config, drop_database, fresh_database, repo, run_setup, service_env, signaal_bin,
-    social_sample_ids, Result, Workers,
+    social_sample_ids, wait_for_signals, Result, Workers,
 };
 use signaal_social::replay::{serve, Failure, Recordings};
 use tokio_util::sync::CancellationToken;
@@ -204,10 +204,7 @@ async fn killed_mid_run_and_restarted_no_gaps_no_duplicates() -> Result {
             start(&config, "classifier", dir.path().join("classifier.log"))?,
         ),
     ]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while (store.count_signals().await? as usize) < expected.len() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_signals(&store, expected.len(), Duration::from_secs(60)).await?;
     // A few more polls: they must add nothing.
     tokio::time::sleep(Duration::from_secs(3)).await;
     workers.terminate()?;

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 pub type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -235,4 +236,32 @@ pub fn social_sample_ids(bin: &Path, config: &Path) -> Result<BTreeSet<String>> 
         }
     }
     Ok(ids)
+}
+
+/// Starts `signaal --config CONFIG WORKER` with its log (stderr) in `log`.
+pub fn start_worker(config: &Path, worker: &str, log: &Path) -> Result<Child> {
+    Ok(Command::new(signaal_bin()?)
+        .arg("--config")
+        .arg(config)
+        .arg(worker)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log)?)
+        .spawn()?)
+}
+
+/// Waits until the register holds at least `n` signals or `timeout` has passed; returns the
+/// count (the caller asserts on what is there).
+pub async fn wait_for_signals(
+    store: &signaal_store::Store,
+    n: usize,
+    timeout: Duration,
+) -> Result<usize> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let count = store.count_signals().await? as usize;
+        if count >= n || Instant::now() >= deadline {
+            return Ok(count);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -15,7 +15,7 @@ mod publisher;
 
 pub use config::{BusConfig, Topics};
 pub use consumer::{Consumer, Delivery};
-pub use publisher::{header, DeadLetter, Publisher, Record};
+pub use publisher::{header, DeadLetter, Publisher, Record, MAX_DEAD_LETTER_BYTES, MAX_RAW_BYTES};
 
 /// Errors from the bus. Messages name the topic or setting involved.
 #[derive(Debug, thiserror::Error)]

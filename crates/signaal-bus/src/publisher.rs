@@ -20,7 +20,20 @@ pub mod header {
     pub const DLQ_PARTITION: &str = "signaal-dlq-partition";
     pub const DLQ_OFFSET: &str = "signaal-dlq-offset";
     pub const DLQ_WORKER: &str = "signaal-dlq-worker";
+    pub const DLQ_TRUNCATED_FROM: &str = "signaal-dlq-truncated-from";
 }
+
+/// Largest raw signal (as JSON) a source publishes. Kafka's default limit for one message is
+/// 1,000,000 bytes; half is left for what the classifier adds, so a signal that passed here is
+/// never too large downstream.
+pub const MAX_RAW_BYTES: usize = 512 * 1024;
+
+/// Of a larger dead-letter payload only the beginning is kept: a 30 MB file dropped in a mail
+/// folder must not be a message Kafka refuses (the worker would retry it forever).
+pub const MAX_DEAD_LETTER_BYTES: usize = 512 * 1024;
+
+/// Longest reason or origin header kept on a dead letter.
+const MAX_DLQ_HEADER_BYTES: usize = 4 * 1024;
 
 /// One record to publish. Key = signal id, so a signal's versions stay on one partition.
 #[derive(Debug, Clone)]
@@ -117,15 +130,25 @@ impl Publisher {
         Ok(())
     }
 
-    /// Copies an unprocessable item to the dead-letter topic and waits for the broker.
-    pub async fn dead_letter(&self, letter: DeadLetter) -> Result<()> {
+    /// Copies an unprocessable item to the dead-letter topic and waits for the broker. A payload
+    /// over [`MAX_DEAD_LETTER_BYTES`] keeps its beginning, with its original size in the
+    /// `signaal-dlq-truncated-from` header.
+    pub async fn dead_letter(&self, mut letter: DeadLetter) -> Result<()> {
         metrics::counter!("signaal_dead_letters_total", "worker" => letter.worker).increment(1);
         tracing::warn!(
             reason = %letter.reason,
             origin = %letter.origin,
             worker = letter.worker,
+            bytes = letter.payload.len(),
             "sending to dead-letter topic"
         );
+        let truncated_from = (letter.payload.len() > MAX_DEAD_LETTER_BYTES).then(|| {
+            let original = letter.payload.len();
+            letter.payload.truncate(MAX_DEAD_LETTER_BYTES);
+            original.to_string()
+        });
+        signaal_core::truncate(&mut letter.reason, MAX_DLQ_HEADER_BYTES);
+        signaal_core::truncate(&mut letter.origin, MAX_DLQ_HEADER_BYTES);
         let mut headers = OwnedHeaders::new()
             .insert(Header {
                 key: header::DLQ_REASON,
@@ -153,6 +176,12 @@ impl Publisher {
                     key: header::DLQ_OFFSET,
                     value: Some(offset.to_string().as_bytes()),
                 });
+        }
+        if let Some(original) = &truncated_from {
+            headers = headers.insert(Header {
+                key: header::DLQ_TRUNCATED_FROM,
+                value: Some(original.as_bytes()),
+            });
         }
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topics.dlq)
             .payload(letter.payload.as_slice())

@@ -31,7 +31,12 @@ pub async fn handle_batch(
     let mut raw = Vec::with_capacity(batch.len());
     for d in batch {
         match RawEnvelope::decode(&d.payload) {
-            Ok(env) => raw.push(env.signal),
+            Ok(mut env) => {
+                // signaal's sources cut texts already; another producer may not have, and the
+                // classified envelope must still fit in one message.
+                env.signal.fit();
+                raw.push(env.signal)
+            }
             Err(error) => {
                 publisher
                     .dead_letter(DeadLetter::from_delivery(

@@ -14,5 +14,5 @@ pub use envelope::{
     AlertEnvelope, ClassifiedEnvelope, DecodeError, RawEnvelope, SCHEMA_VERSION, TYPE_ALERT,
     TYPE_CLASSIFIED, TYPE_RAW,
 };
-pub use signal::{signal_id, Alert, Channel, Signal};
+pub use signal::{signal_id, truncate, Alert, Channel, Signal, MAX_SUBJECT_BYTES, MAX_TEXT_BYTES};
 pub use taxonomy::{CauseSide, Theme};

@@ -118,6 +118,50 @@ impl Signal {
             meta: serde_json::Map::new(),
         }
     }
+
+    /// Shortens a text over [`MAX_TEXT_BYTES`] or a subject over [`MAX_SUBJECT_BYTES`] (at a
+    /// character boundary) and records the original sizes in `meta.truncated`
+    /// (`{"text": bytes, "subject": bytes}`). Returns whether anything was cut. No customer
+    /// writes 64 KiB; pasted logs and mail loops do, and one Kafka message must hold the signal
+    /// with its classification.
+    pub fn fit(&mut self) -> bool {
+        let mut cut = serde_json::Map::new();
+        if let Some(original) = truncate(&mut self.text, MAX_TEXT_BYTES) {
+            cut.insert("text".into(), original.into());
+        }
+        if let Some(original) = self
+            .subject
+            .as_mut()
+            .and_then(|s| truncate(s, MAX_SUBJECT_BYTES))
+        {
+            cut.insert("subject".into(), original.into());
+        }
+        if cut.is_empty() {
+            return false;
+        }
+        self.meta
+            .insert("truncated".into(), serde_json::Value::Object(cut));
+        true
+    }
+}
+
+/// Longest text a signal carries (see [`Signal::fit`]).
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Longest subject a signal carries.
+pub const MAX_SUBJECT_BYTES: usize = 2 * 1024;
+
+/// Cuts `s` to at most `max` bytes at a character boundary; the original length when cut.
+pub fn truncate(s: &mut String, max: usize) -> Option<usize> {
+    if s.len() <= max {
+        return None;
+    }
+    let original = s.len();
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    Some(original)
 }
 
 /// A theme whose count in a time window passed the threshold.
@@ -165,5 +209,29 @@ mod tests {
             assert_eq!(serde_json::to_string(&c).ok(), Some(format!("\"{c}\"")));
         }
         assert!("fax".parse::<Channel>().is_err());
+    }
+
+    #[test]
+    fn fit_cuts_long_text_and_subject_at_a_character_boundary_and_says_so() {
+        let now = Utc::now();
+        let mut short = Signal::new(Channel::Email, "m", "<a@b>", now, "kort");
+        assert!(!short.fit());
+        assert!(short.meta.is_empty());
+
+        // 'é' is two bytes: the limit falls inside one, so the cut moves back a byte.
+        let text = format!("a{}", "é".repeat(MAX_TEXT_BYTES));
+        let mut long = Signal::new(Channel::Email, "m", "<a@b>", now, text.clone());
+        long.subject = Some("x".repeat(MAX_SUBJECT_BYTES + 1));
+        assert!(long.fit());
+        assert_eq!(long.text.len(), MAX_TEXT_BYTES - 1);
+        assert!(text.starts_with(&long.text));
+        assert_eq!(
+            long.subject.as_ref().map(String::len),
+            Some(MAX_SUBJECT_BYTES)
+        );
+        assert_eq!(
+            long.meta.get("truncated"),
+            Some(&serde_json::json!({"text": text.len(), "subject": MAX_SUBJECT_BYTES + 1}))
+        );
     }
 }

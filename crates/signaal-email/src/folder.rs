@@ -58,32 +58,133 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FolderError + '_ {
     }
 }
 
+/// Skips what is done already, by key; `Sync` so that a worker can hold a [`Messages`] across
+/// awaits.
+pub type Skip<'a> = &'a (dyn Fn(&str) -> bool + Sync);
+
 /// Up to `limit` messages under `path`, in a stable order. `skip` tells which keys are already
 /// done, so their bytes are not read again. Of a file over `max_bytes` only the beginning is read.
 pub fn scan(
     path: &Path,
-    skip: &dyn Fn(&str) -> bool,
+    skip: Skip<'_>,
     limit: usize,
     max_bytes: usize,
 ) -> Result<Vec<Found>, FolderError> {
-    let mut found = Vec::new();
-    let meta = fs::metadata(path).map_err(io(path))?;
-    if meta.is_file() {
-        read_file(path, skip, max_bytes, &mut found)?;
-        found.truncate(limit);
-        return Ok(found);
-    }
-    let mut files = Vec::new();
-    collect(path, &mut files)?;
-    files.sort();
-    for f in files {
-        if found.len() >= limit {
-            break;
+    Messages::new(path, skip, max_bytes)?.take(limit).collect()
+}
+
+/// The messages under `path`, one at a time, in a stable order: files sorted by path, the
+/// messages of an mbox in file order. Only the message at hand is in memory, however large the
+/// folder or the mbox archive; of a message over `max_bytes` only the beginning is kept.
+pub struct Messages<'a> {
+    files: std::vec::IntoIter<PathBuf>,
+    mbox: Option<Mbox>,
+    skip: Skip<'a>,
+    max_bytes: usize,
+}
+
+struct Mbox {
+    path: PathBuf,
+    next: usize,
+    messages: mail_parser::mailbox::mbox::MessageIterator<BufReader<fs::File>>,
+}
+
+impl<'a> Messages<'a> {
+    pub fn new(path: &Path, skip: Skip<'a>, max_bytes: usize) -> Result<Messages<'a>, FolderError> {
+        let meta = fs::metadata(path).map_err(io(path))?;
+        let mut files = Vec::new();
+        if meta.is_file() {
+            files.push(path.to_path_buf());
+        } else {
+            collect(path, &mut files)?;
+            files.sort();
         }
-        read_file(&f, skip, max_bytes, &mut found)?;
+        Ok(Messages {
+            files: files.into_iter(),
+            mbox: None,
+            skip,
+            max_bytes,
+        })
     }
-    found.truncate(limit);
-    Ok(found)
+
+    /// The next `n` messages (fewer at the end; none when the walk is over).
+    pub fn chunk(&mut self, n: usize) -> Result<Vec<Found>, FolderError> {
+        self.by_ref().take(n).collect()
+    }
+
+    /// The next message of the open mbox, if any.
+    fn next_in_mbox(&mut self) -> Option<Result<Found, FolderError>> {
+        let mbox = self.mbox.as_mut()?;
+        loop {
+            let message = match mbox.messages.next() {
+                None => {
+                    self.mbox = None;
+                    return None;
+                }
+                Some(Err(e)) => {
+                    let error = io(&mbox.path)(e);
+                    self.mbox = None;
+                    return Some(Err(error));
+                }
+                Some(Ok(message)) => message,
+            };
+            let key = format!("{}#{}", mbox.path.to_string_lossy(), mbox.next);
+            mbox.next += 1;
+            if (self.skip)(&key) {
+                continue;
+            }
+            // 0: the `From ` line has no date that parses.
+            let received = i64::try_from(message.internal_date())
+                .ok()
+                .filter(|secs| *secs > 0)
+                .and_then(|secs| Utc.timestamp_opt(secs, 0).single());
+            let mut bytes = message.unwrap_contents();
+            let size = bytes.len();
+            if size > self.max_bytes {
+                bytes.truncate(OVERSIZED_HEAD);
+                bytes.shrink_to_fit();
+            }
+            return Some(Ok(Found {
+                key,
+                bytes,
+                size,
+                received,
+            }));
+        }
+    }
+}
+
+impl Iterator for Messages<'_> {
+    type Item = Result<Found, FolderError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(found) = self.next_in_mbox() {
+                return Some(found);
+            }
+            let path = self.files.next()?;
+            if is_mbox(&path) {
+                match fs::File::open(&path) {
+                    Ok(file) => {
+                        self.mbox = Some(Mbox {
+                            messages: mail_parser::mailbox::mbox::MessageIterator::new(
+                                BufReader::new(file),
+                            ),
+                            path,
+                            next: 0,
+                        })
+                    }
+                    Err(e) => return Some(Err(io(&path)(e))),
+                }
+                continue;
+            }
+            match read_file(&path, self.skip, self.max_bytes) {
+                Ok(None) => continue,
+                Ok(Some(found)) => return Some(Ok(found)),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), FolderError> {
@@ -109,38 +210,16 @@ fn is_mbox(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "mbox")
 }
 
-fn read_file(
-    path: &Path,
-    skip: &dyn Fn(&str) -> bool,
-    max_bytes: usize,
-    out: &mut Vec<Found>,
-) -> Result<(), FolderError> {
+/// A Maildir or `.eml` file, unless it is skipped or not mail.
+fn read_file(path: &Path, skip: Skip<'_>, max_bytes: usize) -> Result<Option<Found>, FolderError> {
     let key = path.to_string_lossy().to_string();
-    if is_mbox(path) {
-        let file = fs::File::open(path).map_err(io(path))?;
-        for (n, message) in
-            mail_parser::mailbox::mbox::MessageIterator::new(BufReader::new(file)).enumerate()
-        {
-            let message = message.map_err(io(path))?;
-            let key = format!("{key}#{n}");
-            if !skip(&key) {
-                // 0: the `From ` line has no date that parses.
-                let received = i64::try_from(message.internal_date())
-                    .ok()
-                    .filter(|secs| *secs > 0)
-                    .and_then(|secs| Utc.timestamp_opt(secs, 0).single());
-                out.push(Found::new(key, message.unwrap_contents()).received(received));
-            }
-        }
-        return Ok(());
-    }
     let in_maildir = path
         .parent()
         .and_then(|p| p.file_name())
         .is_some_and(|n| n == "cur" || n == "new");
     let is_eml = path.extension().is_some_and(|e| e == "eml");
     if !(in_maildir || is_eml) || skip(&key) {
-        return Ok(());
+        return Ok(None);
     }
     let meta = fs::metadata(path).map_err(io(path))?;
     // A Maildir delivery agent writes the file when the mail arrives.
@@ -152,17 +231,15 @@ fn read_file(
         fs::File::open(path)
             .and_then(|f| f.take(OVERSIZED_HEAD as u64).read_to_end(&mut head))
             .map_err(io(path))?;
-        out.push(Found {
+        return Ok(Some(Found {
             key,
             bytes: head,
             size,
             received,
-        });
-        return Ok(());
+        }));
     }
     let bytes = fs::read(path).map_err(io(path))?;
-    out.push(Found::new(key, bytes).received(received));
-    Ok(())
+    Ok(Some(Found::new(key, bytes).received(received)))
 }
 
 #[cfg(test)]
@@ -228,6 +305,50 @@ mod tests {
         let big = scan(&dir.path().join("one.eml"), &|_| false, 1, 4)?;
         let whole = "Subject: b\r\n\r\ny\r\n".len();
         assert_eq!((big[0].size, big[0].bytes.len()), (whole, whole));
+        Ok(())
+    }
+
+    #[test]
+    fn an_mbox_is_read_a_message_at_a_time_and_oversized_ones_keep_their_head(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("archief.mbox");
+        let mut mbox = String::new();
+        for n in 0..5 {
+            mbox.push_str(&format!(
+                "From klant@voorbeeld.nl Tue Nov 17 09:0{n}:00 2026\nSubject: {n}\n\n"
+            ));
+            // Message 3 is large: 200 KB of text.
+            let body = if n == 3 {
+                "x".repeat(200_000)
+            } else {
+                format!("bericht {n}")
+            };
+            mbox.push_str(&body);
+            mbox.push_str("\n\n");
+        }
+        fs::write(&path, mbox)?;
+
+        // A limit stops inside the mbox (it used to read every message of the file).
+        let first = scan(&path, &|_| false, 2, usize::MAX)?;
+        assert_eq!(first.len(), 2);
+
+        // A walk goes on where the last chunk ended; skipped keys are passed over.
+        let skip = |k: &str| k.ends_with("#1");
+        let mut messages = Messages::new(&path, &skip, 100_000)?;
+        let chunk: Vec<Found> = messages.by_ref().take(2).collect::<Result<_, _>>()?;
+        let rest: Vec<Found> = messages.collect::<Result<_, _>>()?;
+        let keys = |fs: &[Found]| -> Vec<String> {
+            fs.iter()
+                .map(|f| f.key.rsplit('#').next().unwrap_or_default().to_string())
+                .collect()
+        };
+        assert_eq!(keys(&chunk), ["0", "2"]);
+        assert_eq!(keys(&rest), ["3", "4"]);
+        // Over the limit: the size of the whole message, the bytes of its beginning only.
+        assert!(rest[0].size > 200_000);
+        assert_eq!(rest[0].bytes.len(), OVERSIZED_HEAD);
+        assert_eq!(rest[1].bytes.len(), rest[1].size);
         Ok(())
     }
 }

@@ -9,7 +9,7 @@ use signaal_source::{commit, poll_loop, Batch, SourceError, Stats};
 use signaal_store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::folder::{scan, FolderError};
+use crate::folder::{FolderError, Messages};
 use crate::parse::{parse_received, Outcome, Rules};
 
 /// Messages read per commit: bounds memory and the work a crash can make us redo.
@@ -72,13 +72,35 @@ pub fn to_batch(source: &str, found: Vec<crate::folder::Found>, rules: &Rules) -
     batch
 }
 
-/// Reads every message under `path` (for the one-shot import).
+/// Reads every message under `path` for the one-shot import, handing on a batch per 500
+/// messages: an mbox archive of any size is never held whole.
+pub fn read_path_chunks<E: From<FolderError>>(
+    source: &str,
+    path: &Path,
+    rules: &Rules,
+    mut emit: impl FnMut(Batch) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut messages = Messages::new(path, &|_| false, rules.max_bytes)?;
+    loop {
+        let found = messages.chunk(CHUNK)?;
+        if found.is_empty() {
+            return Ok(());
+        }
+        emit(to_batch(source, found, rules))?;
+    }
+}
+
+/// Every message under `path` in one batch (small folders: samples, tests).
 pub fn read_path(source: &str, path: &Path, rules: &Rules) -> Result<Batch, FolderError> {
-    Ok(to_batch(
-        source,
-        scan(path, &|_| false, usize::MAX, rules.max_bytes)?,
-        rules,
-    ))
+    let mut all = Batch::default();
+    read_path_chunks(source, path, rules, |b| {
+        all.signals.extend(b.signals);
+        all.dead_letters.extend(b.dead_letters);
+        all.skipped.extend(b.skipped);
+        all.checkpoints.extend(b.checkpoints);
+        Ok::<_, FolderError>(())
+    })?;
+    Ok(all)
 }
 
 /// One pass over the folder: everything not yet checkpointed is published, in chunks.
@@ -88,14 +110,13 @@ pub async fn poll_once(
     store: &Store,
 ) -> Result<Stats, EmailError> {
     let mut total = Stats::default();
+    let done = store.cursors(&cfg.name).await?;
+    let skip = |k: &str| done.contains_key(k);
+    // One walk over the folder per pass, a chunk at a time: an mbox is read once, not once per
+    // chunk.
+    let mut messages = Messages::new(&cfg.path, &skip, cfg.rules.max_bytes)?;
     loop {
-        let done = store.cursors(&cfg.name).await?;
-        let found = scan(
-            &cfg.path,
-            &|k| done.contains_key(k),
-            CHUNK,
-            cfg.rules.max_bytes,
-        )?;
+        let found = messages.chunk(CHUNK)?;
         if found.is_empty() {
             return Ok(total);
         }

@@ -265,14 +265,23 @@ async fn receive(
         tracing::warn!(source, %error, bytes = body.len(), "webhook refused");
         return (StatusCode::UNAUTHORIZED, "invalid signature\n");
     }
-    let parsed = match parse_payload(&body, source, &shared.cfg.own_page_ids) {
+    let mut parsed = match parse_payload(&body, source, &shared.cfg.own_page_ids) {
         Ok(p) => p,
         Err(error) => {
             tracing::warn!(source, %error, "signed webhook payload is not a page feed change");
             return (StatusCode::BAD_REQUEST, "unreadable payload\n");
         }
     };
-    if let Err(error) = shared.publisher.publish_raw(&parsed.signals).await {
+    let mut too_large = Vec::new();
+    signaal_source::fit(&mut parsed.signals, &mut too_large);
+    let published = async {
+        shared.publisher.publish_raw(&parsed.signals).await?;
+        for letter in too_large {
+            shared.publisher.dead_letter(letter).await?;
+        }
+        Ok::<_, signaal_bus::BusError>(())
+    };
+    if let Err(error) = published.await {
         // Facebook delivers again after a failure; the ids make that harmless.
         tracing::warn!(source, %error, "cannot publish webhook signals; asking for a redelivery");
         return (StatusCode::SERVICE_UNAVAILABLE, "try again\n");

@@ -75,11 +75,12 @@ pub fn read(
 ) -> anyhow::Result<()> {
     for path in &args.paths {
         match args.channel {
-            ImportChannel::Email => emit(signaal_email::worker::read_path(
+            ImportChannel::Email => signaal_email::worker::read_path_chunks(
                 &args.source,
                 path,
                 &cfg.email.rules(),
-            )?)?,
+                &mut emit,
+            )?,
             ImportChannel::Phone => {
                 let mut format = cfg
                     .phone
@@ -207,7 +208,9 @@ pub async fn run(args: ImportArgs, cfg: &Config) -> anyhow::Result<()> {
     if args.dry_run {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
-        read(&args, cfg, |b| {
+        read(&args, cfg, |mut b| {
+            // What would be published: signals cut or refused to fit one message, as below.
+            signaal_source::fit(&mut b.signals, &mut b.dead_letters);
             for s in &b.signals {
                 serde_json::to_writer(&mut out, &RawEnvelope::new(s.clone()))?;
                 out.write_all(b"\n")?;
@@ -226,7 +229,8 @@ pub async fn run(args: ImportArgs, cfg: &Config) -> anyhow::Result<()> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
         let (reader_args, reader_cfg) = (args.clone(), cfg.clone());
         let reader = tokio::task::spawn_blocking(move || {
-            read(&reader_args, &reader_cfg, |b| {
+            read(&reader_args, &reader_cfg, |mut b| {
+                signaal_source::fit(&mut b.signals, &mut b.dead_letters);
                 tx.blocking_send(b)
                     .map_err(|_| anyhow::anyhow!("publishing stopped"))
             })
