@@ -214,11 +214,15 @@ impl Publisher {
         let records: Vec<Record> = signals
             .iter()
             .map(|s| {
-                let env = signaal_core::RawEnvelope::new(s.clone());
+                let mut payload = Vec::with_capacity(512 + s.text.len());
+                if let Err(e) = signaal_core::RawEnvelope::write_json(&mut payload, s) {
+                    tracing::error!(error = %e, "envelope serialisation failed");
+                    payload.clear();
+                }
                 Record {
                     topic: self.topics.raw.clone(),
                     key: s.id.clone(),
-                    payload: to_json(&env),
+                    payload,
                     headers: envelope_headers(signaal_core::TYPE_RAW, Some(s.channel.as_str())),
                 }
             })

@@ -1,7 +1,9 @@
 //! The generic CSV profile: column names come from config, delimiter is detected.
 
 use std::io::Read;
+use std::sync::LazyLock;
 
+use chrono::format::{Item, Parsed, StrftimeItems};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use signaal_core::Signal;
@@ -73,27 +75,57 @@ pub fn detect_delimiter(head: &[u8]) -> u8 {
 /// `dd-mm-jjjj hh:mm[:ss]`, `dd-mm-jjjj`. Times without a zone are taken as UTC.
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
-    }
-    for f in [
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%d %H:%M",
-        "%d-%m-%Y %H:%M:%S",
-        "%d-%m-%Y %H:%M",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
-            return Some(t.and_utc());
+    // The shape tells the family apart (`2026-11-02…` or `02-11-2026…`), so a row tries only
+    // formats that can match; a timestamp is parsed in every row of exports of millions.
+    let b = s.as_bytes();
+    let formats = if b.get(4) == Some(&b'-') {
+        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+            return Some(t.with_timezone(&Utc));
         }
-    }
-    for f in ["%Y-%m-%d", "%d-%m-%Y"] {
-        if let Ok(d) = NaiveDate::parse_from_str(s, f) {
-            return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+        &TIME_FORMATS.iso
+    } else if b.get(2) == Some(&b'-') {
+        &TIME_FORMATS.dutch
+    } else {
+        return None;
+    };
+    formats.iter().find_map(|(items, date_only)| {
+        let mut parsed = Parsed::new();
+        chrono::format::parse(&mut parsed, s, items.iter()).ok()?;
+        if *date_only {
+            parsed
+                .to_naive_date()
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        } else {
+            parsed.to_naive_datetime_with_offset(0).ok()
         }
-    }
-    None
+        .map(|t| t.and_utc())
+    })
 }
+
+/// The formats [`parse_time`] knows, parsed once: (items, whether it is a date alone).
+struct TimeFormats {
+    iso: Vec<(Vec<Item<'static>>, bool)>,
+    dutch: Vec<(Vec<Item<'static>>, bool)>,
+}
+
+static TIME_FORMATS: LazyLock<TimeFormats> = LazyLock::new(|| {
+    let items = |formats: &[&'static str]| {
+        formats
+            .iter()
+            .map(|f| (StrftimeItems::new(f).collect(), !f.contains("%H")))
+            .collect()
+    };
+    TimeFormats {
+        iso: items(&[
+            "%Y-%m-%d %H:%M:%S",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%d %H:%M",
+            "%Y-%m-%d",
+        ]),
+        dutch: items(&["%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y"]),
+    }
+});
 
 /// [`parse_time`], or with an explicit `format` (with or without a zone, or a date alone).
 pub fn parse_time_as(s: &str, format: Option<&str>) -> Result<DateTime<Utc>, String> {
@@ -287,6 +319,37 @@ mod tests {
         match parse_rows(csv.as_bytes(), d, &CsvMapping::default(), "cc", "fp", 0) {
             Ok(rows) => rows.collect(),
             Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn every_timestamp_form_exports_use() {
+        let cases = [
+            (
+                "2026-11-17T09:15:00+01:00",
+                Some("2026-11-17T08:15:00+00:00"),
+            ),
+            ("2026-11-17T09:15:00Z", Some("2026-11-17T09:15:00+00:00")),
+            ("2026-11-17 09:15:07", Some("2026-11-17T09:15:07+00:00")),
+            ("2026-11-17T09:15:07", Some("2026-11-17T09:15:07+00:00")),
+            ("2026-11-17 09:15", Some("2026-11-17T09:15:00+00:00")),
+            ("2026-11-17", Some("2026-11-17T00:00:00+00:00")),
+            (" 17-11-2026 09:15:07 ", Some("2026-11-17T09:15:07+00:00")),
+            ("17-11-2026 09:15", Some("2026-11-17T09:15:00+00:00")),
+            ("17-11-2026", Some("2026-11-17T00:00:00+00:00")),
+            ("31-02-2026", None),
+            ("2026-11-17 25:00", None),
+            ("17-11-2026 09:15 extra", None),
+            ("gisteren", None),
+            ("", None),
+            ("17/11/2026", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                parse_time(input).map(|t| t.to_rfc3339()).as_deref(),
+                want,
+                "{input:?}"
+            );
         }
     }
 

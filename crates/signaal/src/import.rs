@@ -212,7 +212,7 @@ pub async fn run(args: ImportArgs, cfg: &Config) -> anyhow::Result<()> {
             // What would be published: signals cut or refused to fit one message, as below.
             signaal_source::fit(&mut b.signals, &mut b.dead_letters);
             for s in &b.signals {
-                serde_json::to_writer(&mut out, &RawEnvelope::new(s.clone()))?;
+                RawEnvelope::write_json(&mut out, s)?;
                 out.write_all(b"\n")?;
             }
             for d in &b.dead_letters {
