@@ -196,6 +196,69 @@ async fn new_mail_is_read_once_and_seen_flags_are_left_alone() -> Result {
     t.stop().await
 }
 
+/// With IDLE, every configured folder is watched (a connection each), not only the first: mail
+/// arriving in the second folder is read within seconds although the poll interval is two
+/// minutes.
+#[tokio::test]
+async fn idle_watches_every_folder() -> Result {
+    let t = Services::start("imapidle").await?;
+    let (run, store, publisher) = (&t.run, &t.store, &t.publisher);
+    let second = format!("{run}-b");
+    let mut cfg = config("imap-idle", Security::StartTls, password(), run)?;
+    cfg.folders.push(second.clone());
+    cfg.idle = true;
+    cfg.poll_interval = Duration::from_secs(120);
+
+    let mut person = person_with_folder(run).await?;
+    person.create(&second).await?;
+    deliver(&mut person, run, &message(run, 1), false).await?;
+    deliver(&mut person, &second, &message(run, 2), false).await?;
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(signaal_email::imap::run(
+        cfg,
+        publisher.clone(),
+        store.clone(),
+        shutdown.clone(),
+    ));
+    // The cursor of each folder reaching `uid`.
+    let at = |folder: String, uid: u32| async move {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let cursors = store.cursors("imap-idle").await?;
+            let cursor = cursors.get(&format!("imap:{folder}")).cloned();
+            if cursor
+                .as_deref()
+                .is_some_and(|c| c.ends_with(&format!(":{uid}")))
+            {
+                return Ok::<_, Box<dyn std::error::Error>>(Instant::now());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("`{folder}` not at UID {uid}: {cursor:?}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    at(run.clone(), 1).await?;
+    at(second.clone(), 1).await?;
+
+    // Both connections are idling now; new mail in either folder is read at once.
+    let delivered = Instant::now();
+    deliver(&mut person, &second, &message(run, 3), false).await?;
+    let second_read = at(second.clone(), 2).await? - delivered;
+    let delivered = Instant::now();
+    deliver(&mut person, run, &message(run, 4), false).await?;
+    let first_read = at(run.clone(), 2).await? - delivered;
+    // `at` gives up after 20 s, long before the two-minute poll: IDLE read them.
+    eprintln!("imap idle: second folder read {second_read:?} after delivery, first {first_read:?}");
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), worker).await??;
+    person.delete(&second).await?;
+    remove_folder(person, run).await?;
+    t.stop().await
+}
+
 /// A message without a Date header (a web form's mailer, a scanner) is dated by the server's
 /// INTERNALDATE, not by when signaal happened to read it: a restart re-reading it gives the
 /// same time.

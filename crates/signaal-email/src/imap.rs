@@ -520,25 +520,52 @@ pub async fn poll_once(
     Ok(total)
 }
 
-/// Runs until `shutdown`: polls every folder, then waits for new mail, with IMAP IDLE on the first
-/// folder when configured and the server supports it, otherwise for `poll_interval`. A lost
+/// Runs until `shutdown`: polls every folder, then waits for new mail, with IMAP IDLE when
+/// configured and the server supports it, otherwise for `poll_interval`. A lost
 /// connection or failed poll is logged, counted in `signaal_source_poll_failures_total` and
 /// retried after `poll_interval` on a new connection; the cursor moves only after Kafka
 /// acknowledged, so an outage delays mail but loses none.
+///
+/// IDLE watches the selected folder only (RFC 2177), so with IDLE and several folders each folder
+/// gets a connection of its own: new mail in any of them is read at once. (Servers limit
+/// connections per user — Dovecot to 10 per address by default, Gmail to 15.)
 pub async fn run(cfg: ImapConfig, publisher: Publisher, store: Store, shutdown: CancellationToken) {
     tracing::info!(source = %cfg.name, host = %cfg.host, folders = ?cfg.folders, idle = cfg.idle,
         "IMAP source started");
+    if cfg.idle && cfg.folders.len() > 1 {
+        let connections = cfg.folders.iter().map(|folder| {
+            let one = ImapConfig {
+                folders: vec![folder.clone()],
+                ..cfg.clone()
+            };
+            let (publisher, store, shutdown) = (&publisher, &store, &shutdown);
+            async move { reconnecting(&one, publisher, store, shutdown).await }
+        });
+        futures::future::join_all(connections).await;
+    } else {
+        reconnecting(&cfg, &publisher, &store, &shutdown).await;
+    }
+    tracing::info!(source = %cfg.name, "source stopped");
+}
+
+/// [`session_loop`] on a new connection after every failure, until `shutdown`.
+async fn reconnecting(
+    cfg: &ImapConfig,
+    publisher: &Publisher,
+    store: &Store,
+    shutdown: &CancellationToken,
+) {
     while !shutdown.is_cancelled() {
-        if let Err(error) = session_loop(&cfg, &publisher, &store, &shutdown).await {
+        if let Err(error) = session_loop(cfg, publisher, store, shutdown).await {
             record_poll_failure(&cfg.name);
-            tracing::warn!(source = %cfg.name, %error, "IMAP poll failed; reconnecting after the poll interval");
+            tracing::warn!(source = %cfg.name, folders = ?cfg.folders, %error,
+                "IMAP poll failed; reconnecting after the poll interval");
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 _ = tokio::time::sleep(cfg.poll_interval) => {}
             }
         }
     }
-    tracing::info!(source = %cfg.name, "source stopped");
 }
 
 /// One connection's life: poll, wait, poll, … until shutdown or an error.

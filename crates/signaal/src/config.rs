@@ -116,7 +116,7 @@ pub struct ImapAccount {
     /// Messages per commit.
     #[serde(default = "imap_batch")]
     pub batch: usize,
-    /// Wait for new mail with IMAP IDLE on the first folder.
+    /// Wait for new mail with IMAP IDLE (one connection per folder).
     #[serde(default = "yes")]
     pub idle: bool,
 }
