@@ -130,13 +130,12 @@ pub async fn handle_batch(
     store: &Store,
 ) -> Result<usize, AlerterError> {
     let mut alerts = Vec::new();
+    let mut undecodable = Vec::new();
     for d in batch {
         let env = match ClassifiedEnvelope::decode(&d.payload) {
             Ok(env) => env,
             Err(error) => {
-                publisher
-                    .dead_letter(DeadLetter::from_delivery(d, error.to_string(), "alerter"))
-                    .await?;
+                undecodable.push(DeadLetter::from_delivery(d, error.to_string(), "alerter"));
                 continue;
             }
         };
@@ -152,6 +151,7 @@ pub async fn handle_batch(
         }
         alerts.extend(windows.observe(&env));
     }
+    publisher.dead_letters(undecodable).await?;
     if !alerts.is_empty() {
         // Publish first: a crash before the store write republishes the same alert id.
         publisher.publish_alerts(&alerts).await?;

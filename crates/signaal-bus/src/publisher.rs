@@ -130,73 +130,34 @@ impl Publisher {
         Ok(())
     }
 
-    /// Copies an unprocessable item to the dead-letter topic and waits for the broker. A payload
-    /// over [`MAX_DEAD_LETTER_BYTES`] keeps its beginning, with its original size in the
-    /// `signaal-dlq-truncated-from` header.
-    pub async fn dead_letter(&self, mut letter: DeadLetter) -> Result<()> {
-        metrics::counter!("signaal_dead_letters_total", "worker" => letter.worker).increment(1);
-        tracing::warn!(
-            reason = %letter.reason,
-            origin = %letter.origin,
-            worker = letter.worker,
-            bytes = letter.payload.len(),
-            "sending to dead-letter topic"
-        );
-        let truncated_from = (letter.payload.len() > MAX_DEAD_LETTER_BYTES).then(|| {
-            let original = letter.payload.len();
-            letter.payload.truncate(MAX_DEAD_LETTER_BYTES);
-            original.to_string()
+    /// Copies an unprocessable item to the dead-letter topic and waits for the broker.
+    pub async fn dead_letter(&self, letter: DeadLetter) -> Result<()> {
+        self.dead_letters(vec![letter]).await
+    }
+
+    /// Copies unprocessable items to the dead-letter topic, all in flight at once, and returns
+    /// once the broker acknowledged every one. (One at a time, each waiting for its ack, an export
+    /// whose every row was bad went at 170 rows/s.) A payload over [`MAX_DEAD_LETTER_BYTES`]
+    /// keeps its beginning, with its original size in the `signaal-dlq-truncated-from` header.
+    pub async fn dead_letters(&self, letters: Vec<DeadLetter>) -> Result<()> {
+        let prepared: Vec<(DeadLetter, OwnedHeaders)> =
+            letters.into_iter().map(prepare_dead_letter).collect();
+        let sends = prepared.iter().map(|(letter, headers)| {
+            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topics.dlq)
+                .payload(letter.payload.as_slice())
+                .headers(headers.clone());
+            if let Some(key) = &letter.key {
+                record = record.key(key.as_slice());
+            }
+            self.producer.send(record, Timeout::Never)
         });
-        signaal_core::truncate(&mut letter.reason, MAX_DLQ_HEADER_BYTES);
-        signaal_core::truncate(&mut letter.origin, MAX_DLQ_HEADER_BYTES);
-        let mut headers = OwnedHeaders::new()
-            .insert(Header {
-                key: header::DLQ_REASON,
-                value: Some(letter.reason.as_bytes()),
-            })
-            .insert(Header {
-                key: header::DLQ_ORIGIN,
-                value: Some(letter.origin.as_bytes()),
-            })
-            .insert(Header {
-                key: header::DLQ_WORKER,
-                value: Some(letter.worker.as_bytes()),
-            });
-        if let Some((topic, partition, offset)) = &letter.source {
-            headers = headers
-                .insert(Header {
-                    key: header::DLQ_TOPIC,
-                    value: Some(topic.as_bytes()),
-                })
-                .insert(Header {
-                    key: header::DLQ_PARTITION,
-                    value: Some(partition.to_string().as_bytes()),
-                })
-                .insert(Header {
-                    key: header::DLQ_OFFSET,
-                    value: Some(offset.to_string().as_bytes()),
-                });
-        }
-        if let Some(original) = &truncated_from {
-            headers = headers.insert(Header {
-                key: header::DLQ_TRUNCATED_FROM,
-                value: Some(original.as_bytes()),
-            });
-        }
-        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topics.dlq)
-            .payload(letter.payload.as_slice())
-            .headers(headers);
-        if let Some(key) = &letter.key {
-            record = record.key(key.as_slice());
-        }
-        self.producer
-            .send(record, Timeout::Never)
-            .await
-            .map(|_| ())
-            .map_err(|(source, _)| BusError::Delivery {
+        for result in join_all(sends).await {
+            result.map_err(|(source, _)| BusError::Delivery {
                 topic: self.topics.dlq.clone(),
                 source,
-            })
+            })?;
+        }
+        Ok(())
     }
 
     /// Waits for everything in flight (used on shutdown).
@@ -280,6 +241,60 @@ fn envelope_headers(kind: &str, channel: Option<&str>) -> Vec<(&'static str, Str
 }
 
 /// Envelopes are plain data with string keys: serialisation cannot fail.
+/// Counts and logs `letter`, cuts what is too large, and builds its headers.
+fn prepare_dead_letter(mut letter: DeadLetter) -> (DeadLetter, OwnedHeaders) {
+    metrics::counter!("signaal_dead_letters_total", "worker" => letter.worker).increment(1);
+    tracing::warn!(
+        reason = %letter.reason,
+        origin = %letter.origin,
+        worker = letter.worker,
+        bytes = letter.payload.len(),
+        "sending to dead-letter topic"
+    );
+    let truncated_from = (letter.payload.len() > MAX_DEAD_LETTER_BYTES).then(|| {
+        let original = letter.payload.len();
+        letter.payload.truncate(MAX_DEAD_LETTER_BYTES);
+        original.to_string()
+    });
+    signaal_core::truncate(&mut letter.reason, MAX_DLQ_HEADER_BYTES);
+    signaal_core::truncate(&mut letter.origin, MAX_DLQ_HEADER_BYTES);
+    let mut headers = OwnedHeaders::new()
+        .insert(Header {
+            key: header::DLQ_REASON,
+            value: Some(letter.reason.as_bytes()),
+        })
+        .insert(Header {
+            key: header::DLQ_ORIGIN,
+            value: Some(letter.origin.as_bytes()),
+        })
+        .insert(Header {
+            key: header::DLQ_WORKER,
+            value: Some(letter.worker.as_bytes()),
+        });
+    if let Some((topic, partition, offset)) = &letter.source {
+        headers = headers
+            .insert(Header {
+                key: header::DLQ_TOPIC,
+                value: Some(topic.as_bytes()),
+            })
+            .insert(Header {
+                key: header::DLQ_PARTITION,
+                value: Some(partition.to_string().as_bytes()),
+            })
+            .insert(Header {
+                key: header::DLQ_OFFSET,
+                value: Some(offset.to_string().as_bytes()),
+            });
+    }
+    if let Some(original) = &truncated_from {
+        headers = headers.insert(Header {
+            key: header::DLQ_TRUNCATED_FROM,
+            value: Some(original.as_bytes()),
+        });
+    }
+    (letter, headers)
+}
+
 fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_else(|e| {
         tracing::error!(error = %e, "envelope serialisation failed");

@@ -29,6 +29,7 @@ pub async fn handle_batch(
     store: &Store,
 ) -> Result<(), WorkerError> {
     let mut raw = Vec::with_capacity(batch.len());
+    let mut undecodable = Vec::new();
     for d in batch {
         match RawEnvelope::decode(&d.payload) {
             Ok(mut env) => {
@@ -38,16 +39,15 @@ pub async fn handle_batch(
                 raw.push(env.signal)
             }
             Err(error) => {
-                publisher
-                    .dead_letter(DeadLetter::from_delivery(
-                        d,
-                        error.to_string(),
-                        "classifier",
-                    ))
-                    .await?;
+                undecodable.push(DeadLetter::from_delivery(
+                    d,
+                    error.to_string(),
+                    "classifier",
+                ));
             }
         }
     }
+    publisher.dead_letters(undecodable).await?;
     if raw.is_empty() {
         return Ok(());
     }

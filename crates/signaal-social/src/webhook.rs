@@ -276,10 +276,7 @@ async fn receive(
     signaal_source::fit(&mut parsed.signals, &mut too_large);
     let published = async {
         shared.publisher.publish_raw(&parsed.signals).await?;
-        for letter in too_large {
-            shared.publisher.dead_letter(letter).await?;
-        }
-        Ok::<_, signaal_bus::BusError>(())
+        shared.publisher.dead_letters(too_large).await
     };
     if let Err(error) = published.await {
         // Facebook delivers again after a failure; the ids make that harmless.

@@ -173,9 +173,7 @@ pub async fn commit(
     fit(&mut batch.signals, &mut batch.dead_letters);
     publisher.publish_raw(&batch.signals).await?;
     let dead_lettered = batch.dead_letters.len();
-    for letter in batch.dead_letters {
-        publisher.dead_letter(letter).await?;
-    }
+    publisher.dead_letters(batch.dead_letters).await?;
     store.set_cursors(source, &batch.checkpoints).await?;
     let stats = Stats {
         published: batch.signals.len(),

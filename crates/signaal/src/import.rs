@@ -272,8 +272,6 @@ pub async fn run(args: ImportArgs, cfg: &Config) -> anyhow::Result<()> {
 
 async fn publish(publisher: &Publisher, b: Batch) -> anyhow::Result<()> {
     publisher.publish_raw(&b.signals).await?;
-    for d in b.dead_letters {
-        publisher.dead_letter(d).await?;
-    }
+    publisher.dead_letters(b.dead_letters).await?;
     Ok(())
 }
