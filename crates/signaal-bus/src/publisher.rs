@@ -32,6 +32,9 @@ pub const MAX_RAW_BYTES: usize = 512 * 1024;
 /// folder must not be a message Kafka refuses (the worker would retry it forever).
 pub const MAX_DEAD_LETTER_BYTES: usize = 512 * 1024;
 
+/// Dead letters of one batch logged at warn; the rest go to debug.
+pub const LOUD_DEAD_LETTERS: usize = 10;
+
 /// Longest reason or origin header kept on a dead letter.
 const MAX_DLQ_HEADER_BYTES: usize = 4 * 1024;
 
@@ -139,9 +142,23 @@ impl Publisher {
     /// once the broker acknowledged every one. (One at a time, each waiting for its ack, an export
     /// whose every row was bad went at 170 rows/s.) A payload over [`MAX_DEAD_LETTER_BYTES`]
     /// keeps its beginning, with its original size in the `signaal-dlq-truncated-from` header.
+    ///
+    /// The first [`LOUD_DEAD_LETTERS`] of a batch are logged at warn, the rest at debug with one
+    /// warn line for how many: a file of a million bad rows must not bury the log.
     pub async fn dead_letters(&self, letters: Vec<DeadLetter>) -> Result<()> {
-        let prepared: Vec<(DeadLetter, OwnedHeaders)> =
-            letters.into_iter().map(prepare_dead_letter).collect();
+        if letters.len() > LOUD_DEAD_LETTERS {
+            tracing::warn!(
+                count = letters.len(),
+                logged = LOUD_DEAD_LETTERS,
+                worker = letters[0].worker,
+                "many dead letters in one batch: the rest are logged at debug (each carries its reason)"
+            );
+        }
+        let prepared: Vec<(DeadLetter, OwnedHeaders)> = letters
+            .into_iter()
+            .enumerate()
+            .map(|(i, letter)| prepare_dead_letter(letter, i < LOUD_DEAD_LETTERS))
+            .collect();
         let sends = prepared.iter().map(|(letter, headers)| {
             let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topics.dlq)
                 .payload(letter.payload.as_slice())
@@ -240,17 +257,27 @@ fn envelope_headers(kind: &str, channel: Option<&str>) -> Vec<(&'static str, Str
     h
 }
 
-/// Envelopes are plain data with string keys: serialisation cannot fail.
-/// Counts and logs `letter`, cuts what is too large, and builds its headers.
-fn prepare_dead_letter(mut letter: DeadLetter) -> (DeadLetter, OwnedHeaders) {
+/// Counts and logs `letter` (at warn when `loud`, else at debug), cuts what is too large, and
+/// builds its headers.
+fn prepare_dead_letter(mut letter: DeadLetter, loud: bool) -> (DeadLetter, OwnedHeaders) {
     metrics::counter!("signaal_dead_letters_total", "worker" => letter.worker).increment(1);
-    tracing::warn!(
-        reason = %letter.reason,
-        origin = %letter.origin,
-        worker = letter.worker,
-        bytes = letter.payload.len(),
-        "sending to dead-letter topic"
-    );
+    if loud {
+        tracing::warn!(
+            reason = %letter.reason,
+            origin = %letter.origin,
+            worker = letter.worker,
+            bytes = letter.payload.len(),
+            "sending to dead-letter topic"
+        );
+    } else {
+        tracing::debug!(
+            reason = %letter.reason,
+            origin = %letter.origin,
+            worker = letter.worker,
+            bytes = letter.payload.len(),
+            "sending to dead-letter topic"
+        );
+    }
     let truncated_from = (letter.payload.len() > MAX_DEAD_LETTER_BYTES).then(|| {
         let original = letter.payload.len();
         letter.payload.truncate(MAX_DEAD_LETTER_BYTES);
@@ -295,6 +322,7 @@ fn prepare_dead_letter(mut letter: DeadLetter) -> (DeadLetter, OwnedHeaders) {
     (letter, headers)
 }
 
+/// Envelopes are plain data with string keys: serialisation cannot fail.
 fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_else(|e| {
         tracing::error!(error = %e, "envelope serialisation failed");
