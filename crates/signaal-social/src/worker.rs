@@ -194,18 +194,6 @@ async fn get(req: reqwest::RequestBuilder, endpoint: &'static str) -> Result<Vec
         let status = resp.status();
         count(status.as_u16().to_string());
         let headers = resp.headers().clone();
-        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            rate_waits += 1;
-            if rate_waits > 3 {
-                return Err(SourceError::Input(format!(
-                    "{endpoint}: still rate limited (429) after three waits"
-                )));
-            }
-            let wait = reset_wait(&headers).unwrap_or(Duration::from_secs(60));
-            rate_limited(wait);
-            tokio::time::sleep(wait).await;
-            continue;
-        }
         let body = match resp.bytes().await {
             Ok(b) => b,
             Err(e) => {
@@ -223,14 +211,24 @@ async fn get(req: reqwest::RequestBuilder, endpoint: &'static str) -> Result<Vec
             .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
             .flatten()
             .and_then(|v| v.get("error")?.get("code")?.as_i64());
-        if let Some(code @ (4 | 17 | 32 | 613)) = graph_code {
+        // X says 429 with a reset time; Graph an error code with the time to regain access.
+        let limited = match graph_code {
+            _ if status == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                Some(("429".to_string(), reset_wait(&headers)))
+            }
+            Some(code @ (4 | 17 | 32 | 613)) => {
+                Some((format!("Graph error {code}"), graph_regain_wait(&headers)))
+            }
+            _ => None,
+        };
+        if let Some((what, wait)) = limited {
             rate_waits += 1;
             if rate_waits > 3 {
                 return Err(SourceError::Input(format!(
-                    "{endpoint}: still rate limited (Graph error {code}) after three waits"
+                    "{endpoint}: still rate limited ({what}) after three waits"
                 )));
             }
-            let wait = graph_regain_wait(&headers).unwrap_or(Duration::from_secs(60));
+            let wait = wait.unwrap_or(Duration::from_secs(60));
             rate_limited(wait);
             tokio::time::sleep(wait).await;
             continue;
