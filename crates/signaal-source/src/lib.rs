@@ -165,11 +165,10 @@ impl std::ops::AddAssign for Stats {
 /// Publishes, dead-letters, then checkpoints `batch` for source `source`.
 pub async fn commit(
     source: &str,
-    batch: Batch,
+    mut batch: Batch,
     publisher: &Publisher,
     store: &Store,
 ) -> Result<Stats, SourceError> {
-    let mut batch = batch;
     fit(&mut batch.signals, &mut batch.dead_letters);
     publisher.publish_raw(&batch.signals).await?;
     let dead_lettered = batch.dead_letters.len();

@@ -67,12 +67,17 @@ impl From<PhoneProfile> for signaal_phone::Profile {
 }
 
 /// Reads every path of one channel, handing each batch to `emit` as it fills: a phone export is
-/// streamed, never held whole (pure apart from file reads).
+/// streamed, never held whole (pure apart from file reads). Signals are cut or refused to fit
+/// one Kafka message first, so a dry run shows what a real run publishes.
 pub fn read(
     args: &ImportArgs,
     cfg: &Config,
-    mut emit: impl FnMut(Batch) -> anyhow::Result<()>,
+    mut emit_as_read: impl FnMut(Batch) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    let mut emit = |mut b: Batch| {
+        signaal_source::fit(&mut b.signals, &mut b.dead_letters);
+        emit_as_read(b)
+    };
     for path in &args.paths {
         match args.channel {
             ImportChannel::Email => signaal_email::worker::read_path_chunks(
@@ -208,9 +213,7 @@ pub async fn run(args: ImportArgs, cfg: &Config) -> anyhow::Result<()> {
     if args.dry_run {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
-        read(&args, cfg, |mut b| {
-            // What would be published: signals cut or refused to fit one message, as below.
-            signaal_source::fit(&mut b.signals, &mut b.dead_letters);
+        read(&args, cfg, |b| {
             for s in &b.signals {
                 RawEnvelope::write_json(&mut out, s)?;
                 out.write_all(b"\n")?;
@@ -229,8 +232,7 @@ pub async fn run(args: ImportArgs, cfg: &Config) -> anyhow::Result<()> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
         let (reader_args, reader_cfg) = (args.clone(), cfg.clone());
         let reader = tokio::task::spawn_blocking(move || {
-            read(&reader_args, &reader_cfg, |mut b| {
-                signaal_source::fit(&mut b.signals, &mut b.dead_letters);
+            read(&reader_args, &reader_cfg, |b| {
                 tx.blocking_send(b)
                     .map_err(|_| anyhow::anyhow!("publishing stopped"))
             })
