@@ -1,7 +1,8 @@
 //! Versioned JSON envelopes: the only things serialised onto Kafka.
 //!
 //! Every message carries `schema_version` and `type`; consumers reject a message whose version
-//! they do not know instead of guessing. JSON Schemas for each topic live in `schemas/`.
+//! they do not know instead of guessing. A message with the same key twice in one object is refused
+//! too: parsers disagree on which one counts. JSON Schemas for each topic live in `schemas/`.
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -19,6 +20,16 @@ pub const TYPE_ALERT: &str = "alert";
 pub enum DecodeError {
     #[error("payload is not valid JSON: {0}")]
     Json(#[source] serde_json::Error),
+    /// The same key twice in one object. JSON parsers disagree on which one counts (serde's
+    /// `Value` keeps the last, others the first), so a message that says two things is refused
+    /// rather than read one way here and another way downstream.
+    #[error("duplicate key `{key}` at line {line} column {column}")]
+    DuplicateKey {
+        /// The key, cut to [`MAX_ERROR_VALUE_BYTES`] (it ends up in a Kafka header).
+        key: String,
+        line: usize,
+        column: usize,
+    },
     #[error("unsupported schema_version {found} for `{kind}` (this build reads {SCHEMA_VERSION})")]
     Version { kind: &'static str, found: u64 },
     #[error("expected message type `{expected}`, found `{found}`")]
@@ -36,26 +47,256 @@ pub enum DecodeError {
     Empty,
 }
 
+/// Longest value an error message quotes; the rest is replaced by `…`. Errors become dead-letter
+/// headers and log lines, and a hostile value can be as long as the message.
+pub const MAX_ERROR_VALUE_BYTES: usize = 256;
+
+/// `s`, or its first [`MAX_ERROR_VALUE_BYTES`] (at a character boundary) followed by `…`.
+pub(crate) fn cut_for_error(s: &str) -> String {
+    if s.len() <= MAX_ERROR_VALUE_BYTES {
+        return s.to_string();
+    }
+    let mut end = MAX_ERROR_VALUE_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Decodes in two passes over the bytes, neither of which builds a `serde_json::Value` of the
+/// whole message: [`scan::header`] checks the syntax, refuses duplicate keys at any depth and
+/// reads `schema_version` and `type`; then serde deserialises straight into `T`. The order of the
+/// checks (empty, JSON, version, type, shape) is part of the contract: the DLQ reason names the
+/// first thing wrong.
 fn decode<T: DeserializeOwned>(payload: &[u8], kind: &'static str) -> Result<T, DecodeError> {
     if payload.is_empty() {
         return Err(DecodeError::Empty);
     }
-    let value: serde_json::Value = serde_json::from_slice(payload).map_err(DecodeError::Json)?;
-    let found = value
-        .get("schema_version")
-        .and_then(|v| v.as_u64())
-        .unwrap_or(0);
+    let header = scan::header(payload)?;
+    let found = header.schema_version.unwrap_or(0);
     if found != u64::from(SCHEMA_VERSION) {
         return Err(DecodeError::Version { kind, found });
     }
-    let found_type = value.get("type").and_then(|v| v.as_str()).unwrap_or("");
+    let found_type = header.kind.as_deref().unwrap_or("");
     if found_type != kind {
         return Err(DecodeError::Type {
             expected: kind,
-            found: found_type.to_string(),
+            found: cut_for_error(found_type),
         });
     }
-    serde_json::from_value(value).map_err(|source| DecodeError::Shape { kind, source })
+    serde_json::from_slice(payload).map_err(|source| DecodeError::Shape { kind, source })
+}
+
+/// The first pass of [`decode`]: a walk over the JSON that allocates only for keys with escapes
+/// (and for `type` when it has some), so it costs little next to the typed pass.
+mod scan {
+    use std::borrow::Cow;
+    use std::collections::HashSet;
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    use super::{cut_for_error, DecodeError};
+
+    /// What the envelope says about itself, as `Value::as_u64` / `Value::as_str` read it before:
+    /// a `schema_version` that is not a non-negative integer counts as absent, so does a `type`
+    /// that is not a string.
+    #[derive(Debug, Default)]
+    pub(super) struct Header {
+        pub(super) schema_version: Option<u64>,
+        pub(super) kind: Option<String>,
+    }
+
+    pub(super) fn header(payload: &[u8]) -> Result<Header, DecodeError> {
+        let mut header = Header::default();
+        let mut duplicate = None;
+        let mut de = serde_json::Deserializer::from_slice(payload);
+        let walked = Node {
+            role: Role::Top(&mut header),
+            duplicate: &mut duplicate,
+        }
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
+        match walked {
+            Ok(()) => Ok(header),
+            Err(error) => Err(match duplicate {
+                Some(key) => DecodeError::DuplicateKey {
+                    key,
+                    line: error.line(),
+                    column: error.column(),
+                },
+                None => DecodeError::Json(error),
+            }),
+        }
+    }
+
+    /// What a value is to the envelope: the whole message, its `schema_version`, its `type`, or
+    /// anything else (only checked).
+    enum Role<'h> {
+        Top(&'h mut Header),
+        Version(&'h mut Option<u64>),
+        Type(&'h mut Option<String>),
+        Other,
+    }
+
+    struct Node<'h, 'd> {
+        role: Role<'h>,
+        /// Set to the offending key when the walk fails on a duplicate, so the error can be told
+        /// apart from a syntax error without parsing serde_json's message.
+        duplicate: &'d mut Option<String>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
+        type Value = ();
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Node<'_, '_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+            if let Role::Version(slot) = self.role {
+                *slot = Some(v);
+            }
+            Ok(())
+        }
+
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_str<E>(self, v: &str) -> Result<(), E> {
+            if let Role::Type(slot) = self.role {
+                *slot = Some(v.to_string());
+            }
+            Ok(())
+        }
+
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq
+                .next_element_seed(Node {
+                    role: Role::Other,
+                    duplicate: &mut *self.duplicate,
+                })?
+                .is_some()
+            {}
+            Ok(())
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut header = match self.role {
+                Role::Top(header) => Some(header),
+                _ => None,
+            };
+            let mut seen = Seen::default();
+            while let Some(key) = map.next_key_seed(KeySeed)? {
+                let role = match (header.as_deref_mut(), &*key) {
+                    (Some(h), "schema_version") => Role::Version(&mut h.schema_version),
+                    (Some(h), "type") => Role::Type(&mut h.kind),
+                    _ => Role::Other,
+                };
+                if let Some(key) = seen.insert(key) {
+                    let shown = cut_for_error(&key);
+                    let error = de::Error::custom(format!("duplicate key `{shown}`"));
+                    *self.duplicate = Some(shown);
+                    return Err(error);
+                }
+                map.next_value_seed(Node {
+                    role,
+                    duplicate: &mut *self.duplicate,
+                })?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Keys of one object seen so far. Objects are small (a scan beats hashing) except the odd
+    /// `meta` with thousands of keys, which must not make the check quadratic.
+    enum Seen<'de> {
+        Few(Vec<Cow<'de, str>>),
+        Many(HashSet<Cow<'de, str>>),
+    }
+
+    impl Default for Seen<'_> {
+        fn default() -> Self {
+            Seen::Few(Vec::new())
+        }
+    }
+
+    impl<'de> Seen<'de> {
+        const FEW: usize = 16;
+
+        /// Gives `key` back when it was seen before.
+        fn insert(&mut self, key: Cow<'de, str>) -> Option<Cow<'de, str>> {
+            match self {
+                Seen::Few(few) if few.contains(&key) => Some(key),
+                Seen::Few(few) if few.len() < Self::FEW => {
+                    few.push(key);
+                    None
+                }
+                Seen::Few(few) => {
+                    let mut many: HashSet<_> = std::mem::take(few).into_iter().collect();
+                    many.insert(key);
+                    *self = Seen::Many(many);
+                    None
+                }
+                Seen::Many(many) if many.contains(&key) => Some(key),
+                Seen::Many(many) => {
+                    many.insert(key);
+                    None
+                }
+            }
+        }
+    }
+
+    /// An object key, borrowed from the payload unless it had escapes.
+    struct KeySeed;
+
+    impl<'de> DeserializeSeed<'de> for KeySeed {
+        type Value = Cow<'de, str>;
+
+        fn deserialize<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_str(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for KeySeed {
+        type Value = Cow<'de, str>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object key")
+        }
+
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(v))
+        }
+
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v.to_string()))
+        }
+    }
 }
 
 /// `signals.raw`: a signal exactly as the source saw it (contains personal data).
@@ -162,7 +403,7 @@ impl AlertEnvelope {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Channel, Signal};
+    use crate::{Alert, Channel, Signal};
 
     fn signal() -> Signal {
         Signal::new(
@@ -195,6 +436,198 @@ mod tests {
             serde_json::to_string(&RawEnvelope::new(s))?
         );
         Ok(())
+    }
+
+    fn raw_json(signal_fields: &str) -> String {
+        let id = crate::signal_id(Channel::Phone, "call-1");
+        format!(
+            r#"{{"schema_version":1,"type":"signal.raw","signal":{{"id":"{id}","channel":"phone","source":"callcenter","source_id":"call-1","occurred_at":"2024-03-01T10:00:00Z","received_at":"2024-03-01T10:00:05Z","text":"40 minuten"{signal_fields}}}}}"#
+        )
+    }
+
+    #[test]
+    fn refuses_duplicate_keys_at_any_depth() -> Result<(), Box<dyn std::error::Error>> {
+        // Sanity: the well-formed message decodes, so each failure below is the duplicate's.
+        let ok =
+            RawEnvelope::decode(raw_json(r#","meta":{"a":{"b":1},"c":[{"b":2}]}"#).as_bytes())?;
+        assert_eq!(ok.signal.meta["a"]["b"], 1);
+
+        let many: String = (0..40).map(|i| format!(r#""k{i}":{i},"#)).collect();
+        let cases: Vec<(String, &str)> = vec![
+            (
+                r#"{"schema_version":1,"schema_version":1,"type":"signal.raw"}"#.into(),
+                "schema_version",
+            ),
+            (
+                r#"{"schema_version":1,"type":"signal.raw","type":"signal.raw"}"#.into(),
+                "type",
+            ),
+            (
+                raw_json("").replacen(r#""signal":{"#, r#""signal":{"x":1},"signal":{"#, 1),
+                "signal",
+            ),
+            (raw_json(r#","text":"ander verhaal""#), "text"),
+            (raw_json(r#","meta":{"wait":1,"wait":2}"#), "wait"),
+            (
+                raw_json(r#","meta":{"call":{"leg":{"to":"a","to":"b"}}}"#),
+                "to",
+            ),
+            (raw_json(r#","meta":{"legs":[{"n":1},{"n":2,"n":3}]}"#), "n"),
+            // The same key spelt with an escape is the same key.
+            (raw_json(r#","meta":{"ab":1,"\u0061b":2}"#), "ab"),
+            // Past the small-object scan, into the hash set.
+            (raw_json(&format!(r#","meta":{{{many}"k7":0}}"#)), "k7"),
+            // Fields the envelope does not read are checked too.
+            (raw_json(r#","extra":{"q":1,"q":1}"#), "q"),
+        ];
+        for (payload, key) in cases {
+            match RawEnvelope::decode(payload.as_bytes()) {
+                Ok(_) => panic!("decoding {payload} should fail on duplicate key `{key}`"),
+                Err(e) => {
+                    assert!(
+                        matches!(e, DecodeError::DuplicateKey { .. }),
+                        "{payload}: expected a duplicate-key error, got {e:?}"
+                    );
+                    assert!(
+                        e.to_string()
+                            .starts_with(&format!("duplicate key `{key}` at line 1 column ")),
+                        "{payload}: error `{e}` should name key `{key}`"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_in_every_envelope() -> Result<(), Box<dyn std::error::Error>> {
+        let classified = serde_json::to_string(&ClassifiedEnvelope::new(
+            signal(),
+            Classification {
+                themes: vec![],
+                cause: crate::Cause::System,
+                kind: crate::Kind::Complaint,
+                lang: "nl".into(),
+                sentiment: -0.5,
+                escalation: vec![],
+            },
+            "rules-1",
+        ))?;
+        assert!(ClassifiedEnvelope::decode(classified.as_bytes()).is_ok());
+        let doubled = classified.replacen(r#""lang":"nl""#, r#""lang":"nl","lang":"en""#, 1);
+        assert!(
+            matches!(ClassifiedEnvelope::decode(doubled.as_bytes()), Err(DecodeError::DuplicateKey { ref key, .. }) if key == "lang"),
+            "{doubled}"
+        );
+
+        let start = Utc::now();
+        let alert = serde_json::to_string(&AlertEnvelope::new(Alert {
+            id: Alert::id_for("reachability", start),
+            theme: "reachability".into(),
+            window_start: start,
+            window_end: start,
+            count: 12,
+            threshold: 10,
+            raised_at: start,
+            sample_signal_ids: vec![],
+        }))?;
+        assert!(AlertEnvelope::decode(alert.as_bytes()).is_ok());
+        let doubled = alert.replacen(r#""count":12"#, r#""count":12,"count":1"#, 1);
+        assert!(
+            matches!(AlertEnvelope::decode(doubled.as_bytes()), Err(DecodeError::DuplicateKey { ref key, .. }) if key == "count"),
+            "{doubled}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_long_duplicate_key_is_cut_in_the_message() {
+        let key = "k".repeat(10_000);
+        let payload = format!(r#"{{"{key}":1,"{key}":2}}"#);
+        match RawEnvelope::decode(payload.as_bytes()) {
+            Err(e @ DecodeError::DuplicateKey { .. }) => {
+                assert!(e.to_string().len() < MAX_ERROR_VALUE_BYTES + 100, "{e}")
+            }
+            other => panic!("expected a duplicate-key error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn header_reads_as_the_value_based_decoder_did() -> Result<(), Box<dyn std::error::Error>> {
+        // An escaped `type` is the same string.
+        let escaped =
+            raw_json("").replacen(r#""type":"signal.raw""#, r#""type":"signal\u002eraw""#, 1);
+        assert_eq!(
+            RawEnvelope::decode(escaped.as_bytes())?.signal.source_id,
+            "call-1"
+        );
+        // A version that is not a non-negative integer reads as 0, a type that is not a string
+        // as empty; a top level that is not an object has neither.
+        let cases: [(&[u8], &str); 6] = [
+            (
+                br#"{"schema_version":"1","type":"signal.raw"}"#,
+                "unsupported schema_version 0",
+            ),
+            (
+                br#"{"schema_version":-1,"type":"signal.raw"}"#,
+                "unsupported schema_version 0",
+            ),
+            (
+                br#"{"schema_version":1.0,"type":"signal.raw"}"#,
+                "unsupported schema_version 0",
+            ),
+            (br#"[1,2]"#, "unsupported schema_version 0"),
+            (br#"{"schema_version":1,"type":["signal.raw"]}"#, "found ``"),
+            (
+                br#"{"schema_version":1,"type":"signal.raw"} x"#,
+                "not valid JSON: trailing characters",
+            ),
+        ];
+        for (payload, want) in cases {
+            match RawEnvelope::decode(payload) {
+                Ok(_) => panic!(
+                    "decoding {:?} should fail",
+                    String::from_utf8_lossy(payload)
+                ),
+                Err(e) => assert!(
+                    e.to_string().contains(want),
+                    "error `{e}` should mention `{want}`"
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn precedence_is_json_then_duplicates_then_version_then_type_then_shape() {
+        let cases: [(&[u8], &str); 4] = [
+            // Broken JSON after a duplicate: the duplicate is met first.
+            (br#"{"a":1,"a":2,"#, "duplicate key `a`"),
+            (
+                br#"{"schema_version":2,"type":"x","a":1,"a":2}"#,
+                "duplicate key `a`",
+            ),
+            (
+                br#"{"schema_version":2,"type":"x","signal":{}}"#,
+                "unsupported schema_version 2",
+            ),
+            (
+                br#"{"schema_version":1,"type":"x","signal":{}}"#,
+                "found `x`",
+            ),
+        ];
+        for (payload, want) in cases {
+            match RawEnvelope::decode(payload) {
+                Ok(_) => panic!(
+                    "decoding {:?} should fail",
+                    String::from_utf8_lossy(payload)
+                ),
+                Err(e) => assert!(
+                    e.to_string().contains(want),
+                    "error `{e}` should mention `{want}`"
+                ),
+            }
+        }
     }
 
     #[test]

@@ -11,8 +11,12 @@ pub mod taxonomy;
 
 pub use classification::{Cause, Classification, Evidence, Kind, ThemeTag};
 pub use envelope::{
-    AlertEnvelope, ClassifiedEnvelope, DecodeError, RawEnvelope, SCHEMA_VERSION, TYPE_ALERT,
-    TYPE_CLASSIFIED, TYPE_RAW,
+    AlertEnvelope, ClassifiedEnvelope, DecodeError, RawEnvelope, MAX_ERROR_VALUE_BYTES,
+    SCHEMA_VERSION, TYPE_ALERT, TYPE_CLASSIFIED, TYPE_RAW,
 };
-pub use signal::{signal_id, truncate, Alert, Channel, Signal, MAX_SUBJECT_BYTES, MAX_TEXT_BYTES};
+pub use signal::{
+    signal_id, truncate, Alert, Channel, Invalid, Signal, EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP_EXCLUSIVE, MAX_AUTHOR_BYTES, MAX_SOURCE_BYTES, MAX_SOURCE_ID_BYTES,
+    MAX_SUBJECT_BYTES, MAX_TEXT_BYTES, MAX_THREAD_ID_BYTES,
+};
 pub use taxonomy::{CauseSide, Theme};
