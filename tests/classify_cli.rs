@@ -97,3 +97,48 @@ fn eval_prints_the_scores() -> Result {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot open `no/such/file.ndjson`"));
     Ok(())
 }
+
+/// The exact bytes `signaal classify` writes, pinned: key order (sorted, as `serde_json::Map`
+/// without `preserve_order` keeps it), scores widened from `f32` to `f64`, string escapes, and an
+/// error line. Scripts downstream diff this output, so a change of bytes is a change of contract.
+#[test]
+fn classify_output_bytes_are_pinned() -> Result {
+    let input = concat!(
+        r#"{"text":"Goedemiddag,\n\nUw brief is zo onpersoonlijk en vaag dat ik niet weet of mijn aanvraag is goedgekeurd of afgewezen. Ik stap naar de ombudsman! \"Café\" 06-12345678","channel":"email"}"#,
+        "\n",
+        r#"{"text":1}"#,
+        "\r\n",
+        r#"{"text":"kort"}"#,
+    );
+    let want = concat!(
+        r#"{"cause":"system","channel":"email","escalation":["ombudsman"],"kind":"complaint","lang":"nl","sentiment":-0.6666666865348816,"text":"Goedemiddag,\n\nUw brief is zo onpersoonlijk en vaag dat ik niet weet of mijn aanvraag is goedgekeurd of afgewezen. Ik stap naar de ombudsman! \"Café\" [phone]","themes":[{"evidence":[{"end":22,"start":17,"text":"brief"},{"end":42,"start":29,"text":"onpersoonlijk"},{"end":50,"start":46,"text":"vaag"}],"id":"unclear_communication","score":0.875}]}"#,
+        "\n",
+        r#"{"error":"expected a JSON object with `text`: invalid type: integer `1`, expected a string at line 1 column 9","line":2}"#,
+        "\n",
+        r#"{"cause":"unknown","escalation":[],"kind":"complaint","lang":"und","sentiment":0.0,"text":"kort","themes":[]}"#,
+        "\n",
+    );
+    let mut child = Command::new(signaal_bin()?)
+        .arg("classify")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or("no stdin")?
+        .write_all(input.as_bytes())?;
+    let out = child.wait_with_output()?;
+    assert!(
+        out.status.success(),
+        "classify failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = String::from_utf8(out.stdout)?;
+    for (i, (g, w)) in got.lines().zip(want.lines()).enumerate() {
+        assert_eq!(g, w, "line {} differs from the pinned bytes", i + 1);
+    }
+    assert_eq!(got, want, "output differs from the pinned bytes");
+    Ok(())
+}
