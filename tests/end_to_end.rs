@@ -476,3 +476,103 @@ async fn a_killed_classifier_loses_nothing() -> Result {
     drop_database(&pool, &run_id).await?;
     Ok(())
 }
+
+/// A second classifier joins the group mid-stream and the first one leaves (SIGTERM) while work
+/// is in flight: partitions move twice, batches are read ahead and in flight at each move, and
+/// still every signal is stored exactly once and published at least once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_mid_stream_stores_every_signal_once() -> Result {
+    const ROWS: usize = 20_000;
+    let brokers = service_env("SIGNAAL_TEST_BROKERS")?;
+    let bin = signaal_bin()?;
+    let run_id = common::unique("rebalance");
+    let (db, pool) = fresh_database(&run_id).await?;
+    let dir = tempfile::tempdir()?;
+    let mut csv = String::from("call_id;started_at;caller;notes\n");
+    for i in 0..ROWS {
+        csv.push_str(&format!(
+            "R-{i};17-11-2026 {:02}:{:02};06{:08};klant {i}: brief onduidelijk, drie keer doorverbonden\n",
+            i / 60 % 24,
+            i % 60,
+            i % 3000
+        ));
+    }
+    let export = dir.path().join("calls.csv");
+    std::fs::write(&export, csv)?;
+    let config = dir.path().join("signaal.toml");
+    // Small batches: many of them are in flight when the partitions move.
+    std::fs::write(
+        &config,
+        format!(
+            "{}[classifier.worker]\nbatch = 200\nin_flight = 3\n",
+            base_config(&run_id, &brokers, &db, 4)
+        ),
+    )?;
+    let expected = dry_run_ids(&bin, &config, &["phone", &export.to_string_lossy()])?;
+    assert_eq!(expected.len(), ROWS);
+    let import = Command::new(&bin)
+        .arg("--config")
+        .arg(&config)
+        .args(["import", "phone"])
+        .arg(&export)
+        .output()?;
+    assert!(
+        import.status.success(),
+        "import failed: {}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let store = signaal_store::Store::connect(&db).await?;
+    let log = |n: &str| dir.path().join(n);
+    let mut first = Workers(vec![(
+        "classifier-1".into(),
+        common::start_worker(&config, "classifier", &log("c1.log"))?,
+    )]);
+    let reached = |n: i64| {
+        let store = store.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                let c = store.count_signals().await?;
+                if c >= n || Instant::now() > deadline {
+                    return Ok::<i64, Box<dyn std::error::Error>>(c);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let at_join = reached(1_000).await?;
+    let mut second = Workers(vec![(
+        "classifier-2".into(),
+        common::start_worker(&config, "classifier", &log("c2.log"))?,
+    )]);
+    let at_leave = reached(at_join + 4_000).await?;
+    first.terminate()?;
+    assert!(
+        (at_leave as usize) < ROWS,
+        "all {ROWS} were stored before the first classifier left; raise ROWS"
+    );
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while store.count_signals().await? < ROWS as i64 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stored: BTreeSet<String> = store.signal_ids().await?.into_iter().collect();
+    let show = |n: &str| std::fs::read_to_string(log(n)).unwrap_or_default();
+    assert_eq!(
+        stored,
+        expected,
+        "every signal stored once after two rebalances; second log:\n{}",
+        show("c2.log")
+    );
+    second.terminate()?;
+    let classified = kcat_read(&brokers, &format!("{run_id}.classified"))?;
+    let keys: BTreeSet<String> = classified.iter().map(|(k, _, _)| k.clone()).collect();
+    assert_eq!(keys, expected, "every signal on the classified topic");
+    eprintln!(
+        "rebalance test: joined at {at_join}, left at {at_leave} of {ROWS}; {} classified messages ({} published twice)",
+        classified.len(),
+        classified.len() - ROWS
+    );
+    store.close().await;
+    drop_database(&pool, &run_id).await?;
+    Ok(())
+}

@@ -62,9 +62,36 @@ pub struct BusConfig {
     /// Create missing topics through the admin API at startup. Turn off where the service
     /// account has no admin rights and topics are managed elsewhere.
     pub create_topics: bool,
+    /// How consumers read: read-ahead caps and when a stuck consumer makes `/healthz` fail.
+    pub consumer: ConsumerSettings,
     /// Any librdkafka setting (`security.protocol`, `sasl.mechanism`, `ssl.ca.location`, …),
     /// applied to every client after signaal's own defaults, so an operator can override them.
     pub client: BTreeMap<String, String>,
+}
+
+/// Consumer behaviour shared by every consuming worker (classifier, alerter).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsumerSettings {
+    /// librdkafka's `queued.max.messages.kbytes`: how much it reads ahead of the worker. Its
+    /// default (64 MiB) is what made a lagging classifier 175 MiB; 8 MiB keeps it well under
+    /// 64 MiB and still holds thousands of signals.
+    pub read_ahead_kbytes: u32,
+    /// librdkafka's `fetch.max.bytes`: the most one fetch response may carry.
+    pub fetch_max_bytes: u32,
+    /// A worker holding unacknowledged input (or failing to consume) for this long without
+    /// progress makes `/healthz` answer 503 with the reason. 0 switches the check off.
+    pub stall_seconds: u64,
+}
+
+impl Default for ConsumerSettings {
+    fn default() -> Self {
+        ConsumerSettings {
+            read_ahead_kbytes: 8 * 1024,
+            fetch_max_bytes: 4 * 1024 * 1024,
+            stall_seconds: 120,
+        }
+    }
 }
 
 impl Default for BusConfig {
@@ -76,6 +103,7 @@ impl Default for BusConfig {
             replication: 1,
             create_topics: true,
             group_prefix: "signaal".into(),
+            consumer: ConsumerSettings::default(),
             client: BTreeMap::new(),
         }
     }
@@ -89,7 +117,11 @@ impl BusConfig {
 
     pub(crate) fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.brokers);
+        c.set("bootstrap.servers", &self.brokers)
+            // librdkafka backs off up to 10 s between reconnects by default: after a broker
+            // restart that was most of the time to the first new row. A local cluster answers
+            // in milliseconds; 1 s keeps a dead broker from being hammered.
+            .set("reconnect.backoff.max.ms", "1000");
         for (k, v) in &self.client {
             c.set(k, v);
         }

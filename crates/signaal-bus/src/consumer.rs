@@ -1,7 +1,8 @@
 //! The at-least-once consumer.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use rdkafka::consumer::{
@@ -11,7 +12,11 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
+use crate::health::Liveness;
 use crate::{BusConfig, BusError, Result};
+
+/// Consume errors are logged at warn at most this often; the rest are counted.
+const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// A consumed message, owned and detached from librdkafka.
 #[derive(Debug, Clone)]
@@ -57,6 +62,9 @@ pub struct Consumer {
     inner: StreamConsumer<CommitOnRevoke>,
     topics: Vec<String>,
     group: String,
+    liveness: Arc<Liveness>,
+    /// When a consume error was last logged, and how many were not logged since.
+    error_log: Mutex<(Option<Instant>, u64)>,
 }
 
 impl Consumer {
@@ -66,11 +74,21 @@ impl Consumer {
         let mut c = config.client_config();
         c.set("group.id", group)
             .set("enable.auto.commit", "true")
-            .set("auto.commit.interval.ms", "1000")
+            // Stored offsets are committed often: what a killed worker did since the last
+            // commit is done again (and published twice) by the next owner.
+            .set("auto.commit.interval.ms", "250")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
-            .set("session.timeout.ms", "10000");
+            .set("session.timeout.ms", "10000")
+            .set(
+                "queued.max.messages.kbytes",
+                config.consumer.read_ahead_kbytes.to_string(),
+            )
+            .set(
+                "fetch.max.bytes",
+                config.consumer.fetch_max_bytes.to_string(),
+            );
         for (k, v) in &config.client {
             c.set(k, v);
         }
@@ -87,11 +105,26 @@ impl Consumer {
             inner,
             topics: topics.iter().map(|t| t.to_string()).collect(),
             group: group.to_string(),
+            liveness: Liveness::register(group, Duration::from_secs(config.consumer.stall_seconds)),
+            error_log: Mutex::new((None, 0)),
         })
+    }
+
+    /// This consumer's progress, as `/healthz` sees it.
+    pub fn liveness(&self) -> &Arc<Liveness> {
+        &self.liveness
+    }
+
+    pub fn group(&self) -> &str {
+        &self.group
     }
 
     /// Waits for the first message, then gathers more for at most `linger` or until `max`.
     /// Returns an empty batch when `shutdown` fires. Messages keep their partition order.
+    ///
+    /// Consume errors (broker down, partition leader moving) are logged, counted and waited
+    /// through: librdkafka recovers by itself, and handling each queued error with a pause made
+    /// recovery after a broker restart take minutes.
     pub async fn next_batch(
         &self,
         max: usize,
@@ -100,14 +133,19 @@ impl Consumer {
     ) -> Result<Vec<Delivery>> {
         let mut stream = self.inner.stream();
         let mut batch = Vec::new();
-        let first = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(batch),
-            m = stream.next() => m,
-        };
-        match first {
-            Some(Ok(m)) => batch.push(owned(&m)),
-            Some(Err(source)) => return Err(self.consume_error(source)),
-            None => return Ok(batch),
+        loop {
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(batch),
+                m = stream.next() => m,
+            };
+            match first {
+                Some(Ok(m)) => {
+                    batch.push(owned(&m));
+                    break;
+                }
+                Some(Err(error)) => self.consume_failed(error),
+                None => return Ok(batch),
+            }
         }
         let deadline = tokio::time::Instant::now() + linger;
         while batch.len() < max {
@@ -118,11 +156,36 @@ impl Consumer {
             };
             match next {
                 Some(Ok(m)) => batch.push(owned(&m)),
-                Some(Err(source)) => return Err(self.consume_error(source)),
+                Some(Err(error)) => {
+                    self.consume_failed(error);
+                    break;
+                }
                 None => break,
             }
         }
+        self.liveness.taken(batch.len());
         Ok(batch)
+    }
+
+    fn consume_failed(&self, error: rdkafka::error::KafkaError) {
+        let error = self.consume_error(error);
+        metrics::counter!("signaal_consumer_errors_total", "group" => self.group.clone())
+            .increment(1);
+        self.liveness.consume_failed(&error.to_string());
+        let now = Instant::now();
+        let mut log = match self.error_log.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let due = log
+            .0
+            .is_none_or(|at| now.duration_since(at) >= ERROR_LOG_INTERVAL);
+        if due {
+            tracing::warn!(%error, group = %self.group, not_logged = log.1, "consume error; librdkafka retries");
+            *log = (Some(now), 0);
+        } else {
+            log.1 += 1;
+        }
     }
 
     fn consume_error(&self, source: rdkafka::error::KafkaError) -> BusError {
@@ -134,23 +197,42 @@ impl Consumer {
 
     /// Marks a processed batch: stores offset+1 of the last message per partition. Call only
     /// after the batch's effect (store write, publish) is durable.
-    pub fn ack(&self, batch: &[Delivery]) -> Result<()> {
+    pub fn ack(&self, batch: &[Delivery]) {
+        self.ack_offsets(
+            batch
+                .iter()
+                .map(|d| (d.topic.as_str(), d.partition, d.offset)),
+        );
+    }
+
+    /// As [`Consumer::ack`], for `(topic, partition, offset)` positions of processed messages.
+    ///
+    /// A partition taken away by a rebalance while its batch was in flight cannot store an
+    /// offset any more; its new owner reads the batch again (ids make that harmless), so that
+    /// is logged, not an error.
+    pub fn ack_offsets<'a>(&self, positions: impl IntoIterator<Item = (&'a str, i32, i64)>) {
         let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
-        for d in batch {
-            let e = next
-                .entry((d.topic.as_str(), d.partition))
-                .or_insert(d.offset + 1);
-            *e = (*e).max(d.offset + 1);
+        let mut n = 0;
+        for (topic, partition, offset) in positions {
+            n += 1;
+            let e = next.entry((topic, partition)).or_insert(offset + 1);
+            *e = (*e).max(offset + 1);
         }
+        self.liveness.acknowledged(n);
         if next.is_empty() {
-            return Ok(());
+            return;
         }
+        metrics::counter!("signaal_consumer_messages_total", "group" => self.group.clone())
+            .increment(n as u64);
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), offset) in next {
-            tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
-                .map_err(BusError::Offsets)?;
+            if let Err(error) = tpl.add_partition_offset(topic, partition, Offset::Offset(offset)) {
+                tracing::warn!(%error, topic, partition, offset, "invalid offset to store");
+            }
         }
-        self.inner.store_offsets(&tpl).map_err(BusError::Offsets)
+        if let Err(error) = self.inner.store_offsets(&tpl) {
+            tracing::info!(%error, group = %self.group, "offsets not stored (partition reassigned?); its new owner reads the batch again");
+        }
     }
 
     /// Synchronously commits stored offsets; used on shutdown.
@@ -207,14 +289,7 @@ impl Consumer {
         E: std::fmt::Display,
     {
         while !shutdown.is_cancelled() {
-            let batch = match self.next_batch(max, linger, shutdown).await {
-                Ok(b) => b,
-                Err(error) => {
-                    tracing::warn!(%error, "consume error; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
-                }
-            };
+            let batch = self.next_batch(max, linger, shutdown).await?;
             if batch.is_empty() {
                 continue;
             }
@@ -222,27 +297,34 @@ impl Consumer {
             loop {
                 match handle(batch.clone()).await {
                     Ok(()) => {
-                        self.ack(&batch)?;
-                        metrics::counter!("signaal_consumer_messages_total", "group" => self.group.clone())
-                            .increment(batch.len() as u64);
+                        self.ack(&batch);
                         break;
                     }
                     Err(error) => {
                         metrics::counter!("signaal_consumer_batch_failures_total", "group" => self.group.clone())
                             .increment(1);
+                        let error = error.to_string();
+                        self.liveness.failed(&error);
                         tracing::warn!(%error, messages = batch.len(), ?backoff, "batch failed; retrying");
                         tokio::select! {
                             _ = shutdown.cancelled() => {
                                 // Not acknowledged: the batch is redelivered after restart.
+                                self.liveness.released(batch.len());
                                 return self.commit();
                             }
                             _ = tokio::time::sleep(backoff) => {}
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        backoff = next_backoff(backoff);
                     }
                 }
             }
         }
         self.commit()
     }
+}
+
+/// Doubles a retry pause up to 5 s: long enough not to hammer a database that is down, short
+/// enough that work resumes within seconds of it coming back.
+pub fn next_backoff(current: Duration) -> Duration {
+    (current * 2).min(Duration::from_secs(5))
 }

@@ -11,10 +11,11 @@
 
 mod config;
 mod consumer;
+pub mod health;
 mod publisher;
 
-pub use config::{BusConfig, Topics};
-pub use consumer::{Consumer, Delivery};
+pub use config::{BusConfig, ConsumerSettings, Topics};
+pub use consumer::{next_backoff, Consumer, Delivery};
 pub use publisher::{header, DeadLetter, Publisher, Record, MAX_DEAD_LETTER_BYTES, MAX_RAW_BYTES};
 
 /// Errors from the bus. Messages name the topic or setting involved.
@@ -45,6 +46,36 @@ pub enum BusError {
 }
 
 pub type Result<T, E = BusError> = std::result::Result<T, E>;
+
+impl BusError {
+    /// Whether retrying the same records can succeed (broker unreachable, timeouts) as opposed
+    /// to the broker refusing these records whatever happens (too large, invalid).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            BusError::Delivery { source, .. } => is_transient_kafka(source),
+            _ => true,
+        }
+    }
+}
+
+/// Whether a produce error is worth retrying. The codes below are about the record itself: the
+/// same record fails the same way on every retry, and retrying it forever stops the pipeline.
+pub fn is_transient_kafka(error: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    !matches!(
+        error.rdkafka_error_code(),
+        Some(
+            C::MessageSizeTooLarge
+                | C::InvalidMessageSize
+                | C::InvalidMessage
+                | C::InvalidRecord
+                | C::MessageBatchTooLarge
+                | C::InvalidArgument
+                | C::BadMessage
+                | C::UnsupportedForMessageFormat,
+        )
+    )
+}
 
 pub use admin::ensure_topics;
 pub use mock::MockKafka;

@@ -108,6 +108,23 @@ impl Publisher {
     /// On error some records may have been written: callers must not move their cursor, and a
     /// retry is safe because signal ids are deterministic.
     pub async fn publish(&self, records: &[Record]) -> Result<()> {
+        for (result, r) in self.publish_each(records).await.into_iter().zip(records) {
+            if let Err(source) = result {
+                return Err(BusError::Delivery {
+                    topic: r.topic.clone(),
+                    source,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes every record, all in flight at once, and returns each one's outcome once the
+    /// broker answered for all of them: a caller can tell which records the broker refused.
+    pub async fn publish_each(
+        &self,
+        records: &[Record],
+    ) -> Vec<std::result::Result<(), rdkafka::error::KafkaError>> {
         let sends = records.iter().map(|r| {
             let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
             for (k, v) in &r.headers {
@@ -122,15 +139,11 @@ impl Publisher {
                 .headers(headers);
             self.producer.send(record, Timeout::Never)
         });
-        for (result, r) in join_all(sends).await.into_iter().zip(records) {
-            if let Err((source, _)) = result {
-                return Err(BusError::Delivery {
-                    topic: r.topic.clone(),
-                    source,
-                });
-            }
-        }
-        Ok(())
+        join_all(sends)
+            .await
+            .into_iter()
+            .map(|r| r.map(|_| ()).map_err(|(e, _)| e))
+            .collect()
     }
 
     /// Copies an unprocessable item to the dead-letter topic and waits for the broker.
@@ -206,6 +219,16 @@ impl Publisher {
             })
             .collect();
         self.publish(&records).await
+    }
+
+    /// The record of a classified envelope already serialised as `payload`.
+    pub fn classified_record(&self, id: &str, channel: &str, payload: Vec<u8>) -> Record {
+        Record {
+            topic: self.topics.classified.clone(),
+            key: id.to_string(),
+            payload,
+            headers: envelope_headers(signaal_core::TYPE_CLASSIFIED, Some(channel)),
+        }
     }
 
     /// Publishes classified signals to the classified topic and waits for every ack.

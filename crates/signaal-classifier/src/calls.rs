@@ -46,44 +46,46 @@ impl CallRules {
     ) {
         let meta = |k: &str| signal.meta.get(k);
         let number = |k: &str| meta(k).and_then(serde_json::Value::as_u64);
-        let mut add = |theme: &str, evidence: Evidence| {
-            let Some(side) = classifier.themes().find(|t| t.id == theme).map(|t| t.cause) else {
-                return;
-            };
-            match c.themes.iter_mut().find(|t| t.id == theme) {
-                Some(tag) => tag.evidence.push(evidence),
-                None => c.themes.push(ThemeTag {
-                    id: theme.to_string(),
-                    score: 0.5,
-                    evidence: vec![evidence],
-                }),
-            }
-            c.cause = match (c.cause, side) {
-                (Cause::Unknown, CauseSide::System) | (Cause::System, CauseSide::System) => {
-                    Cause::System
-                }
-                (Cause::Unknown, CauseSide::Human) | (Cause::Human, CauseSide::Human) => {
-                    Cause::Human
-                }
-                _ => Cause::Mixed,
-            };
-        };
         if let Some(wait) = number("wait_seconds") {
             if self.long_wait_seconds > 0 && wait >= self.long_wait_seconds {
                 add(
+                    classifier,
+                    c,
                     "reachability",
                     Evidence::metadata("meta.wait_seconds", wait),
                 );
             }
         }
         if self.abandoned && meta("abandoned").and_then(serde_json::Value::as_bool) == Some(true) {
-            add("reachability", Evidence::metadata("meta.abandoned", true));
+            add(
+                classifier,
+                c,
+                "reachability",
+                Evidence::metadata("meta.abandoned", true),
+            );
         }
         if let Some(n) = number("transfers") {
             if self.handoff_transfers > 0 && n >= self.handoff_transfers {
-                add("handoffs", Evidence::metadata("meta.transfers", n));
+                add(
+                    classifier,
+                    c,
+                    "handoffs",
+                    Evidence::metadata("meta.transfers", n),
+                );
             }
         }
+        self.apply_repeat(classifier, signal, previous_call, c);
+    }
+
+    /// Only the repeat-caller rule of [`CallRules::apply`]: the worker learns when a caller
+    /// called before only after the rest of the classification is done.
+    pub fn apply_repeat(
+        &self,
+        classifier: &Classifier,
+        signal: &Signal,
+        previous_call: Option<DateTime<Utc>>,
+        c: &mut Classification,
+    ) {
         if let Some(before) = previous_call {
             let gap = signal.occurred_at - before;
             if self.repeat_days > 0
@@ -91,12 +93,35 @@ impl CallRules {
                 && gap <= chrono::Duration::days(i64::from(self.repeat_days))
             {
                 add(
+                    classifier,
+                    c,
                     "repeat_story",
                     Evidence::metadata("previous_call", before.to_rfc3339()),
                 );
             }
         }
     }
+}
+
+/// Adds `theme` with `evidence` to `c` (or the evidence to its tag) and recomputes the cause;
+/// a theme the taxonomy does not have is left out.
+fn add(classifier: &Classifier, c: &mut Classification, theme: &str, evidence: Evidence) {
+    let Some(side) = classifier.themes().find(|t| t.id == theme).map(|t| t.cause) else {
+        return;
+    };
+    match c.themes.iter_mut().find(|t| t.id == theme) {
+        Some(tag) => tag.evidence.push(evidence),
+        None => c.themes.push(ThemeTag {
+            id: theme.to_string(),
+            score: 0.5,
+            evidence: vec![evidence],
+        }),
+    }
+    c.cause = match (c.cause, side) {
+        (Cause::Unknown, CauseSide::System) | (Cause::System, CauseSide::System) => Cause::System,
+        (Cause::Unknown, CauseSide::Human) | (Cause::Human, CauseSide::Human) => Cause::Human,
+        _ => Cause::Mixed,
+    };
 }
 
 /// For each `(author pseudonym, time)` of a batch, the caller's latest earlier call within

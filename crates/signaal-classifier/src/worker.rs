@@ -1,15 +1,66 @@
 //! The classifier worker: `signals.raw` → classify → store + `signals.classified`.
+//!
+//! Three stages overlap, so the CPU classifies the next batch while the register and the broker
+//! take the previous one:
+//! 1. **prepare** (blocking pool, several batches at once): decode, [`Signal::normalise`],
+//!    redact, classify. What cannot be decoded or is invalid becomes a dead letter.
+//! 2. **store** (one batch at a time, in order): repeat callers are looked up (the batch before
+//!    is already in the register), envelopes serialised (too large for Kafka → dead letter),
+//!    the batch written in one transaction.
+//! 3. **publish** (one batch at a time, in order): classified records and the batch's dead
+//!    letters in flight together; once Kafka acknowledged all of them the batch's offsets are
+//!    stored. Offsets therefore move strictly in order and only past what is in the register and
+//!    on Kafka.
+//!
+//! No record can stop the worker: when the register refuses a batch for a reason a retry cannot
+//! fix (a data error, not a lost connection) the batch is split in halves until the records it
+//! refuses are found; those are dead-lettered with the database's reason and the rest is stored.
+//! A record Kafka refuses is dead-lettered with Kafka's reason. Transient failures retry the
+//! stage with backoff; dead letters already sent are not sent again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use signaal_bus::{BusConfig, Consumer, DeadLetter, Delivery, Publisher};
-use signaal_core::{Channel, ClassifiedEnvelope, RawEnvelope, Signal};
+use serde::{Deserialize, Serialize};
+use signaal_bus::{
+    is_transient_kafka, next_backoff, BusConfig, Consumer, DeadLetter, Delivery, Publisher, Record,
+};
+use signaal_core::{Channel, ClassifiedEnvelope, RawEnvelope};
 use signaal_store::Store;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::{calls, Pipeline};
+
+const WORKER: &str = "classifier";
+
+/// Largest classified envelope published. Kafka's producer refuses messages over 1,000,000
+/// bytes by default; key and headers need a little room.
+pub const MAX_CLASSIFIED_BYTES: usize = 960_000;
+
+/// How the worker batches. `[classifier.worker]` in the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Most messages per batch (one register transaction, one round of publishing).
+    pub batch: usize,
+    /// How long to wait for a batch to fill once its first message arrived.
+    pub linger_ms: u64,
+    /// Batches read ahead and being classified while earlier ones are stored and published.
+    pub in_flight: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            batch: 1000,
+            linger_ms: 20,
+            in_flight: 3,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -19,77 +70,302 @@ pub enum WorkerError {
     Store(#[from] signaal_store::StoreError),
     #[error("classification task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// Shutdown was requested while a stage was waiting to retry.
+    #[error("stopped before the batch was done")]
+    Stopped,
 }
 
-/// Decodes, classifies, stores and publishes one batch. Undecodable messages go to the DLQ.
+/// A batch on its way through the stages.
+#[derive(Default)]
+struct Batch {
+    /// Topic and `(partition, offset)` of every message, to acknowledge them at the end.
+    topic: String,
+    positions: Vec<(i32, i64)>,
+    /// Classified signals still to store and publish, with the message each came from
+    /// (its original bytes go to the DLQ if the register or Kafka refuses it).
+    envs: Vec<ClassifiedEnvelope>,
+    sources: Vec<Delivery>,
+    /// `envs[i]` serialised; filled by the store stage.
+    payloads: Vec<Vec<u8>>,
+    /// Dead letters not yet acknowledged by Kafka.
+    dead: Vec<DeadLetter>,
+    /// NUL characters removed from the batch's signals.
+    nuls: usize,
+    /// Whether repeat callers were looked up and payloads built (not redone on a retry).
+    enriched: bool,
+}
+
+impl Batch {
+    fn refuse(&mut self, i: usize, reason: String) {
+        self.envs.remove(i);
+        if i < self.payloads.len() {
+            self.payloads.remove(i);
+        }
+        let d = self.sources.remove(i);
+        self.dead.push(DeadLetter::from_delivery(d, reason, WORKER));
+    }
+}
+
+/// Stage 1: decode, check, redact and classify (CPU only).
+fn prepare(deliveries: Vec<Delivery>, pipeline: &Pipeline) -> Batch {
+    let mut b = Batch {
+        topic: deliveries
+            .first()
+            .map(|d| d.topic.clone())
+            .unwrap_or_default(),
+        positions: deliveries.iter().map(|d| (d.partition, d.offset)).collect(),
+        ..Batch::default()
+    };
+    for d in deliveries {
+        let mut signal = match RawEnvelope::decode(&d.payload) {
+            Ok(env) => env.signal,
+            Err(error) => {
+                b.dead
+                    .push(DeadLetter::from_delivery(d, error.to_string(), WORKER));
+                continue;
+            }
+        };
+        // signaal's sources cut texts already; another producer may not have, and the
+        // classified envelope must still fit in one message.
+        signal.fit();
+        match signal.normalise() {
+            Ok(nuls) => b.nuls += nuls,
+            Err(error) => {
+                b.dead
+                    .push(DeadLetter::from_delivery(d, error.to_string(), WORKER));
+                continue;
+            }
+        }
+        b.envs.push(pipeline.process(signal));
+        b.sources.push(d);
+    }
+    b
+}
+
+/// Stage 2: repeat callers, serialisation, and the register write (bisecting refusals).
+async fn store_batch(
+    b: &mut Batch,
+    pipeline: &Arc<Pipeline>,
+    store: &Store,
+    shutdown: &CancellationToken,
+) -> Result<(), WorkerError> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match try_store(b, pipeline, store).await {
+            Ok(()) => return Ok(()),
+            Err(WorkerError::Store(error)) => {
+                tracing::warn!(%error, signals = b.envs.len(), ?backoff, "register write failed; retrying");
+                metrics::counter!("signaal_classifier_retries_total", "stage" => "store")
+                    .increment(1);
+            }
+            Err(other) => return Err(other),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Err(WorkerError::Stopped),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = next_backoff(backoff);
+    }
+}
+
+async fn try_store(
+    b: &mut Batch,
+    pipeline: &Arc<Pipeline>,
+    store: &Store,
+) -> Result<(), WorkerError> {
+    if !b.enriched {
+        let previous = previous_calls(&b.envs, pipeline, store).await?;
+        let envs = std::mem::take(&mut b.envs);
+        let p = Arc::clone(pipeline);
+        let (envs, payloads) = tokio::task::spawn_blocking(move || {
+            let mut envs = envs;
+            let mut payloads = Vec::with_capacity(envs.len());
+            for (env, before) in envs.iter_mut().zip(previous) {
+                if before.is_some() {
+                    p.calls.apply_repeat(
+                        &p.classifier,
+                        &env.signal,
+                        before,
+                        &mut env.classification,
+                    );
+                }
+                payloads.push(serde_json::to_vec(env));
+            }
+            (envs, payloads)
+        })
+        .await?;
+        b.envs = envs;
+        b.payloads = Vec::with_capacity(payloads.len());
+        let mut refused = Vec::new();
+        for (i, payload) in payloads.into_iter().enumerate() {
+            match payload {
+                Ok(p) if p.len() <= MAX_CLASSIFIED_BYTES => b.payloads.push(p),
+                Ok(p) => {
+                    refused.push((i, format!(
+                        "classified envelope is {} bytes, over the {MAX_CLASSIFIED_BYTES}-byte limit of one Kafka message",
+                        p.len()
+                    )));
+                    b.payloads.push(Vec::new());
+                }
+                Err(error) => {
+                    refused.push((
+                        i,
+                        format!("classified envelope cannot be serialised: {error}"),
+                    ));
+                    b.payloads.push(Vec::new());
+                }
+            }
+        }
+        for (i, reason) in refused.into_iter().rev() {
+            metrics::counter!("signaal_classifier_refused_total", "by" => "size").increment(1);
+            b.refuse(i, reason);
+        }
+        b.enriched = true;
+    }
+    // Find what the register refuses: halve the failing range until single records remain.
+    let mut ranges = vec![(0, b.envs.len())];
+    let mut refused: Vec<(usize, String)> = Vec::new();
+    let mut inserted = 0;
+    while let Some((from, to)) = ranges.pop() {
+        if from == to {
+            continue;
+        }
+        match store.save_classified(&b.envs[from..to]).await {
+            Ok(n) => inserted += n,
+            Err(error) if error.is_transient() => return Err(error.into()),
+            Err(error) if to - from == 1 => {
+                refused.push((from, format!("the register refused the signal: {error}")));
+            }
+            Err(error) => {
+                tracing::info!(%error, signals = to - from, "register refused a batch; splitting it to find the records");
+                let mid = from + (to - from) / 2;
+                ranges.push((mid, to));
+                ranges.push((from, mid));
+            }
+        }
+    }
+    refused.sort_by_key(|(i, _)| *i);
+    for (i, reason) in refused.into_iter().rev() {
+        metrics::counter!("signaal_classifier_refused_total", "by" => "store").increment(1);
+        b.refuse(i, reason);
+    }
+    metrics::counter!("signaal_store_signals_inserted_total").increment(inserted);
+    Ok(())
+}
+
+/// Stage 3: classified records and dead letters to Kafka; returns once Kafka has all of them.
+async fn publish_batch(
+    b: &mut Batch,
+    publisher: &Publisher,
+    shutdown: &CancellationToken,
+) -> Result<(), WorkerError> {
+    let mut backoff = Duration::from_millis(100);
+    let mut records: Vec<Record> = b
+        .envs
+        .iter()
+        .zip(std::mem::take(&mut b.payloads))
+        .map(|(env, payload)| {
+            publisher.classified_record(&env.signal.id, env.signal.channel.as_str(), payload)
+        })
+        .collect();
+    let mut sources = std::mem::take(&mut b.sources);
+    let published = records.len();
+    loop {
+        let dead = std::mem::take(&mut b.dead);
+        let ndead = dead.len();
+        let (results, dead_result) = tokio::join!(
+            publisher.publish_each(&records),
+            publisher.dead_letters(dead.clone())
+        );
+        let mut failed = None;
+        match dead_result {
+            Ok(()) => {}
+            Err(error) => {
+                // Some may have gone out; sending them again beats losing one.
+                b.dead = dead;
+                failed = Some(error.to_string());
+            }
+        }
+        let mut retry_records = Vec::new();
+        let mut retry_sources = Vec::new();
+        for ((result, record), source) in results.into_iter().zip(records).zip(sources) {
+            match result {
+                Ok(()) => {}
+                Err(error) if is_transient_kafka(&error) => {
+                    failed.get_or_insert_with(|| error.to_string());
+                    retry_records.push(record);
+                    retry_sources.push(source);
+                }
+                Err(error) => {
+                    metrics::counter!("signaal_classifier_refused_total", "by" => "kafka")
+                        .increment(1);
+                    b.dead.push(DeadLetter::from_delivery(
+                        source,
+                        format!("kafka refused the classified signal: {error}"),
+                        WORKER,
+                    ));
+                }
+            }
+        }
+        records = retry_records;
+        sources = retry_sources;
+        if records.is_empty() && b.dead.is_empty() {
+            metrics::counter!("signaal_classifier_signals_total").increment(published as u64);
+            if ndead > 0 {
+                tracing::debug!(dead_letters = ndead, "batch dead letters acknowledged");
+            }
+            return Ok(());
+        }
+        if let Some(error) = failed {
+            tracing::warn!(%error, records = records.len(), dead_letters = b.dead.len(), ?backoff, "publishing failed; retrying what Kafka has not acknowledged");
+            metrics::counter!("signaal_classifier_retries_total", "stage" => "publish")
+                .increment(1);
+            tokio::select! {
+                _ = shutdown.cancelled() => return Err(WorkerError::Stopped),
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = next_backoff(backoff);
+        }
+    }
+}
+
+/// Runs one batch through every stage (no offsets: the caller acknowledges). For tests and
+/// tools; [`run`] overlaps the stages of consecutive batches.
 pub async fn handle_batch(
     batch: Vec<Delivery>,
     pipeline: &Arc<Pipeline>,
     publisher: &Publisher,
     store: &Store,
 ) -> Result<(), WorkerError> {
-    let mut raw = Vec::with_capacity(batch.len());
-    let mut undecodable = Vec::new();
-    for d in batch {
-        match RawEnvelope::decode(&d.payload) {
-            Ok(mut env) => {
-                // signaal's sources cut texts already; another producer may not have, and the
-                // classified envelope must still fit in one message.
-                env.signal.fit();
-                raw.push(env.signal)
-            }
-            Err(error) => {
-                undecodable.push(DeadLetter::from_delivery(
-                    d,
-                    error.to_string(),
-                    "classifier",
-                ));
-            }
-        }
-    }
-    publisher.dead_letters(undecodable).await?;
-    if raw.is_empty() {
-        return Ok(());
-    }
-    let previous = previous_calls(&raw, pipeline, store).await?;
-    // Redaction and classification are CPU-bound: keep them off the async runtime's threads.
     let p = Arc::clone(pipeline);
-    let classified: Vec<ClassifiedEnvelope> = tokio::task::spawn_blocking(move || {
-        raw.into_iter()
-            .zip(previous)
-            .map(|(s, before)| p.process_with(s, before))
-            .collect()
-    })
-    .await?;
-    let inserted = store.save_classified(&classified).await?;
-    publisher.publish_classified(&classified).await?;
-    metrics::counter!("signaal_classifier_signals_total").increment(classified.len() as u64);
-    metrics::counter!("signaal_store_signals_inserted_total").increment(inserted);
-    Ok(())
+    let mut b = tokio::task::spawn_blocking(move || prepare(batch, &p)).await?;
+    let never = CancellationToken::new();
+    store_batch(&mut b, pipeline, store, &never).await?;
+    publish_batch(&mut b, publisher, &never).await
 }
 
-/// When each phone signal's caller called before (within the repeat window), from the register
-/// and the batch itself; `None` for everything else.
+/// When each phone signal's caller (its pseudonym) called before, within the repeat window,
+/// from the register and the batch itself; `None` for everything else.
 async fn previous_calls(
-    raw: &[Signal],
+    envs: &[ClassifiedEnvelope],
     pipeline: &Pipeline,
     store: &Store,
 ) -> Result<Vec<Option<DateTime<Utc>>>, WorkerError> {
     let days = pipeline.calls.repeat_days;
-    let batch: Vec<(Option<String>, DateTime<Utc>)> = raw
+    let batch: Vec<(Option<String>, DateTime<Utc>)> = envs
         .iter()
-        .map(|s| {
+        .map(|e| {
+            let s = &e.signal;
             let author = s
                 .author
-                .as_deref()
-                .filter(|_| s.channel == Channel::Phone && days > 0)
-                .map(|a| pipeline.pseudonym(a));
+                .clone()
+                .filter(|_| s.channel == Channel::Phone && days > 0);
             (author, s.occurred_at)
         })
         .collect();
     let mut authors: Vec<String> = batch.iter().filter_map(|(a, _)| a.clone()).collect();
     if authors.is_empty() {
-        return Ok(vec![None; raw.len()]);
+        return Ok(vec![None; envs.len()]);
     }
     authors.sort_unstable();
     authors.dedup();
@@ -103,20 +379,94 @@ async fn previous_calls(
 
 pub async fn run(
     bus: &BusConfig,
+    settings: Settings,
     pipeline: Arc<Pipeline>,
     publisher: Publisher,
     store: Store,
     shutdown: CancellationToken,
 ) -> Result<(), WorkerError> {
     let consumer = Consumer::new(bus, &bus.group("classifier"), &[bus.topics.raw.as_str()])?;
-    tracing::info!(topic = %bus.topics.raw, "classifier started");
-    consumer
-        .run(500, Duration::from_millis(100), &shutdown, |batch| {
-            let (c, p, s) = (&pipeline, &publisher, &store);
-            async move { handle_batch(batch, c, p, s).await }
-        })
-        .await?;
+    tracing::info!(topic = %bus.topics.raw, ?settings, "classifier started");
+    let (prepared_tx, mut prepared_rx) =
+        mpsc::channel::<JoinHandle<Batch>>(settings.in_flight.max(1));
+    let (stored_tx, mut stored_rx) = mpsc::channel::<Batch>(1);
+    let linger = Duration::from_millis(settings.linger_ms);
+
+    let read = async {
+        while !shutdown.is_cancelled() {
+            let deliveries = consumer
+                .next_batch(settings.batch.max(1), linger, &shutdown)
+                .await?;
+            if deliveries.is_empty() {
+                continue;
+            }
+            let p = Arc::clone(&pipeline);
+            let handle = tokio::task::spawn_blocking(move || prepare(deliveries, &p));
+            if prepared_tx.send(handle).await.is_err() {
+                break;
+            }
+        }
+        drop(prepared_tx);
+        Ok::<(), WorkerError>(())
+    };
+    let write = async {
+        while let Some(handle) = prepared_rx.recv().await {
+            let mut b = handle.await?;
+            if b.nuls > 0 {
+                metrics::counter!("signaal_classifier_nul_removed_total").increment(b.nuls as u64);
+                tracing::info!(
+                    removed = b.nuls,
+                    "NUL characters removed from signals (PostgreSQL cannot store them)"
+                );
+            }
+            match store_batch(&mut b, &pipeline, &store, &shutdown).await {
+                Ok(()) => {}
+                Err(WorkerError::Stopped) => break,
+                Err(e) => return Err(e),
+            }
+            if stored_tx.send(b).await.is_err() {
+                break;
+            }
+        }
+        // Batches still queued are not acknowledged: they are read again after a restart.
+        prepared_rx.close();
+        drop(stored_tx);
+        Ok(())
+    };
+    let publish = async {
+        while let Some(mut b) = stored_rx.recv().await {
+            match publish_batch(&mut b, &publisher, &shutdown).await {
+                Ok(()) => {}
+                Err(WorkerError::Stopped) => break,
+                Err(e) => return Err(e),
+            }
+            let topic = b.topic.as_str();
+            consumer.ack_offsets(b.positions.iter().map(|&(p, o)| (topic, p, o)));
+        }
+        Ok(())
+    };
+    let outcome = tokio::try_join!(read, write, publish);
+    let committed = consumer.commit();
     publisher.flush(Duration::from_secs(10));
+    outcome?;
+    committed?;
     tracing::info!("classifier stopped");
     Ok(())
 }
+
+// TEMPORARY until signaal-core's `Signal::normalise` and signaal-store's
+// `StoreError::is_transient` land (inherent methods win over these).
+#[allow(dead_code)]
+trait PendingNormalise {
+    fn normalise(&mut self) -> Result<usize, String> {
+        Ok(0)
+    }
+}
+impl PendingNormalise for signaal_core::Signal {}
+#[allow(dead_code)]
+trait PendingTransient {
+    fn is_transient(&self) -> bool {
+        true
+    }
+}
+impl PendingTransient for signaal_store::StoreError {}

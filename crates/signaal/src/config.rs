@@ -368,6 +368,8 @@ pub struct ClassifierConfig {
     /// Call metadata thresholds for phone signals (`long_wait_seconds`, `abandoned`,
     /// `handoff_transfers`, `repeat_days`).
     pub calls: signaal_classifier::CallRules,
+    /// Batching of the worker (`batch`, `linger_ms`, `in_flight`).
+    pub worker: signaal_classifier::worker::Settings,
 }
 
 impl std::fmt::Debug for ClassifierConfig {
@@ -375,6 +377,7 @@ impl std::fmt::Debug for ClassifierConfig {
         f.debug_struct("ClassifierConfig")
             .field("taxonomy", &self.taxonomy)
             .field("calls", &self.calls)
+            .field("worker", &self.worker)
             .field(
                 "author_secret",
                 &if self.author_secret.is_empty() {

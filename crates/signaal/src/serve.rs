@@ -16,7 +16,9 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
         .context("installing the metrics recorder")
 }
 
-/// Serves `/healthz` (200 while running, 503 once shutting down) and `/metrics` until shutdown.
+/// Serves `/healthz` and `/metrics` until shutdown. `/healthz` answers 200 `ok` while every
+/// consumer makes progress, 503 with the reasons when one has held input (or failed to consume)
+/// for longer than `bus.consumer.stall_seconds`, and 503 once shutting down.
 pub async fn serve(
     addr: SocketAddr,
     handle: PrometheusHandle,
@@ -33,9 +35,21 @@ pub async fn serve(
                 let s = s.clone();
                 async move {
                     if s.is_cancelled() {
-                        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+                        return (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "shutting down\n".to_string(),
+                        );
+                    }
+                    let problems = signaal_bus::health::problems();
+                    if problems.is_empty() {
+                        (StatusCode::OK, "ok\n".to_string())
                     } else {
-                        (StatusCode::OK, "ok\n")
+                        let mut body = String::from("stalled\n");
+                        for p in problems {
+                            body.push_str(&p);
+                            body.push('\n');
+                        }
+                        (StatusCode::SERVICE_UNAVAILABLE, body)
                     }
                 }
             }),

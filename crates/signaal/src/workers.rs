@@ -137,13 +137,16 @@ pub async fn run(which: Worker, cfg: &Config, shutdown: CancellationToken) -> an
             Pipeline::new(classifier(cfg)?, cfg.classifier.author_secret.as_bytes())?
                 .with_calls(cfg.classifier.calls),
         );
-        let (bus, p, s, t) = (
+        let (bus, settings, p, s, t) = (
             cfg.bus.clone(),
+            cfg.classifier.worker,
             publisher.clone(),
             store.clone(),
             shutdown.clone(),
         );
-        tasks.spawn(async move { Ok(signaal_classifier::worker::run(&bus, c, p, s, t).await?) });
+        tasks.spawn(async move {
+            Ok(signaal_classifier::worker::run(&bus, settings, c, p, s, t).await?)
+        });
     }
     if want(Worker::Alerter) {
         let (bus, a, p, s, t) = (
