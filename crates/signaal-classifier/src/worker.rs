@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use signaal_bus::health::Liveness;
 use signaal_bus::{
     is_transient_kafka, next_backoff, BusConfig, Consumer, DeadLetter, Delivery, Publisher, Record,
 };
@@ -147,6 +148,7 @@ async fn store_batch(
     b: &mut Batch,
     pipeline: &Arc<Pipeline>,
     store: &Store,
+    liveness: Option<&Liveness>,
     shutdown: &CancellationToken,
 ) -> Result<(), WorkerError> {
     let mut backoff = Duration::from_millis(100);
@@ -154,6 +156,9 @@ async fn store_batch(
         match try_store(b, pipeline, store).await {
             Ok(()) => return Ok(()),
             Err(WorkerError::Store(error)) => {
+                if let Some(l) = liveness {
+                    l.failed(&error.to_string());
+                }
                 tracing::warn!(%error, signals = b.envs.len(), ?backoff, "register write failed; retrying");
                 metrics::counter!("signaal_classifier_retries_total", "stage" => "store")
                     .increment(1);
@@ -257,6 +262,7 @@ async fn try_store(
 async fn publish_batch(
     b: &mut Batch,
     publisher: &Publisher,
+    liveness: Option<&Liveness>,
     shutdown: &CancellationToken,
 ) -> Result<(), WorkerError> {
     let mut backoff = Duration::from_millis(100);
@@ -317,6 +323,9 @@ async fn publish_batch(
             return Ok(());
         }
         if let Some(error) = failed {
+            if let Some(l) = liveness {
+                l.failed(&error);
+            }
             tracing::warn!(%error, records = records.len(), dead_letters = b.dead.len(), ?backoff, "publishing failed; retrying what Kafka has not acknowledged");
             metrics::counter!("signaal_classifier_retries_total", "stage" => "publish")
                 .increment(1);
@@ -340,8 +349,8 @@ pub async fn handle_batch(
     let p = Arc::clone(pipeline);
     let mut b = tokio::task::spawn_blocking(move || prepare(batch, &p)).await?;
     let never = CancellationToken::new();
-    store_batch(&mut b, pipeline, store, &never).await?;
-    publish_batch(&mut b, publisher, &never).await
+    store_batch(&mut b, pipeline, store, None, &never).await?;
+    publish_batch(&mut b, publisher, None, &never).await
 }
 
 /// When each phone signal's caller (its pseudonym) called before, within the repeat window,
@@ -391,6 +400,7 @@ pub async fn run(
         mpsc::channel::<JoinHandle<Batch>>(settings.in_flight.max(1));
     let (stored_tx, mut stored_rx) = mpsc::channel::<Batch>(1);
     let linger = Duration::from_millis(settings.linger_ms);
+    let liveness = consumer.liveness().as_ref();
 
     let read = async {
         while !shutdown.is_cancelled() {
@@ -419,7 +429,7 @@ pub async fn run(
                     "NUL characters removed from signals (PostgreSQL cannot store them)"
                 );
             }
-            match store_batch(&mut b, &pipeline, &store, &shutdown).await {
+            match store_batch(&mut b, &pipeline, &store, Some(liveness), &shutdown).await {
                 Ok(()) => {}
                 Err(WorkerError::Stopped) => break,
                 Err(e) => return Err(e),
@@ -435,7 +445,7 @@ pub async fn run(
     };
     let publish = async {
         while let Some(mut b) = stored_rx.recv().await {
-            match publish_batch(&mut b, &publisher, &shutdown).await {
+            match publish_batch(&mut b, &publisher, Some(liveness), &shutdown).await {
                 Ok(()) => {}
                 Err(WorkerError::Stopped) => break,
                 Err(e) => return Err(e),
@@ -454,15 +464,6 @@ pub async fn run(
     Ok(())
 }
 
-// TEMPORARY until signaal-core's `Signal::normalise` and signaal-store's
-// `StoreError::is_transient` land (inherent methods win over these).
-#[allow(dead_code)]
-trait PendingNormalise {
-    fn normalise(&mut self) -> Result<usize, String> {
-        Ok(0)
-    }
-}
-impl PendingNormalise for signaal_core::Signal {}
 #[allow(dead_code)]
 trait PendingTransient {
     fn is_transient(&self) -> bool {
