@@ -2,9 +2,11 @@
 //!
 //! PostgreSQL in production, SQLite as the embedded default; one set of SQL statements serves
 //! both (`$N` placeholders, `on conflict … do nothing`), and migrations for each are embedded in
-//! the binary. Every write is idempotent on signal id: replaying a signal never adds a row.
+//! the binary. Two hot paths have a PostgreSQL statement of their own ([`sql`]): a batch of
+//! signals is one statement over column arrays, and the repeat-caller lookup takes its authors as
+//! one array. Every write is idempotent on signal id: replaying a signal never adds a row.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -34,6 +36,70 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+}
+
+impl StoreError {
+    /// Whether trying the same write again can succeed: the connection, the server or a
+    /// concurrent transaction was in the way (I/O, TLS, protocol, pool timed out or closed,
+    /// PostgreSQL SQLSTATE class 08, 40001, 40P01, class 53, 55P03, 57P01–57P03, SQLite busy or
+    /// locked). False when the data itself is refused (22xxx, 23xxx, 54000 "index row requires
+    /// … bytes", JSON encoding): the classifier worker bisects such a batch to find the record,
+    /// and the error's message carries the database's reason.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Url(_) | StoreError::Encode { .. } => false,
+            StoreError::Connect { source, .. } | StoreError::Sql(source) => transient(source),
+            StoreError::Migrate(
+                sqlx::migrate::MigrateError::Execute(source)
+                | sqlx::migrate::MigrateError::ExecuteMigration(source, _),
+            ) => transient(source),
+            StoreError::Migrate(_) => false,
+        }
+    }
+}
+
+fn transient(error: &sqlx::Error) -> bool {
+    use sqlx::error::DatabaseError as _;
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                postgres_transient(pg.code())
+            } else if let Some(lite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                lite.code()
+                    .and_then(|code| code.parse().ok())
+                    .is_some_and(sqlite_transient)
+            } else {
+                false
+            }
+        }
+        _ => false,
+    }
+}
+
+/// PostgreSQL SQLSTATEs a retry can get past.
+fn postgres_transient(sqlstate: &str) -> bool {
+    // 08: connection exception; 53: insufficient resources (disk full, out of memory, too many
+    // connections).
+    sqlstate.starts_with("08")
+        || sqlstate.starts_with("53")
+        || matches!(
+            sqlstate,
+            // serialization failure, deadlock, lock not available (lock_timeout), admin or crash
+            // shutdown, cannot connect now (starting up)
+            "40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03"
+        )
+}
+
+/// SQLite extended result codes a retry can get past: `SQLITE_BUSY` (5) and `SQLITE_LOCKED` (6)
+/// with their extended variants (the primary code is the low byte).
+fn sqlite_transient(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 6)
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -126,80 +192,20 @@ impl Store {
         }
     }
 
-    /// Writes a batch of classified signals in one transaction, with multi-row inserts. Signals
-    /// already present are left as they are. Returns how many were new.
+    /// Writes a batch of classified signals, atomically. Signals already present are left as
+    /// they are, and so are their theme rows. Returns how many were new.
+    ///
+    /// PostgreSQL: one statement per batch (column arrays through `unnest`, see
+    /// [`sql::SAVE_CLASSIFIED_POSTGRES`]), so a batch costs one round trip and one plan.
+    /// SQLite: multi-row inserts in one transaction.
     pub async fn save_classified(&self, batch: &[ClassifiedEnvelope]) -> Result<u64> {
-        let mut rows = Vec::with_capacity(batch.len());
-        for env in batch {
-            let themes = serde_json::to_value(&env.classification.themes).map_err(|source| {
-                StoreError::Encode {
-                    field: "themes",
-                    source,
-                }
-            })?;
-            rows.push((env, themes));
+        if batch.is_empty() {
+            return Ok(0);
         }
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let mut inserted = 0u64;
-            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "insert into signals (id, channel, source, source_id, occurred_at, received_at, \
-                     classified_at, author, subject, thread_id, text, meta, themes, cause, kind, lang, \
-                     sentiment, escalation, classifier) ",
-                );
-                q.push_values(chunk, |mut b, (env, themes)| {
-                    let s = &env.signal;
-                    let c = &env.classification;
-                    b.push_bind(&s.id)
-                        .push_bind(s.channel.as_str())
-                        .push_bind(&s.source)
-                        .push_bind(&s.source_id)
-                        .push_bind(s.occurred_at)
-                        .push_bind(s.received_at)
-                        .push_bind(env.classified_at)
-                        .push_bind(&s.author)
-                        .push_bind(&s.subject)
-                        .push_bind(&s.thread_id)
-                        .push_bind(&s.text)
-                        .push_bind(Json(&s.meta))
-                        .push_bind(Json(themes))
-                        .push_bind(c.cause.as_str())
-                        .push_bind(c.kind.as_str())
-                        .push_bind(&c.lang)
-                        .push_bind(c.sentiment)
-                        .push_bind(Json(&c.escalation))
-                        .push_bind(&env.classifier);
-                });
-                q.push(" on conflict (id) do nothing returning id");
-                let new: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await?;
-                inserted += new.len() as u64;
-                let new: std::collections::HashSet<String> = new.into_iter().map(|(id,)| id).collect();
-                let tags: Vec<(&str, &str, f32, i64)> = chunk
-                    .iter()
-                    .filter(|(env, _)| new.contains(&env.signal.id))
-                    .flat_map(|(env, _)| {
-                        let s = &env.signal;
-                        env.classification
-                            .themes
-                            .iter()
-                            .map(move |t| (s.id.as_str(), t.id.as_str(), t.score, s.occurred_at.timestamp_millis()))
-                    })
-                    .collect();
-                for tag_chunk in tags.chunks(ROWS_PER_STATEMENT) {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "insert into signal_themes (signal_id, theme, score, occurred_ms) ",
-                    );
-                    q.push_values(tag_chunk, |mut b, (id, theme, score, ms)| {
-                        b.push_bind(*id).push_bind(*theme).push_bind(*score).push_bind(*ms);
-                    });
-                    q.push(" on conflict (signal_id, theme) do nothing");
-                    q.build().execute(&mut *tx).await?;
-                }
-            }
-            tx.commit().await?;
-            Ok(inserted)
-        })
+        match &self.pool {
+            Pool::Postgres(pool) => save_classified_postgres(pool, batch).await,
+            Pool::Sqlite(pool) => save_classified_sqlite(pool, batch).await,
+        }
     }
 
     pub async fn count_signals(&self) -> Result<i64> {
@@ -227,25 +233,45 @@ impl Store {
         authors: &[String],
         since: DateTime<Utc>,
     ) -> Result<Vec<(String, DateTime<Utc>)>> {
-        let mut out = Vec::new();
-        // A few hundred authors per statement stays far below both backends' parameter limits.
-        for chunk in authors.chunks(ROWS_PER_STATEMENT) {
-            on_pool!(self, pool => {
-                let mut q = sqlx::QueryBuilder::new(
-                    "select author, occurred_at from signals where channel = ",
-                );
-                q.push_bind(channel).push(" and occurred_at >= ").push_bind(since);
-                q.push(" and author in (");
-                let mut list = q.separated(", ");
-                for a in chunk {
-                    list.push_bind(a);
-                }
-                list.push_unseparated(") order by occurred_at");
-                let rows: Vec<(String, DateTime<Utc>)> = q.build_query_as().fetch_all(pool).await?;
-                out.extend(rows);
-            })
+        if authors.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        match &self.pool {
+            // One array parameter whatever the number of authors: the statement text and its
+            // parameter list never change, so PostgreSQL's generic plan is the same index lookup
+            // as a custom one (an `in ($3…$502)` list had it scan the channel's time range).
+            Pool::Postgres(pool) => Ok(sqlx::query_as(sql::AUTHOR_TIMES_POSTGRES)
+                .bind(authors)
+                .bind(channel)
+                .bind(since)
+                .fetch_all(pool)
+                .await?),
+            Pool::Sqlite(pool) => {
+                let mut out = Vec::new();
+                // SQLite has no arrays; a few hundred authors per statement stays far below its
+                // parameter limit, and it plans every statement afresh.
+                for chunk in authors.chunks(ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "select author, occurred_at from signals where channel = ",
+                    );
+                    q.push_bind(channel)
+                        .push(" and occurred_at >= ")
+                        .push_bind(since);
+                    q.push(" and author in (");
+                    let mut list = q.separated(", ");
+                    for a in chunk {
+                        list.push_bind(a);
+                    }
+                    list.push_unseparated(")");
+                    let rows: Vec<(String, DateTime<Utc>)> =
+                        q.build_query_as().fetch_all(pool).await?;
+                    out.extend(rows);
+                }
+                // Chunks are each in time order; the caller wants all of them in time order.
+                out.sort_by_key(|(_, at)| *at);
+                Ok(out)
+            }
+        }
     }
 
     /// Ids of signals tagged `theme` that occurred in `[from, to)`.
@@ -422,6 +448,210 @@ impl Store {
     }
 }
 
+pub mod sql {
+    //! Statement texts the store runs on PostgreSQL, public so tests (and operators) can
+    //! `EXPLAIN` exactly what the store sends.
+
+    /// A batch of classified signals in one statement. `$1`–`$19` are the `signals` columns as
+    /// arrays (JSON columns as text, cast here); `$20`–`$23` the theme rows of every signal of the
+    /// batch (`signal_id`, `theme`, `score`, `occurred_ms`). Theme rows are written only for
+    /// signals this statement inserted, so a replay adds none. The result is how many signals
+    /// were new.
+    pub const SAVE_CLASSIFIED_POSTGRES: &str = "\
+with new as (
+    insert into signals (id, channel, source, source_id, occurred_at, received_at, classified_at,
+        author, subject, thread_id, text, meta, themes, cause, kind, lang, sentiment, escalation,
+        classifier)
+    select id, channel, source, source_id, occurred_at, received_at, classified_at,
+        author, subject, thread_id, text, meta::jsonb, themes::jsonb, cause, kind, lang, sentiment,
+        escalation::jsonb, classifier
+    from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+        $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[],
+        $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::real[],
+        $18::text[], $19::text[])
+        as s (id, channel, source, source_id, occurred_at, received_at, classified_at, author,
+            subject, thread_id, text, meta, themes, cause, kind, lang, sentiment, escalation,
+            classifier)
+    on conflict (id) do nothing
+    returning id
+), tags as (
+    insert into signal_themes (signal_id, theme, score, occurred_ms)
+    select t.signal_id, t.theme, t.score, t.occurred_ms
+    from unnest($20::text[], $21::text[], $22::real[], $23::bigint[])
+        as t (signal_id, theme, score, occurred_ms)
+    where t.signal_id in (select id from new)
+    on conflict (signal_id, theme) do nothing
+)
+select count(*) from new";
+
+    /// The repeat-caller lookup: `$1` authors (`text[]`), `$2` channel, `$3` since. Served by
+    /// `signals_author_time (author, occurred_at)` whatever the number of authors.
+    pub const AUTHOR_TIMES_POSTGRES: &str = "select author, occurred_at from signals \
+         where author = any($1) and channel = $2 and occurred_at >= $3 order by occurred_at";
+}
+
+/// JSON text of a column value; PostgreSQL casts it to `jsonb`.
+fn json_text<T: Serialize + ?Sized>(field: &'static str, value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|source| StoreError::Encode { field, source })
+}
+
+async fn save_classified_postgres(pool: &PgPool, batch: &[ClassifiedEnvelope]) -> Result<u64> {
+    let n = batch.len();
+    let mut id = Vec::with_capacity(n);
+    let mut channel = Vec::with_capacity(n);
+    let mut source = Vec::with_capacity(n);
+    let mut source_id = Vec::with_capacity(n);
+    let mut occurred_at = Vec::with_capacity(n);
+    let mut received_at = Vec::with_capacity(n);
+    let mut classified_at = Vec::with_capacity(n);
+    let mut author = Vec::with_capacity(n);
+    let mut subject = Vec::with_capacity(n);
+    let mut thread_id = Vec::with_capacity(n);
+    let mut text = Vec::with_capacity(n);
+    let mut meta = Vec::with_capacity(n);
+    let mut themes = Vec::with_capacity(n);
+    let mut cause = Vec::with_capacity(n);
+    let mut kind = Vec::with_capacity(n);
+    let mut lang = Vec::with_capacity(n);
+    let mut sentiment = Vec::with_capacity(n);
+    let mut escalation = Vec::with_capacity(n);
+    let mut classifier = Vec::with_capacity(n);
+    let mut tag_signal = Vec::with_capacity(n * 2);
+    let mut tag_theme = Vec::with_capacity(n * 2);
+    let mut tag_score = Vec::with_capacity(n * 2);
+    let mut tag_ms = Vec::with_capacity(n * 2);
+    for env in batch {
+        let s = &env.signal;
+        let c = &env.classification;
+        id.push(s.id.as_str());
+        channel.push(s.channel.as_str());
+        source.push(s.source.as_str());
+        source_id.push(s.source_id.as_str());
+        occurred_at.push(s.occurred_at);
+        received_at.push(s.received_at);
+        classified_at.push(env.classified_at);
+        author.push(s.author.as_deref());
+        subject.push(s.subject.as_deref());
+        thread_id.push(s.thread_id.as_deref());
+        text.push(s.text.as_str());
+        meta.push(json_text("meta", &s.meta)?);
+        themes.push(json_text("themes", &c.themes)?);
+        cause.push(c.cause.as_str());
+        kind.push(c.kind.as_str());
+        lang.push(c.lang.as_str());
+        sentiment.push(c.sentiment);
+        escalation.push(json_text("escalation", &c.escalation)?);
+        classifier.push(env.classifier.as_str());
+        for t in &c.themes {
+            tag_signal.push(s.id.as_str());
+            tag_theme.push(t.id.as_str());
+            tag_score.push(t.score);
+            tag_ms.push(s.occurred_at.timestamp_millis());
+        }
+    }
+    let new: i64 = sqlx::query_scalar(sql::SAVE_CLASSIFIED_POSTGRES)
+        .bind(id)
+        .bind(channel)
+        .bind(source)
+        .bind(source_id)
+        .bind(occurred_at)
+        .bind(received_at)
+        .bind(classified_at)
+        .bind(author)
+        .bind(subject)
+        .bind(thread_id)
+        .bind(text)
+        .bind(meta)
+        .bind(themes)
+        .bind(cause)
+        .bind(kind)
+        .bind(lang)
+        .bind(sentiment)
+        .bind(escalation)
+        .bind(classifier)
+        .bind(tag_signal)
+        .bind(tag_theme)
+        .bind(tag_score)
+        .bind(tag_ms)
+        .fetch_one(pool)
+        .await?;
+    Ok(u64::try_from(new).unwrap_or(0))
+}
+
+/// The embedded default: multi-row inserts in one transaction, correctness over speed.
+async fn save_classified_sqlite(pool: &SqlitePool, batch: &[ClassifiedEnvelope]) -> Result<u64> {
+    let mut rows = Vec::with_capacity(batch.len());
+    for env in batch {
+        rows.push((env, json_text("themes", &env.classification.themes)?));
+    }
+    let mut tx = pool.begin().await?;
+    let mut inserted = 0u64;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::new(
+            "insert into signals (id, channel, source, source_id, occurred_at, received_at, \
+             classified_at, author, subject, thread_id, text, meta, themes, cause, kind, lang, \
+             sentiment, escalation, classifier) ",
+        );
+        q.push_values(chunk, |mut b, (env, themes)| {
+            let s = &env.signal;
+            let c = &env.classification;
+            b.push_bind(&s.id)
+                .push_bind(s.channel.as_str())
+                .push_bind(&s.source)
+                .push_bind(&s.source_id)
+                .push_bind(s.occurred_at)
+                .push_bind(s.received_at)
+                .push_bind(env.classified_at)
+                .push_bind(&s.author)
+                .push_bind(&s.subject)
+                .push_bind(&s.thread_id)
+                .push_bind(&s.text)
+                .push_bind(Json(&s.meta))
+                .push_bind(themes.as_str())
+                .push_bind(c.cause.as_str())
+                .push_bind(c.kind.as_str())
+                .push_bind(&c.lang)
+                .push_bind(c.sentiment)
+                .push_bind(Json(&c.escalation))
+                .push_bind(&env.classifier);
+        });
+        q.push(" on conflict (id) do nothing returning id");
+        let new: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await?;
+        inserted += new.len() as u64;
+        let new: HashSet<String> = new.into_iter().map(|(id,)| id).collect();
+        let tags: Vec<(&str, &str, f32, i64)> = chunk
+            .iter()
+            .filter(|(env, _)| new.contains(&env.signal.id))
+            .flat_map(|(env, _)| {
+                let s = &env.signal;
+                env.classification.themes.iter().map(move |t| {
+                    (
+                        s.id.as_str(),
+                        t.id.as_str(),
+                        t.score,
+                        s.occurred_at.timestamp_millis(),
+                    )
+                })
+            })
+            .collect();
+        for tag_chunk in tags.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::new(
+                "insert into signal_themes (signal_id, theme, score, occurred_ms) ",
+            );
+            q.push_values(tag_chunk, |mut b, (id, theme, score, ms)| {
+                b.push_bind(*id)
+                    .push_bind(*theme)
+                    .push_bind(*score)
+                    .push_bind(*ms);
+            });
+            q.push(" on conflict (signal_id, theme) do nothing");
+            q.build().execute(&mut *tx).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(inserted)
+}
+
 /// Database URLs may carry passwords; never echo them back in errors or logs.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -435,6 +665,109 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_states_a_retry_can_fix() {
+        for (sqlstate, transient) in [
+            ("08000", true),  // connection exception
+            ("08006", true),  // connection failure
+            ("08P01", true),  // protocol violation
+            ("40001", true),  // serialization failure
+            ("40P01", true),  // deadlock detected
+            ("53100", true),  // disk full
+            ("53200", true),  // out of memory
+            ("53300", true),  // too many connections
+            ("55P03", true),  // lock not available
+            ("57P01", true),  // admin shutdown
+            ("57P02", true),  // crash shutdown
+            ("57P03", true),  // cannot connect now
+            ("22001", false), // string data right truncation
+            ("22021", false), // invalid byte sequence (a NUL in text)
+            ("22P02", false), // invalid text representation
+            ("22P05", false), // untranslatable character (\u0000 in jsonb)
+            ("23502", false), // not null violation
+            ("23505", false), // unique violation
+            ("54000", false), // program limit exceeded: index row requires 10016 bytes
+            ("42601", false), // syntax error: a bug, not the weather
+            ("40002", false), // integrity constraint violation at commit
+            ("57014", false), // query canceled (statement timeout): the same batch times out again
+        ] {
+            assert_eq!(
+                postgres_transient(sqlstate),
+                transient,
+                "SQLSTATE {sqlstate}"
+            );
+        }
+    }
+
+    #[test]
+    fn sqlite_codes_a_retry_can_fix() {
+        for (code, transient) in [
+            (5, true),     // SQLITE_BUSY
+            (261, true),   // SQLITE_BUSY_RECOVERY
+            (517, true),   // SQLITE_BUSY_SNAPSHOT
+            (773, true),   // SQLITE_BUSY_TIMEOUT
+            (6, true),     // SQLITE_LOCKED
+            (262, true),   // SQLITE_LOCKED_SHAREDCACHE
+            (19, false),   // SQLITE_CONSTRAINT
+            (1299, false), // SQLITE_CONSTRAINT_NOTNULL
+            (2067, false), // SQLITE_CONSTRAINT_UNIQUE
+            (18, false),   // SQLITE_TOOBIG
+            (1, false),    // SQLITE_ERROR
+        ] {
+            assert_eq!(sqlite_transient(code), transient, "code {code}");
+        }
+    }
+
+    #[test]
+    fn transport_errors_are_transient_data_errors_are_not() {
+        let io = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        // Even an I/O error inside the JSON encoder is the value's fault here: nothing to retry.
+        let encode = || StoreError::Encode {
+            field: "meta",
+            source: serde_json::Error::io(io()),
+        };
+        for (error, transient) in [
+            (StoreError::Sql(sqlx::Error::Io(io())), true),
+            (StoreError::Sql(sqlx::Error::PoolTimedOut), true),
+            (StoreError::Sql(sqlx::Error::PoolClosed), true),
+            (
+                StoreError::Sql(sqlx::Error::Protocol("unexpected message".into())),
+                true,
+            ),
+            (StoreError::Sql(sqlx::Error::Tls("handshake".into())), true),
+            (
+                StoreError::Connect {
+                    backend: "postgresql",
+                    source: sqlx::Error::Io(io()),
+                },
+                true,
+            ),
+            (
+                StoreError::Migrate(sqlx::migrate::MigrateError::Execute(
+                    sqlx::Error::PoolTimedOut,
+                )),
+                true,
+            ),
+            (
+                StoreError::Migrate(sqlx::migrate::MigrateError::VersionMissing(3)),
+                false,
+            ),
+            (StoreError::Sql(sqlx::Error::RowNotFound), false),
+            (
+                StoreError::Sql(sqlx::Error::Encode("bad value".into())),
+                false,
+            ),
+            (
+                StoreError::Sql(sqlx::Error::Decode("bad column".into())),
+                false,
+            ),
+            (StoreError::Url("mysql://h/db".into()), false),
+            (encode(), false),
+        ] {
+            assert_eq!(error.is_transient(), transient, "{error}");
+        }
+    }
 
     #[test]
     fn passwords_never_leave_in_errors() {

@@ -1,0 +1,275 @@
+//! Write throughput of `Store::save_classified` on PostgreSQL, and what it costs the server.
+//!
+//! Writes `SIGNAAL_BENCH_SIGNALS` (default 100,000) classified signals — ~300-byte texts, 1–3
+//! themes with evidence, batches of 500, a third of them phone calls with an author — into a
+//! fresh database next to `SIGNAAL_TEST_DATABASE_URL`, then prints signals/s and the CPU seconds
+//! PostgreSQL spent:
+//! - `server`: every process of the cluster (utime + stime of the postmaster's children, plus
+//!   the postmaster's own and its reaped children's cutime + cstime), before vs after. Anything
+//!   else running on the cluster at the same time counts too.
+//! - `backends`: only the connections of the bench's own database, read just before they close;
+//!   the number to trust when other work shares the cluster.
+//!
+//! `SIGNAAL_BENCH_SETUP_SQL` (`;`-separated) runs after the migrations, to measure a schema
+//! variant (a foreign key or an index put back) without a migration of its own.
+//!
+//! ```text
+//! SIGNAAL_TEST_DATABASE_URL=postgres://signaal@127.0.0.1:15432/signaal \
+//!   cargo run --release -p signaal-store --example bench_write
+//! ```
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::{Duration, TimeZone, Utc};
+use signaal_core::{
+    Cause, Channel, Classification, ClassifiedEnvelope, Evidence, Kind, Signal, ThemeTag,
+};
+use signaal_store::Store;
+
+type BoxError = Box<dyn std::error::Error>;
+
+const BATCH: usize = 500;
+const THEMES: [&str; 12] = [
+    "reachability",
+    "unclear_communication",
+    "payment",
+    "handoffs",
+    "repeat_story",
+    "staff_conduct",
+    "waiting_time",
+    "digital_access",
+    "privacy",
+    "objection_process",
+    "wrong_decision",
+    "lost_documents",
+];
+const WORDS: [&str; 24] = [
+    "de",
+    "brief",
+    "snapt",
+    "niemand",
+    "ik",
+    "heb",
+    "drie",
+    "keer",
+    "gebeld",
+    "en",
+    "nog",
+    "steeds",
+    "geen",
+    "antwoord",
+    "over",
+    "mijn",
+    "aanslag",
+    "betaling",
+    "termijn",
+    "wachten",
+    "doorverbonden",
+    "onduidelijk",
+    "formulier",
+    "bezwaar",
+];
+
+/// xorshift64*: deterministic data without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn envelope(rng: &mut Rng, n: usize) -> ClassifiedEnvelope {
+    let start = Utc
+        .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let at = start + Duration::seconds(rng.below(365 * 86_400) as i64);
+    let mut text = String::with_capacity(320);
+    while text.len() < 300 {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
+    }
+    let channel = [Channel::Email, Channel::Phone, Channel::Twitter][n % 3];
+    let mut s = Signal::new(channel, "bench", format!("item-{n}"), at, text);
+    if channel == Channel::Phone {
+        s.author = Some(format!("a_{:016x}", rng.below(50_000)));
+        s.meta.insert("wait_s".into(), rng.below(900).into());
+    } else {
+        s.subject = Some("Vraag over mijn aanslag".into());
+        s.meta.insert("to".into(), "klachten@example.nl".into());
+    }
+    let themes = (0..1 + rng.below(3))
+        .map(|i| {
+            let word_at = (rng.below(250)) as usize;
+            ThemeTag {
+                id: THEMES[(rng.below(4) * 3 + i) as usize].to_string(),
+                score: 0.25 + rng.below(75) as f32 / 100.0,
+                evidence: vec![Evidence {
+                    start: word_at,
+                    end: word_at + 8,
+                    text: "wachten".into(),
+                    field: None,
+                }],
+            }
+        })
+        .collect();
+    let c = Classification {
+        themes,
+        cause: Cause::System,
+        kind: Kind::Complaint,
+        lang: "nl".into(),
+        sentiment: -0.4,
+        escalation: vec!["ombudsman".into()],
+    };
+    ClassifiedEnvelope::new(s, c, "bench")
+}
+
+/// Clock ticks per second for `/proc/*/stat` times.
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Fields of `/proc/<pid>/stat` after the command name: state is index 0, ppid 1, utime 11,
+/// stime 12, cutime 13, cstime 14.
+fn stat(pid: u32) -> Option<Vec<u64>> {
+    let raw = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &raw[raw.rfind(')')? + 2..];
+    Some(
+        rest.split(' ')
+            .map(|f| f.parse::<u64>().unwrap_or(0))
+            .collect(),
+    )
+}
+
+/// CPU ticks of the whole cluster: the postmaster with its reaped children, and every live child.
+fn server_ticks(postmaster: u32) -> Result<u64, BoxError> {
+    let pm = stat(postmaster).ok_or("postmaster is not running")?;
+    let mut ticks = pm[11] + pm[12] + pm[13] + pm[14];
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(pid) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Some(f) = stat(pid) {
+            if f[1] == u64::from(postmaster) {
+                ticks += f[11] + f[12];
+            }
+        }
+    }
+    Ok(ticks)
+}
+
+fn backend_ticks(pids: &[i32]) -> u64 {
+    pids.iter()
+        .filter_map(|&pid| stat(u32::try_from(pid).ok()?))
+        .map(|f| f[11] + f[12])
+        .sum()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let admin = std::env::var("SIGNAAL_TEST_DATABASE_URL")
+        .map_err(|_| "set SIGNAAL_TEST_DATABASE_URL (scripts/pg-local start prints one)")?;
+    let total: usize = std::env::var("SIGNAAL_BENCH_SIGNALS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
+    let pid_file = std::env::var("SIGNAAL_BENCH_POSTMASTER_PID")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/services/postgres/data/postmaster.pid")
+        });
+    let postmaster: u32 = std::fs::read_to_string(&pid_file)
+        .map_err(|e| format!("{}: {e}", pid_file.display()))?
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or("postmaster.pid has no pid on its first line")?;
+    let ticks_per_s = clock_ticks();
+
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let envelopes: Vec<ClassifiedEnvelope> = (0..total).map(|n| envelope(&mut rng, n)).collect();
+
+    let name = format!(
+        "signaal_bench_{}_{}",
+        std::process::id(),
+        Utc::now().timestamp_millis()
+    );
+    let (base, _) = admin
+        .rsplit_once('/')
+        .ok_or("database url has no database name")?;
+    let pool = sqlx::PgPool::connect(&admin).await?;
+    sqlx::query(&format!("create database {name}"))
+        .execute(&pool)
+        .await?;
+    let url = format!("{base}/{name}");
+    let result = async {
+        let store = Store::connect(&url).await?;
+        let db = sqlx::PgPool::connect(&url).await?;
+        if let Ok(setup) = std::env::var("SIGNAAL_BENCH_SETUP_SQL") {
+            for statement in setup.split(';').filter(|s| !s.trim().is_empty()) {
+                sqlx::query(statement).execute(&db).await?;
+            }
+        }
+        let pids = |db: sqlx::PgPool, name: String| async move {
+            sqlx::query_scalar::<_, i32>(
+                "select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
+            )
+            .bind(name)
+            .fetch_all(&db)
+            .await
+        };
+        let backends_before = backend_ticks(&pids(db.clone(), name.clone()).await?);
+        let server_before = server_ticks(postmaster)?;
+        let started = Instant::now();
+        let mut new = 0;
+        for batch in envelopes.chunks(BATCH) {
+            new += store.save_classified(batch).await?;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let backends_after = backend_ticks(&pids(db.clone(), name.clone()).await?);
+        let server_after = server_ticks(postmaster)?;
+        // A replayed batch must add nothing: the bench checks it measured the real path.
+        let replayed = store.save_classified(&envelopes[..BATCH.min(total)]).await?;
+        let themes: i64 = sqlx::query_scalar("select count(*) from signal_themes").fetch_one(&db).await?;
+        println!(
+            "{new} new signals ({themes} theme rows, replay added {replayed}) in {elapsed:.2} s: {:.0} signals/s",
+            new as f64 / elapsed
+        );
+        println!(
+            "postgresql cpu: server {:.2} s, bench backends {:.2} s ({:.2} s per 100k signals)",
+            (server_after - server_before) as f64 / ticks_per_s,
+            (backends_after - backends_before) as f64 / ticks_per_s,
+            (backends_after - backends_before) as f64 / ticks_per_s * 100_000.0 / total as f64,
+        );
+        store.close().await;
+        db.close().await;
+        Ok::<_, BoxError>(())
+    }
+    .await;
+    sqlx::query(&format!("drop database if exists {name} with (force)"))
+        .execute(&pool)
+        .await?;
+    result
+}

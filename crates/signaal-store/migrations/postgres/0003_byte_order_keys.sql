@@ -1,0 +1,33 @@
+-- Keys compare as bytes. Ids are 32 lowercase hex chars, themes and authors are ASCII keys:
+-- comparing them under the database's UTF-8 collation (strcoll for every btree step) was most of
+-- PostgreSQL's CPU on writes. "C" compares bytes, as SQLite does, and changes no stored value:
+-- the columns stay `text` (no table rewrite; the indexes on them are rebuilt).
+--
+-- `signal_themes` loses its foreign key to `signals`: the store writes a signal's theme rows in
+-- the same statement as the signal, only for signals that statement inserted, so the key checked
+-- nothing the write does not already guarantee, at the price of a trigger, a lookup and a row lock
+-- on `signals` per theme row.
+alter table signal_themes drop constraint if exists signal_themes_signal_id_fkey;
+
+-- Three to five distinct values: no query of the store reads by channel alone, and each insert
+-- paid for the index.
+drop index if exists signals_channel;
+
+-- Rebuilt below as a partial index; dropped first so the collation change does not build it twice.
+drop index if exists signals_author_time;
+
+alter table signals
+    alter column id type text collate "C",
+    alter column author type text collate "C";
+alter table signal_themes
+    alter column signal_id type text collate "C",
+    alter column theme type text collate "C";
+alter table alerts alter column id type text collate "C";
+alter table source_cursors
+    alter column source type text collate "C",
+    alter column key type text collate "C";
+
+-- The repeat-caller lookup (`author = any($1) and channel = $2 and occurred_at >= $3`). Signals
+-- without an author never match it, so they stay out of the index; `author = any(…)` implies
+-- `author is not null`, also in a generic plan.
+create index signals_author_time on signals (author, occurred_at) where author is not null;

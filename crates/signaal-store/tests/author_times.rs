@@ -1,0 +1,145 @@
+//! The repeat-caller lookup stays an index lookup on a large register, with a custom plan and
+//! with the generic plan PostgreSQL switches a prepared statement to.
+//!
+//! Fills a register of 1,000,000 signals (many authors, phone and other channels, a year of
+//! times) with `generate_series`, analyses it, and checks `EXPLAIN` of the exact statement the
+//! store sends ([`signaal_store::sql::AUTHOR_TIMES_POSTGRES`]).
+
+mod common;
+
+use std::time::Instant;
+
+use chrono::{TimeZone, Utc};
+use common::{BoxError, TempDb};
+use signaal_store::{sql::AUTHOR_TIMES_POSTGRES, Store};
+use sqlx::{Connection, Executor};
+
+const SIGNALS: i64 = 1_000_000;
+/// Distinct authors; with phone every fourth signal, about two calls a caller a year.
+const AUTHORS: i64 = 400_000;
+
+fn author(n: i64) -> String {
+    format!("a_{n:07}")
+}
+
+/// Plan lines of `explain execute` of the prepared lookup.
+async fn plan(conn: &mut sqlx::PgConnection, args: &str) -> Result<String, BoxError> {
+    let lines: Vec<String> = sqlx::query_scalar(&format!("explain execute author_times({args})"))
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(lines.join("\n"))
+}
+
+fn assert_index_lookup(plan: &str, what: &str) {
+    // The custom plan spells out all 500 authors; a line's start says enough.
+    let short: Vec<String> = plan
+        .lines()
+        .map(|l| l.chars().take(160).collect())
+        .collect();
+    println!("{what}:\n{}\n", short.join("\n"));
+    assert!(
+        plan.contains("signals_author_time") && !plan.contains("Seq Scan on signals"),
+        "{what}: the repeat-caller lookup must use `signals_author_time`, got:\n{plan}"
+    );
+    assert!(
+        !plan.contains("signals_occurred_at"),
+        "{what}: walking the time index scans the whole range, got:\n{plan}"
+    );
+}
+
+#[tokio::test]
+async fn author_lookup_uses_the_author_index_at_a_million_signals() -> Result<(), BoxError> {
+    let db = TempDb::create("author_times").await?;
+    let result = async {
+        let store = Store::connect(&db.url).await?;
+        let mut conn = sqlx::PgConnection::connect(&db.url).await?;
+        let started = Instant::now();
+        // Channels in turn (phone every fourth), authors spread over the year, one author in ten
+        // missing (as mail without a pseudonymised sender), times a multiplicative walk over the
+        // year's seconds.
+        conn.execute(
+            format!(
+                "insert into signals (id, channel, source, source_id, occurred_at, received_at, \
+                 classified_at, author, subject, thread_id, text, meta, themes, cause, kind, lang, \
+                 sentiment, escalation, classifier) \
+                 select md5(g::text), (array['phone', 'email', 'twitter', 'facebook'])[1 + g % 4], \
+                 'gen', g::text, t, t, t, \
+                 case when g % 10 = 9 then null else 'a_' || lpad(((g * 7) % {AUTHORS})::text, 7, '0') end, \
+                 null, null, 'tekst', '{{}}', '[]', 'system', 'complaint', 'nl', -0.4, '[]', 'gen' \
+                 from generate_series(1::bigint, {SIGNALS}) g, \
+                 lateral (select timestamptz '2025-01-01 00:00:00+00' \
+                     + ((g * 7919) % 31536000) * interval '1 second' as t) times"
+            )
+            .as_str(),
+        )
+        .await?;
+        conn.execute("analyze signals").await?;
+        println!(
+            "filled {SIGNALS} signals in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+
+        // 500 callers of one batch; phone authors are those with g % 4 == 0, so g*7 % AUTHORS over
+        // multiples of 4 — take every fourth author name from a stretch of them.
+        let authors: Vec<String> = (0..500).map(|i| author((i * 28) % AUTHORS)).collect();
+        let since = Utc
+            .with_ymd_and_hms(2025, 12, 1, 0, 0, 0)
+            .single()
+            .ok_or("date")?;
+        let array = format!("array['{}']", authors.join("','"));
+        let args = format!("{array}, 'phone', timestamptz '2025-12-01 00:00:00+00'");
+
+        conn.execute(
+            format!("prepare author_times(text[], text, timestamptz) as {AUTHOR_TIMES_POSTGRES}")
+                .as_str(),
+        )
+        .await?;
+        conn.execute("set plan_cache_mode = force_custom_plan").await?;
+        assert_index_lookup(&plan(&mut conn, &args).await?, "custom plan");
+        conn.execute("set plan_cache_mode = force_generic_plan").await?;
+        let generic = plan(&mut conn, &args).await?;
+        assert_index_lookup(&generic, "generic plan");
+        assert!(
+            generic.contains("$1"),
+            "expected a generic plan (with parameters), got:\n{generic}"
+        );
+
+        // The answer is right, and what one lookup takes; later lookups run the statement sqlx
+        // prepared, which PostgreSQL turns generic after five executions.
+        let (want,): (i64,) = sqlx::query_as(
+            "select count(*) from signals where author = any($1) and channel = 'phone' \
+             and occurred_at >= $2",
+        )
+        .bind(&authors)
+        .bind(since)
+        .fetch_one(&mut conn)
+        .await?;
+        assert!(want > 0, "the test data has repeat callers in December");
+        let mut times = Vec::new();
+        for round in 0..8 {
+            let started = Instant::now();
+            let got = store.author_times("phone", &authors, since).await?;
+            times.push(started.elapsed());
+            assert_eq!(got.len() as i64, want, "round {round}: every call found");
+            assert!(
+                got.windows(2).all(|w| w[0].1 <= w[1].1),
+                "oldest first"
+            );
+        }
+        println!(
+            "author_times, 500 authors, {want} calls found: first {:.1} ms, then {}",
+            times[0].as_secs_f64() * 1e3,
+            times[1..]
+                .iter()
+                .map(|t| format!("{:.1} ms", t.as_secs_f64() * 1e3))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        store.close().await;
+        conn.close().await?;
+        Ok::<_, BoxError>(())
+    }
+    .await;
+    db.drop().await?;
+    result
+}
