@@ -12,6 +12,11 @@
 //!
 //! `SIGNAAL_BENCH_SETUP_SQL` (`;`-separated) runs after the migrations, to measure a schema
 //! variant (a foreign key or an index put back) without a migration of its own.
+//! `SIGNAAL_BENCH_OLD=1` measures the store as it was before migration 0003: schema 0001–0002
+//! and its statements (multi-row inserts in a transaction, copied below).
+//! `SIGNAAL_BENCH_CREATE` is appended to `create database`, e.g.
+//! `template template0 locale_provider icu icu_locale 'nl-NL' locale 'C.UTF-8'` for a collation
+//! as slow as a production cluster's.
 //!
 //! ```text
 //! SIGNAAL_TEST_DATABASE_URL=postgres://signaal@127.0.0.1:15432/signaal \
@@ -26,6 +31,7 @@ use signaal_core::{
     Cause, Channel, Classification, ClassifiedEnvelope, Evidence, Kind, Signal, ThemeTag,
 };
 use signaal_store::Store;
+use sqlx::types::Json;
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -135,6 +141,92 @@ fn envelope(rng: &mut Rng, n: usize) -> ClassifiedEnvelope {
     ClassifiedEnvelope::new(s, c, "bench")
 }
 
+/// The schema before 0003: the embedded migrations up to 0002.
+async fn migrate_old(url: &str) -> Result<(), BoxError> {
+    let all = sqlx::migrate!("migrations/postgres");
+    let old = sqlx::migrate::Migrator {
+        migrations: all
+            .migrations
+            .iter()
+            .filter(|m| m.version <= 2)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into(),
+        ..all
+    };
+    let pool = sqlx::PgPool::connect(url).await?;
+    old.run(&pool).await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// `save_classified` as it was before 0003, for PostgreSQL: one transaction, a multi-row insert
+/// of signals returning the new ids, then a multi-row insert of their theme rows.
+async fn save_old(pool: &sqlx::PgPool, batch: &[ClassifiedEnvelope]) -> Result<u64, BoxError> {
+    let mut tx = pool.begin().await?;
+    let mut q = sqlx::QueryBuilder::new(
+        "insert into signals (id, channel, source, source_id, occurred_at, received_at, \
+         classified_at, author, subject, thread_id, text, meta, themes, cause, kind, lang, \
+         sentiment, escalation, classifier) ",
+    );
+    q.push_values(batch, |mut b, env| {
+        let s = &env.signal;
+        let c = &env.classification;
+        b.push_bind(&s.id)
+            .push_bind(s.channel.as_str())
+            .push_bind(&s.source)
+            .push_bind(&s.source_id)
+            .push_bind(s.occurred_at)
+            .push_bind(s.received_at)
+            .push_bind(env.classified_at)
+            .push_bind(&s.author)
+            .push_bind(&s.subject)
+            .push_bind(&s.thread_id)
+            .push_bind(&s.text)
+            .push_bind(Json(&s.meta))
+            .push_bind(Json(&c.themes))
+            .push_bind(c.cause.as_str())
+            .push_bind(c.kind.as_str())
+            .push_bind(&c.lang)
+            .push_bind(c.sentiment)
+            .push_bind(Json(&c.escalation))
+            .push_bind(&env.classifier);
+    });
+    q.push(" on conflict (id) do nothing returning id");
+    let new: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await?;
+    let new: std::collections::HashSet<String> = new.into_iter().map(|(id,)| id).collect();
+    let tags: Vec<(&str, &str, f32, i64)> = batch
+        .iter()
+        .filter(|env| new.contains(&env.signal.id))
+        .flat_map(|env| {
+            env.classification.themes.iter().map(move |t| {
+                (
+                    env.signal.id.as_str(),
+                    t.id.as_str(),
+                    t.score,
+                    env.signal.occurred_at.timestamp_millis(),
+                )
+            })
+        })
+        .collect();
+    // 500 theme rows a statement, as the old store did.
+    for chunk in tags.chunks(BATCH) {
+        let mut q = sqlx::QueryBuilder::new(
+            "insert into signal_themes (signal_id, theme, score, occurred_ms) ",
+        );
+        q.push_values(chunk, |mut b, (id, theme, score, ms)| {
+            b.push_bind(*id)
+                .push_bind(*theme)
+                .push_bind(*score)
+                .push_bind(*ms);
+        });
+        q.push(" on conflict (signal_id, theme) do nothing");
+        q.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(new.len() as u64)
+}
+
 /// Clock ticks per second for `/proc/*/stat` times.
 fn clock_ticks() -> f64 {
     std::process::Command::new("getconf")
@@ -209,7 +301,9 @@ async fn main() -> Result<(), BoxError> {
     let ticks_per_s = clock_ticks();
 
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let envelopes: Vec<ClassifiedEnvelope> = (0..total).map(|n| envelope(&mut rng, n)).collect();
+    // Leaked so each batch can be handed to a future by reference; the process ends after.
+    let envelopes: &'static [ClassifiedEnvelope] =
+        Vec::leak((0..total).map(|n| envelope(&mut rng, n)).collect());
 
     let name = format!(
         "signaal_bench_{}_{}",
@@ -220,16 +314,36 @@ async fn main() -> Result<(), BoxError> {
         .rsplit_once('/')
         .ok_or("database url has no database name")?;
     let pool = sqlx::PgPool::connect(&admin).await?;
-    sqlx::query(&format!("create database {name}"))
+    let create = std::env::var("SIGNAAL_BENCH_CREATE").unwrap_or_default();
+    sqlx::query(&format!("create database {name} {create}"))
         .execute(&pool)
         .await?;
     let url = format!("{base}/{name}");
+    let old = std::env::var("SIGNAAL_BENCH_OLD").is_ok_and(|v| v == "1");
     let result = async {
-        let store = Store::connect(&url).await?;
+        // Setup, counting and the backend list go through a connection of their own, so the
+        // writers' backends are never the one asking (`pid <> pg_backend_pid()`).
+        let probe = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&url).await?;
         let db = sqlx::PgPool::connect(&url).await?;
+        let store = if old {
+            migrate_old(&url).await?;
+            None
+        } else {
+            Some(Store::connect(&url).await?)
+        };
+        let save = |batch: &'static [ClassifiedEnvelope]| {
+            let store = store.clone();
+            let db = db.clone();
+            async move {
+                match store {
+                    Some(store) => Ok::<_, BoxError>(store.save_classified(batch).await?),
+                    None => save_old(&db, batch).await,
+                }
+            }
+        };
         if let Ok(setup) = std::env::var("SIGNAAL_BENCH_SETUP_SQL") {
             for statement in setup.split(';').filter(|s| !s.trim().is_empty()) {
-                sqlx::query(statement).execute(&db).await?;
+                sqlx::query(statement).execute(&probe).await?;
             }
         }
         let pids = |db: sqlx::PgPool, name: String| async move {
@@ -240,21 +354,22 @@ async fn main() -> Result<(), BoxError> {
             .fetch_all(&db)
             .await
         };
-        let backends_before = backend_ticks(&pids(db.clone(), name.clone()).await?);
+        let backends_before = backend_ticks(&pids(probe.clone(), name.clone()).await?);
         let server_before = server_ticks(postmaster)?;
         let started = Instant::now();
         let mut new = 0;
         for batch in envelopes.chunks(BATCH) {
-            new += store.save_classified(batch).await?;
+            new += save(batch).await?;
         }
         let elapsed = started.elapsed().as_secs_f64();
-        let backends_after = backend_ticks(&pids(db.clone(), name.clone()).await?);
+        let backends_after = backend_ticks(&pids(probe.clone(), name.clone()).await?);
         let server_after = server_ticks(postmaster)?;
         // A replayed batch must add nothing: the bench checks it measured the real path.
-        let replayed = store.save_classified(&envelopes[..BATCH.min(total)]).await?;
-        let themes: i64 = sqlx::query_scalar("select count(*) from signal_themes").fetch_one(&db).await?;
+        let replayed = save(&envelopes[..BATCH.min(total)]).await?;
+        let themes: i64 = sqlx::query_scalar("select count(*) from signal_themes").fetch_one(&probe).await?;
         println!(
-            "{new} new signals ({themes} theme rows, replay added {replayed}) in {elapsed:.2} s: {:.0} signals/s",
+            "{} store, {new} new signals ({themes} theme rows, replay added {replayed}) in {elapsed:.2} s: {:.0} signals/s",
+            if old { "old (0001-0002)" } else { "current" },
             new as f64 / elapsed
         );
         println!(
@@ -263,8 +378,11 @@ async fn main() -> Result<(), BoxError> {
             (backends_after - backends_before) as f64 / ticks_per_s,
             (backends_after - backends_before) as f64 / ticks_per_s * 100_000.0 / total as f64,
         );
-        store.close().await;
+        if let Some(store) = store {
+            store.close().await;
+        }
         db.close().await;
+        probe.close().await;
         Ok::<_, BoxError>(())
     }
     .await;
