@@ -41,8 +41,8 @@ pub enum StoreError {
 impl StoreError {
     /// Whether trying the same write again can succeed: the connection, the server or a
     /// concurrent transaction was in the way (I/O, TLS, protocol, pool timed out or closed,
-    /// PostgreSQL SQLSTATE class 08, 40001, 40P01, class 53, 55P03, 57P01–57P03, SQLite busy or
-    /// locked). False when the data itself is refused (22xxx, 23xxx, 54000 "index row requires
+    /// PostgreSQL SQLSTATE class 08, 40001, 40P01, class 53, 55P03, 57P01–57P03; SQLite busy,
+    /// locked, out of memory, I/O error, disk full). False when the data itself is refused (22xxx, 23xxx, 54000 "index row requires
     /// … bytes", JSON encoding): the classifier worker bisects such a batch to find the record,
     /// and the error's message carries the database's reason.
     pub fn is_transient(&self) -> bool {
@@ -96,10 +96,11 @@ fn postgres_transient(sqlstate: &str) -> bool {
         )
 }
 
-/// SQLite extended result codes a retry can get past: `SQLITE_BUSY` (5) and `SQLITE_LOCKED` (6)
-/// with their extended variants (the primary code is the low byte).
+/// SQLite extended result codes a retry can get past (the primary code is the low byte):
+/// `SQLITE_BUSY` (5) and `SQLITE_LOCKED` (6), and, like PostgreSQL's class 53 and I/O errors,
+/// `SQLITE_NOMEM` (7), `SQLITE_IOERR` (10) and `SQLITE_FULL` (13): no record is to blame for them.
 fn sqlite_transient(code: i32) -> bool {
-    matches!(code & 0xff, 5 | 6)
+    matches!(code & 0xff, 5 | 6 | 7 | 10 | 13)
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -709,6 +710,10 @@ mod tests {
             (773, true),   // SQLITE_BUSY_TIMEOUT
             (6, true),     // SQLITE_LOCKED
             (262, true),   // SQLITE_LOCKED_SHAREDCACHE
+            (7, true),     // SQLITE_NOMEM
+            (10, true),    // SQLITE_IOERR
+            (266, true),   // SQLITE_IOERR_READ
+            (13, true),    // SQLITE_FULL
             (19, false),   // SQLITE_CONSTRAINT
             (1299, false), // SQLITE_CONSTRAINT_NOTNULL
             (2067, false), // SQLITE_CONSTRAINT_UNIQUE
