@@ -356,8 +356,14 @@ async fn an_unreachable_register_holds_the_batch_fails_healthz_and_recovers() ->
         .bind(&run)
         .execute(&admin)
         .await?;
+    // Without callers: no repeat-caller lookup, so the register write itself meets the refused
+    // connection (which must be retried, not taken for a refusal of the records).
     let second: Vec<Signal> = (10..20)
-        .map(|n| call(&run, n, "brief onduidelijk"))
+        .map(|n| {
+            let mut s = call(&run, n, "brief onduidelijk");
+            s.author = None;
+            s
+        })
         .collect();
     let mut recs: Vec<Record> = second
         .iter()
@@ -376,6 +382,10 @@ async fn an_unreachable_register_holds_the_batch_fails_healthz_and_recovers() ->
     assert!(
         body.contains("no progress") && body.contains(&format!("{run}-classifier")),
         "the reason names the worker: {body}"
+    );
+    assert!(
+        body.contains("not currently accepting connections"),
+        "the reason carries the database's error: {body}"
     );
     eprintln!("stalled classifier's /healthz: {}", body.trim());
 

@@ -463,11 +463,3 @@ pub async fn run(
     tracing::info!("classifier stopped");
     Ok(())
 }
-
-#[allow(dead_code)]
-trait PendingTransient {
-    fn is_transient(&self) -> bool {
-        true
-    }
-}
-impl PendingTransient for signaal_store::StoreError {}

@@ -30,6 +30,11 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+    /// No connection could be had: whatever the server answered (`database is not currently
+    /// accepting connections`, too many clients, a password refused), the records are not at
+    /// fault, so this is always worth a retry.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
     #[error("could not encode `{field}` as JSON: {source}")]
     Encode {
         field: &'static str,
@@ -48,6 +53,7 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Url(_) | StoreError::Encode { .. } => false,
+            StoreError::Unavailable(_) => true,
             StoreError::Connect { source, .. } | StoreError::Sql(source) => transient(source),
             StoreError::Migrate(
                 sqlx::migrate::MigrateError::Execute(source)
@@ -550,6 +556,7 @@ async fn save_classified_postgres(pool: &PgPool, batch: &[ClassifiedEnvelope]) -
             tag_ms.push(s.occurred_at.timestamp_millis());
         }
     }
+    let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;
     let new: i64 = sqlx::query_scalar(sql::SAVE_CLASSIFIED_POSTGRES)
         .bind(id)
         .bind(channel)
@@ -574,7 +581,7 @@ async fn save_classified_postgres(pool: &PgPool, batch: &[ClassifiedEnvelope]) -
         .bind(tag_theme)
         .bind(tag_score)
         .bind(tag_ms)
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await?;
     Ok(u64::try_from(new).unwrap_or(0))
 }
@@ -585,7 +592,7 @@ async fn save_classified_sqlite(pool: &SqlitePool, batch: &[ClassifiedEnvelope])
     for env in batch {
         rows.push((env, json_text("themes", &env.classification.themes)?));
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin().await.map_err(StoreError::Unavailable)?;
     let mut inserted = 0u64;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut q = sqlx::QueryBuilder::new(
