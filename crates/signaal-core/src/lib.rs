@@ -7,6 +7,7 @@
 pub mod classification;
 pub mod envelope;
 pub mod signal;
+pub mod strict;
 pub mod taxonomy;
 
 pub use classification::{Cause, Classification, Evidence, Kind, ThemeTag};

@@ -91,8 +91,9 @@ pub struct Signal {
     pub subject: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread_id: Option<String>,
-    /// Channel-specific fields (call wait time, reach, attachments, …).
-    #[serde(default)]
+    /// Channel-specific fields (call wait time, reach, attachments, …). A duplicate key at any
+    /// depth is refused when reading (see [`crate::strict`]).
+    #[serde(default, deserialize_with = "crate::strict::map")]
     pub meta: serde_json::Map<String, serde_json::Value>,
 }
 
