@@ -576,3 +576,96 @@ async fn a_rebalance_mid_stream_stores_every_signal_once() -> Result {
     drop_database(&pool, &run_id).await?;
     Ok(())
 }
+
+/// Register writes of consecutive batches overlap (`writers`), so the repeat-caller lookup of a
+/// batch cannot rely on the batch before being in the register yet. Every caller here calls
+/// again in the next batch: each second call must be tagged `repeat_story`, however the writes
+/// interleave, and no first call may be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeat_callers_are_seen_while_batches_are_written_concurrently() -> Result {
+    const ROWS: usize = 3000;
+    let brokers = service_env("SIGNAAL_TEST_BROKERS")?;
+    let bin = signaal_bin()?;
+    let run_id = common::unique("repeat");
+    let (db, pool) = fresh_database(&run_id).await?;
+    let dir = tempfile::tempdir()?;
+    let mut csv = String::from("call_id;started_at;caller;notes\n");
+    for i in 0..ROWS {
+        // One partition, times rising with i; caller i % 50 calls again 50 calls (one batch) later.
+        csv.push_str(&format!(
+            "P-{i};{:02}-11-2026 {:02}:{:02};06{:08};vraag over de aanslag\n",
+            1 + i / 1440,
+            i / 60 % 24,
+            i % 60,
+            i % 50
+        ));
+    }
+    let export = dir.path().join("calls.csv");
+    std::fs::write(&export, csv)?;
+    let config = dir.path().join("signaal.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}[classifier.worker]\nbatch = 50\nlinger_ms = 5\nin_flight = 4\nwriters = 3\n",
+            base_config(&run_id, &brokers, &db, 1)
+        ),
+    )?;
+    common::run_setup(&bin, &config)?;
+    // Every register write takes 50 ms, so writes of consecutive batches really overlap and a
+    // lookup that trusted the register alone would miss the batch before.
+    let db_pool = sqlx::PgPool::connect(&db).await?;
+    sqlx::raw_sql(
+        "create function slow_write() returns trigger language plpgsql as \
+         $$ begin perform pg_sleep(0.05); return null; end $$; \
+         create trigger slow_write before insert on signals \
+         for each statement execute function slow_write();",
+    )
+    .execute(&db_pool)
+    .await?;
+    let import = Command::new(&bin)
+        .arg("--config")
+        .arg(&config)
+        .args(["import", "phone"])
+        .arg(&export)
+        .output()?;
+    assert!(
+        import.status.success(),
+        "import failed: {}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let log = dir.path().join("classifier.log");
+    let mut workers = Workers(vec![(
+        "classifier".into(),
+        common::start_worker(&config, "classifier", &log)?,
+    )]);
+    let store = signaal_store::Store::connect(&db).await?;
+    let n = common::wait_for_signals(&store, ROWS, Duration::from_secs(120)).await?;
+    assert_eq!(
+        n,
+        ROWS,
+        "log:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    workers.terminate()?;
+    let rows: Vec<(String, bool)> =
+        sqlx::query_as("select source_id, themes @> '[{\"id\": \"repeat_story\"}]' from signals")
+            .fetch_all(&db_pool)
+            .await?;
+    let mut wrong = Vec::new();
+    for (source_id, repeat) in &rows {
+        let i: usize = source_id.trim_start_matches("P-").parse()?;
+        if *repeat != (i >= 50) {
+            wrong.push(format!("{source_id}: repeat_story {repeat}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {ROWS} calls tagged wrongly, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    db_pool.close().await;
+    store.close().await;
+    drop_database(&pool, &run_id).await?;
+    Ok(())
+}

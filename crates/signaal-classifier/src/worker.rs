@@ -4,9 +4,10 @@
 //! take the previous one:
 //! 1. **prepare** (blocking pool, several batches at once): decode, [`Signal::normalise`],
 //!    redact, classify. What cannot be decoded or is invalid becomes a dead letter.
-//! 2. **store** (one batch at a time, in order): repeat callers are looked up (the batch before
-//!    is already in the register), envelopes serialised (too large for Kafka → dead letter),
-//!    the batch written in one transaction.
+//! 2. **store**: in batch order, repeat callers are looked up (in the register, and among the
+//!    callers of batches still being written) and envelopes serialised (too large for Kafka →
+//!    dead letter); then the batch is written in one statement, up to `writers` batches at once
+//!    on separate connections.
 //! 3. **publish** (one batch at a time, in order): classified records and the batch's dead
 //!    letters in flight together; once Kafka acknowledged all of them the batch's offsets are
 //!    stored. Offsets therefore move strictly in order and only past what is in the register and
@@ -18,6 +19,7 @@
 //! A record Kafka refuses is dead-lettered with Kafka's reason. Transient failures retry the
 //! stage with backoff; dead letters already sent are not sent again.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,6 +53,8 @@ pub struct Settings {
     pub linger_ms: u64,
     /// Batches read ahead and being classified while earlier ones are stored and published.
     pub in_flight: usize,
+    /// Batches written to the register at once, each on its own connection.
+    pub writers: usize,
 }
 
 impl Default for Settings {
@@ -59,6 +63,7 @@ impl Default for Settings {
             batch: 1000,
             linger_ms: 20,
             in_flight: 3,
+            writers: 2,
         }
     }
 }
@@ -92,8 +97,6 @@ struct Batch {
     dead: Vec<DeadLetter>,
     /// NUL characters removed from the batch's signals.
     nuls: usize,
-    /// Whether repeat callers were looked up and payloads built (not redone on a retry).
-    enriched: bool,
 }
 
 impl Batch {
@@ -143,91 +146,160 @@ fn prepare(deliveries: Vec<Delivery>, pipeline: &Pipeline) -> Batch {
     b
 }
 
-/// Stage 2: repeat callers, serialisation, and the register write (bisecting refusals).
-async fn store_batch(
+/// Phone callers of batches that are enriched but not yet in the register, so the repeat-caller
+/// lookup of a later batch sees them while several batches are written at once.
+#[derive(Default)]
+struct Recent {
+    calls: std::sync::Mutex<CallsByAuthor>,
+}
+
+/// Author pseudonym → when they called, and in which batch (its sequence number).
+type CallsByAuthor = HashMap<String, Vec<(DateTime<Utc>, u64)>>;
+
+impl Recent {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CallsByAuthor> {
+        match self.calls.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Calls of `authors` known here (a snapshot: taken before the register is asked, so a
+    /// batch that commits in between is seen by one or the other).
+    fn of(&self, authors: &[String]) -> Vec<(String, DateTime<Utc>)> {
+        let calls = self.lock();
+        authors
+            .iter()
+            .filter_map(|a| calls.get(a).map(|times| (a, times)))
+            .flat_map(|(a, times)| times.iter().map(move |(t, _)| (a.clone(), *t)))
+            .collect()
+    }
+
+    fn add(&self, seq: u64, envs: &[ClassifiedEnvelope]) {
+        let mut calls = self.lock();
+        for s in envs.iter().map(|e| &e.signal) {
+            if let (Channel::Phone, Some(a)) = (s.channel, &s.author) {
+                calls
+                    .entry(a.clone())
+                    .or_default()
+                    .push((s.occurred_at, seq));
+            }
+        }
+    }
+
+    /// Batch `seq` is in the register now: the register answers for it.
+    fn remove(&self, seq: u64) {
+        self.lock().retain(|_, times| {
+            times.retain(|(_, s)| *s != seq);
+            !times.is_empty()
+        });
+    }
+}
+
+/// Logs a failed attempt, tells `/healthz`, and waits `backoff` (or returns `Stopped`).
+async fn pause(
+    stage: &'static str,
+    error: &str,
+    signals: usize,
+    backoff: &mut Duration,
+    liveness: Option<&Liveness>,
+    shutdown: &CancellationToken,
+) -> Result<(), WorkerError> {
+    if let Some(l) = liveness {
+        l.failed(error);
+    }
+    tracing::warn!(%error, stage, signals, ?backoff, "batch stage failed; retrying");
+    metrics::counter!("signaal_classifier_retries_total", "stage" => stage).increment(1);
+    tokio::select! {
+        _ = shutdown.cancelled() => return Err(WorkerError::Stopped),
+        _ = tokio::time::sleep(*backoff) => {}
+    }
+    *backoff = next_backoff(*backoff);
+    Ok(())
+}
+
+/// Stage 2a, in batch order: repeat callers (from the register and from batches still being
+/// written), then every envelope serialised; one too large for Kafka becomes a dead letter.
+async fn enrich(
     b: &mut Batch,
     pipeline: &Arc<Pipeline>,
+    store: &Store,
+    recent: Option<&Recent>,
+    liveness: Option<&Liveness>,
+    shutdown: &CancellationToken,
+) -> Result<(), WorkerError> {
+    let mut backoff = Duration::from_millis(100);
+    let previous = loop {
+        match previous_calls(&b.envs, pipeline, store, recent).await {
+            Ok(p) => break p,
+            Err(error) => {
+                let error = error.to_string();
+                pause(
+                    "lookup",
+                    &error,
+                    b.envs.len(),
+                    &mut backoff,
+                    liveness,
+                    shutdown,
+                )
+                .await?;
+            }
+        }
+    };
+    let envs = std::mem::take(&mut b.envs);
+    let p = Arc::clone(pipeline);
+    let (envs, payloads) = tokio::task::spawn_blocking(move || {
+        let mut envs = envs;
+        let mut payloads = Vec::with_capacity(envs.len());
+        for (env, before) in envs.iter_mut().zip(previous) {
+            if before.is_some() {
+                p.calls
+                    .apply_repeat(&p.classifier, &env.signal, before, &mut env.classification);
+            }
+            payloads.push(serde_json::to_vec(env));
+        }
+        (envs, payloads)
+    })
+    .await?;
+    b.envs = envs;
+    b.payloads = Vec::with_capacity(payloads.len());
+    let mut refused = Vec::new();
+    for (i, payload) in payloads.into_iter().enumerate() {
+        match payload {
+            Ok(p) if p.len() <= MAX_CLASSIFIED_BYTES => b.payloads.push(p),
+            Ok(p) => {
+                refused.push((i, format!(
+                    "classified envelope is {} bytes, over the {MAX_CLASSIFIED_BYTES}-byte limit of one Kafka message",
+                    p.len()
+                )));
+                b.payloads.push(Vec::new());
+            }
+            Err(error) => {
+                refused.push((
+                    i,
+                    format!("classified envelope cannot be serialised: {error}"),
+                ));
+                b.payloads.push(Vec::new());
+            }
+        }
+    }
+    for (i, reason) in refused.into_iter().rev() {
+        metrics::counter!("signaal_classifier_refused_total", "by" => "size").increment(1);
+        b.refuse(i, reason);
+    }
+    Ok(())
+}
+
+/// Stage 2b: the batch into the register, retried while the failure is transient. When the
+/// register refuses it for a reason a retry cannot fix, the failing range is halved until the
+/// refused records are found; they become dead letters with the database's reason.
+async fn write(
+    b: &mut Batch,
     store: &Store,
     liveness: Option<&Liveness>,
     shutdown: &CancellationToken,
 ) -> Result<(), WorkerError> {
     let mut backoff = Duration::from_millis(100);
-    loop {
-        match try_store(b, pipeline, store).await {
-            Ok(()) => return Ok(()),
-            Err(WorkerError::Store(error)) => {
-                if let Some(l) = liveness {
-                    l.failed(&error.to_string());
-                }
-                tracing::warn!(%error, signals = b.envs.len(), ?backoff, "register write failed; retrying");
-                metrics::counter!("signaal_classifier_retries_total", "stage" => "store")
-                    .increment(1);
-            }
-            Err(other) => return Err(other),
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return Err(WorkerError::Stopped),
-            _ = tokio::time::sleep(backoff) => {}
-        }
-        backoff = next_backoff(backoff);
-    }
-}
-
-async fn try_store(
-    b: &mut Batch,
-    pipeline: &Arc<Pipeline>,
-    store: &Store,
-) -> Result<(), WorkerError> {
-    if !b.enriched {
-        let previous = previous_calls(&b.envs, pipeline, store).await?;
-        let envs = std::mem::take(&mut b.envs);
-        let p = Arc::clone(pipeline);
-        let (envs, payloads) = tokio::task::spawn_blocking(move || {
-            let mut envs = envs;
-            let mut payloads = Vec::with_capacity(envs.len());
-            for (env, before) in envs.iter_mut().zip(previous) {
-                if before.is_some() {
-                    p.calls.apply_repeat(
-                        &p.classifier,
-                        &env.signal,
-                        before,
-                        &mut env.classification,
-                    );
-                }
-                payloads.push(serde_json::to_vec(env));
-            }
-            (envs, payloads)
-        })
-        .await?;
-        b.envs = envs;
-        b.payloads = Vec::with_capacity(payloads.len());
-        let mut refused = Vec::new();
-        for (i, payload) in payloads.into_iter().enumerate() {
-            match payload {
-                Ok(p) if p.len() <= MAX_CLASSIFIED_BYTES => b.payloads.push(p),
-                Ok(p) => {
-                    refused.push((i, format!(
-                        "classified envelope is {} bytes, over the {MAX_CLASSIFIED_BYTES}-byte limit of one Kafka message",
-                        p.len()
-                    )));
-                    b.payloads.push(Vec::new());
-                }
-                Err(error) => {
-                    refused.push((
-                        i,
-                        format!("classified envelope cannot be serialised: {error}"),
-                    ));
-                    b.payloads.push(Vec::new());
-                }
-            }
-        }
-        for (i, reason) in refused.into_iter().rev() {
-            metrics::counter!("signaal_classifier_refused_total", "by" => "size").increment(1);
-            b.refuse(i, reason);
-        }
-        b.enriched = true;
-    }
-    // Find what the register refuses: halve the failing range until single records remain.
     let mut ranges = vec![(0, b.envs.len())];
     let mut refused: Vec<(usize, String)> = Vec::new();
     let mut inserted = 0;
@@ -237,7 +309,12 @@ async fn try_store(
         }
         match store.save_classified(&b.envs[from..to]).await {
             Ok(n) => inserted += n,
-            Err(error) if error.is_transient() => return Err(error.into()),
+            Err(error) if error.is_transient() => {
+                // The same range again (what went in before is not added twice).
+                ranges.push((from, to));
+                let error = error.to_string();
+                pause("store", &error, to - from, &mut backoff, liveness, shutdown).await?;
+            }
             Err(error) if to - from == 1 => {
                 refused.push((from, format!("the register refused the signal: {error}")));
             }
@@ -349,7 +426,8 @@ pub async fn handle_batch(
     let p = Arc::clone(pipeline);
     let mut b = tokio::task::spawn_blocking(move || prepare(batch, &p)).await?;
     let never = CancellationToken::new();
-    store_batch(&mut b, pipeline, store, None, &never).await?;
+    enrich(&mut b, pipeline, store, None, None, &never).await?;
+    write(&mut b, store, None, &never).await?;
     publish_batch(&mut b, publisher, None, &never).await
 }
 
@@ -359,6 +437,7 @@ async fn previous_calls(
     envs: &[ClassifiedEnvelope],
     pipeline: &Pipeline,
     store: &Store,
+    recent: Option<&Recent>,
 ) -> Result<Vec<Option<DateTime<Utc>>>, WorkerError> {
     let days = pipeline.calls.repeat_days;
     let batch: Vec<(Option<String>, DateTime<Utc>)> = envs
@@ -380,9 +459,12 @@ async fn previous_calls(
     authors.dedup();
     let earliest = batch.iter().map(|(_, t)| *t).min().unwrap_or_else(Utc::now);
     let since = earliest - chrono::Duration::days(i64::from(days));
-    let known = store
-        .author_times(Channel::Phone.as_str(), &authors, since)
-        .await?;
+    let mut known = recent.map(|r| r.of(&authors)).unwrap_or_default();
+    known.extend(
+        store
+            .author_times(Channel::Phone.as_str(), &authors, since)
+            .await?,
+    );
     Ok(calls::previous_calls(&batch, &known, days))
 }
 
@@ -398,9 +480,13 @@ pub async fn run(
     tracing::info!(topic = %bus.topics.raw, ?settings, "classifier started");
     let (prepared_tx, mut prepared_rx) =
         mpsc::channel::<JoinHandle<Batch>>(settings.in_flight.max(1));
-    let (stored_tx, mut stored_rx) = mpsc::channel::<Batch>(1);
+    // Register writes of consecutive batches overlap on separate connections: one PostgreSQL
+    // backend working a batch at a time was the pipeline's slowest stage.
+    let (stored_tx, mut stored_rx) =
+        mpsc::channel::<JoinHandle<(Batch, Result<(), WorkerError>)>>(settings.writers.max(1));
     let linger = Duration::from_millis(settings.linger_ms);
-    let liveness = consumer.liveness().as_ref();
+    let liveness = consumer.liveness();
+    let recent = Arc::new(Recent::default());
 
     let read = async {
         while !shutdown.is_cancelled() {
@@ -419,7 +505,8 @@ pub async fn run(
         drop(prepared_tx);
         Ok::<(), WorkerError>(())
     };
-    let write = async {
+    let store_stage = async {
+        let mut seq = 0u64;
         while let Some(handle) = prepared_rx.recv().await {
             let mut b = handle.await?;
             if b.nuls > 0 {
@@ -429,12 +516,34 @@ pub async fn run(
                     "NUL characters removed from signals (PostgreSQL cannot store them)"
                 );
             }
-            match store_batch(&mut b, &pipeline, &store, Some(liveness), &shutdown).await {
+            let enriched = enrich(
+                &mut b,
+                &pipeline,
+                &store,
+                Some(&recent),
+                Some(liveness),
+                &shutdown,
+            )
+            .await;
+            match enriched {
                 Ok(()) => {}
                 Err(WorkerError::Stopped) => break,
                 Err(e) => return Err(e),
             }
-            if stored_tx.send(b).await.is_err() {
+            seq += 1;
+            recent.add(seq, &b.envs);
+            let (store, recent, liveness, shutdown) = (
+                store.clone(),
+                Arc::clone(&recent),
+                Arc::clone(liveness),
+                shutdown.clone(),
+            );
+            let task = tokio::spawn(async move {
+                let written = write(&mut b, &store, Some(&liveness), &shutdown).await;
+                recent.remove(seq);
+                (b, written)
+            });
+            if stored_tx.send(task).await.is_err() {
                 break;
             }
         }
@@ -444,7 +553,13 @@ pub async fn run(
         Ok(())
     };
     let publish = async {
-        while let Some(mut b) = stored_rx.recv().await {
+        while let Some(task) = stored_rx.recv().await {
+            let (mut b, written) = task.await?;
+            match written {
+                Ok(()) => {}
+                Err(WorkerError::Stopped) => break,
+                Err(e) => return Err(e),
+            }
             match publish_batch(&mut b, &publisher, Some(liveness), &shutdown).await {
                 Ok(()) => {}
                 Err(WorkerError::Stopped) => break,
@@ -455,7 +570,7 @@ pub async fn run(
         }
         Ok(())
     };
-    let outcome = tokio::try_join!(read, write, publish);
+    let outcome = tokio::try_join!(read, store_stage, publish);
     let committed = consumer.commit();
     publisher.flush(Duration::from_secs(10));
     outcome?;
