@@ -487,7 +487,6 @@ with new as (
     from unnest($20::text[], $21::text[], $22::real[], $23::bigint[])
         as t (signal_id, theme, score, occurred_ms)
     where t.signal_id in (select id from new)
-    on conflict (signal_id, theme) do nothing
 )
 select count(*) from new";
 
@@ -527,6 +526,7 @@ async fn save_classified_postgres(pool: &PgPool, batch: &[ClassifiedEnvelope]) -
     let mut tag_theme = Vec::with_capacity(n * 2);
     let mut tag_score = Vec::with_capacity(n * 2);
     let mut tag_ms = Vec::with_capacity(n * 2);
+    let mut seen = HashSet::with_capacity(n);
     for env in batch {
         let s = &env.signal;
         let c = &env.classification;
@@ -549,7 +549,13 @@ async fn save_classified_postgres(pool: &PgPool, batch: &[ClassifiedEnvelope]) -
         sentiment.push(c.sentiment);
         escalation.push(json_text("escalation", &c.escalation)?);
         classifier.push(env.classifier.as_str());
-        for t in &c.themes {
+        // Theme rows have no unique key (a random-order btree insert per row was a quarter of
+        // PostgreSQL's work): they go in only with a signal the statement inserted, once per
+        // theme, also when a batch carries the same signal twice.
+        if !seen.insert(s.id.as_str()) {
+            continue;
+        }
+        for t in unique_themes(c) {
             tag_signal.push(s.id.as_str());
             tag_theme.push(t.id.as_str());
             tag_score.push(t.score);
@@ -627,12 +633,13 @@ async fn save_classified_sqlite(pool: &SqlitePool, batch: &[ClassifiedEnvelope])
         let new: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await?;
         inserted += new.len() as u64;
         let new: HashSet<String> = new.into_iter().map(|(id,)| id).collect();
+        let mut seen = HashSet::with_capacity(chunk.len());
         let tags: Vec<(&str, &str, f32, i64)> = chunk
             .iter()
-            .filter(|(env, _)| new.contains(&env.signal.id))
+            .filter(|(env, _)| new.contains(&env.signal.id) && seen.insert(env.signal.id.as_str()))
             .flat_map(|(env, _)| {
                 let s = &env.signal;
-                env.classification.themes.iter().map(move |t| {
+                unique_themes(&env.classification).map(move |t| {
                     (
                         s.id.as_str(),
                         t.id.as_str(),
@@ -652,12 +659,22 @@ async fn save_classified_sqlite(pool: &SqlitePool, batch: &[ClassifiedEnvelope])
                     .push_bind(*score)
                     .push_bind(*ms);
             });
-            q.push(" on conflict (signal_id, theme) do nothing");
             q.build().execute(&mut *tx).await?;
         }
     }
     tx.commit().await?;
     Ok(inserted)
+}
+
+/// A classification's themes, each id once (the first tag wins).
+fn unique_themes(
+    c: &signaal_core::Classification,
+) -> impl Iterator<Item = &signaal_core::ThemeTag> {
+    c.themes
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| !c.themes[..*i].iter().any(|u| u.id == t.id))
+        .map(|(_, t)| t)
 }
 
 /// Database URLs may carry passwords; never echo them back in errors or logs.

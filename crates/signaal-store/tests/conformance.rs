@@ -65,8 +65,9 @@ async fn conformance(store: Store) -> Result<(), Box<dyn std::error::Error>> {
         "{backend}: replay collapses"
     );
     assert_eq!(store.count_signals().await?, 3, "{backend}");
-    // The same signal twice in one batch (a replay inside one poll) is one row.
-    let d = envelope("d", 7, &["payment"]);
+    // The same signal twice in one batch (a replay inside one poll) is one row, and a theme
+    // tagged twice is one theme row (theme rows have no unique key to fall back on).
+    let d = envelope("d", 7, &["payment", "payment"]);
     assert_eq!(
         store.save_classified(&[d.clone(), d.clone()]).await?,
         1,

@@ -338,7 +338,6 @@ async fn postgres_register_survives_migration() -> Result<(), BoxError> {
         assert_eq!(
             indexes.into_iter().map(|(n,)| n).collect::<Vec<_>>(),
             [
-                "signal_themes_pkey",
                 "signal_themes_theme_time",
                 "signals_author_time",
                 "signals_occurred_at",

@@ -1,6 +1,7 @@
 -- The same schema meaning as PostgreSQL's 0003 (SQLite already compares text as bytes):
--- `signal_themes` without its foreign key to `signals` (the store writes a signal's theme rows
--- with the signal, only for signals it inserted), and no `signals_channel` index.
+-- `signal_themes` without its foreign key to `signals` and without a primary key (the store writes
+-- each theme of a signal once, with the signal, only for signals it inserted), and no
+-- `signals_channel` index.
 drop index if exists signals_channel;
 
 -- Only signals with an author can match the repeat-caller lookup (`author in (…)`).
@@ -12,8 +13,7 @@ create table signal_themes_new (
     signal_id   text not null,
     theme       text not null,
     score       real not null,
-    occurred_ms integer not null,
-    primary key (signal_id, theme)
+    occurred_ms integer not null
 );
 insert into signal_themes_new (signal_id, theme, score, occurred_ms)
     select signal_id, theme, score, occurred_ms from signal_themes;
