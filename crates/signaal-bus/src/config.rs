@@ -73,9 +73,13 @@ pub struct BusConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConsumerSettings {
-    /// librdkafka's `queued.max.messages.kbytes`: how much it reads ahead of the worker. Its
-    /// default (64 MiB) is what made a lagging classifier 175 MiB; 8 MiB keeps it well under
-    /// 64 MiB and still holds thousands of signals.
+    /// librdkafka's `queued.min.messages`: how many messages per partition it reads ahead of
+    /// the worker. Its default, 100,000, kept tens of MiB of decompressed batches in memory
+    /// while a classifier lagged (175 MiB RSS); a few thousand per partition are a second of
+    /// work and keep the fetcher ahead.
+    pub read_ahead_messages: u32,
+    /// librdkafka's `queued.max.messages.kbytes`: the same read-ahead capped in size (as
+    /// fetched, i.e. compressed: decompressed it takes several times as much).
     pub read_ahead_kbytes: u32,
     /// librdkafka's `fetch.max.bytes`: the most one fetch response may carry.
     pub fetch_max_bytes: u32,
@@ -87,8 +91,9 @@ pub struct ConsumerSettings {
 impl Default for ConsumerSettings {
     fn default() -> Self {
         ConsumerSettings {
+            read_ahead_messages: 2_000,
             read_ahead_kbytes: 8 * 1024,
-            fetch_max_bytes: 4 * 1024 * 1024,
+            fetch_max_bytes: 1024 * 1024,
             stall_seconds: 120,
         }
     }

@@ -82,13 +82,20 @@ impl Consumer {
             .set("enable.partition.eof", "false")
             .set("session.timeout.ms", "10000")
             .set(
+                "queued.min.messages",
+                config.consumer.read_ahead_messages.to_string(),
+            )
+            .set(
                 "queued.max.messages.kbytes",
                 config.consumer.read_ahead_kbytes.to_string(),
             )
             .set(
                 "fetch.max.bytes",
                 config.consumer.fetch_max_bytes.to_string(),
-            );
+            )
+            // With a small read-ahead the queue is often "full"; librdkafka then waits this long
+            // before it fetches that partition again (1 s by default, which starved the worker).
+            .set("fetch.queue.backoff.ms", "5");
         for (k, v) in &config.client {
             c.set(k, v);
         }

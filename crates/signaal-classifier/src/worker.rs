@@ -60,9 +60,9 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            batch: 1000,
+            batch: 500,
             linger_ms: 20,
-            in_flight: 3,
+            in_flight: 2,
             writers: 2,
         }
     }

@@ -117,11 +117,30 @@ fn shutdown_on_signals() -> CancellationToken {
     token
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+/// jemalloc keeps memory per size class in a few arenas: under glibc's malloc each of the
+/// process's threads (async workers, classification, librdkafka) kept its own arena at its peak,
+/// and a classifier with 30 MiB of live data had 85 MiB resident.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    match run(cli).await {
+    // Few blocking threads: CPU work (classification) runs there in batches, and every extra
+    // thread that allocates gets a malloc arena of its own that keeps its peak (the classifier
+    // was 145 MiB RSS with a dozen of them).
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(4)
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("signaal: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("signaal: {e:#}");
