@@ -38,3 +38,10 @@ alter table source_cursors
 -- without an author never match it, so they stay out of the index; `author = any(…)` implies
 -- `author is not null`, also in a generic plan.
 create index signals_author_time on signals (author, occurred_at) where author is not null;
+
+-- Time ranges over signals through a block-range index: signals are stored about in the order
+-- they happened, so a BRIN index (a few pages, next to nothing per insert) narrows a time range
+-- to the blocks that hold it, where the btree cost a random-order insert per signal
+-- (3.65 -> 2.7-3.1 CPU-s per 100k signals written).
+drop index if exists signals_occurred_at;
+create index signals_occurred_at on signals using brin (occurred_at);
