@@ -17,7 +17,7 @@ use common::{
     base_config, drop_database, fresh_database, repo, run_setup, service_env, signaal_bin,
     start_worker, wait_for_signals, Result, Workers,
 };
-use signaal_bus::{BusConfig, Publisher, Topics};
+use signaal_bus::Publisher;
 use signaal_core::{Channel, Signal};
 
 /// A broker of this test's own; stopped when dropped.
@@ -98,16 +98,7 @@ async fn after_a_broker_restart_the_first_new_row_lands_within_seconds() -> Resu
     let config = dir.path().join("signaal.toml");
     std::fs::write(&config, base_config(&run, &brokers, &db, 2))?;
     run_setup(&signaal_bin()?, &config)?;
-    let bus = BusConfig {
-        brokers: brokers.clone(),
-        topics: Topics {
-            raw: format!("{run}.raw"),
-            classified: format!("{run}.classified"),
-            alerts: format!("{run}.alerts"),
-            dlq: format!("{run}.dlq"),
-        },
-        ..BusConfig::default()
-    };
+    let bus = common::bus_config(&brokers, &run);
     let publisher = Publisher::new(&bus)?;
     publisher.publish_raw(&calls(&run, 0, 200)).await?;
 

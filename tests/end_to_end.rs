@@ -405,17 +405,7 @@ async fn a_killed_classifier_loses_nothing() -> Result {
     std::fs::write(&config, base_config(&run_id, &brokers, &db, 3))?;
     let expected = dry_run_ids(&bin, &config, &["phone", &export.to_string_lossy()])?;
     assert_eq!(expected.len(), ROWS);
-    let import = Command::new(&bin)
-        .arg("--config")
-        .arg(&config)
-        .args(["import", "phone"])
-        .arg(&export)
-        .output()?;
-    assert!(
-        import.status.success(),
-        "import failed: {}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    common::import(&bin, &config, &["phone".as_ref(), export.as_os_str()])?;
 
     let store = signaal_store::Store::connect(&db).await?;
     let start = |log: &str| -> Result<Child> {
@@ -510,17 +500,7 @@ async fn a_rebalance_mid_stream_stores_every_signal_once() -> Result {
     )?;
     let expected = dry_run_ids(&bin, &config, &["phone", &export.to_string_lossy()])?;
     assert_eq!(expected.len(), ROWS);
-    let import = Command::new(&bin)
-        .arg("--config")
-        .arg(&config)
-        .args(["import", "phone"])
-        .arg(&export)
-        .output()?;
-    assert!(
-        import.status.success(),
-        "import failed: {}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    common::import(&bin, &config, &["phone".as_ref(), export.as_os_str()])?;
     let store = signaal_store::Store::connect(&db).await?;
     let log = |n: &str| dir.path().join(n);
     let mut first = Workers(vec![(
@@ -622,17 +602,7 @@ async fn repeat_callers_are_seen_while_batches_are_written_concurrently() -> Res
     )
     .execute(&db_pool)
     .await?;
-    let import = Command::new(&bin)
-        .arg("--config")
-        .arg(&config)
-        .args(["import", "phone"])
-        .arg(&export)
-        .output()?;
-    assert!(
-        import.status.success(),
-        "import failed: {}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    common::import(&bin, &config, &["phone".as_ref(), export.as_os_str()])?;
     let log = dir.path().join("classifier.log");
     let mut workers = Workers(vec![(
         "classifier".into(),

@@ -19,20 +19,11 @@ use common::{
     base_config, drop_database, fresh_database, kcat_read, run_setup, service_env, signaal_bin,
     wait_for_signals, Result, Workers,
 };
-use signaal_bus::{BusConfig, Publisher, Record, Topics};
+use signaal_bus::{BusConfig, Publisher, Record};
 use signaal_core::{Channel, RawEnvelope, Signal};
 
 fn bus(brokers: &str, run: &str) -> BusConfig {
-    let mut b = BusConfig {
-        brokers: brokers.to_string(),
-        topics: Topics {
-            raw: format!("{run}.raw"),
-            classified: format!("{run}.classified"),
-            alerts: format!("{run}.alerts"),
-            dlq: format!("{run}.dlq"),
-        },
-        ..BusConfig::default()
-    };
+    let mut b = common::bus_config(brokers, run);
     // The 1.5 MB record below is sent lz4-compressed, as another producer might.
     b.client
         .insert("message.max.bytes".into(), "4000000".into());

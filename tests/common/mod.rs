@@ -265,3 +265,32 @@ pub async fn wait_for_signals(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The bus configuration `base_config` describes (topics `RUN.raw`, …), for a test's own
+/// publisher.
+pub fn bus_config(brokers: &str, run: &str) -> signaal_bus::BusConfig {
+    signaal_bus::BusConfig {
+        brokers: brokers.to_string(),
+        topics: signaal_bus::Topics {
+            raw: format!("{run}.raw"),
+            classified: format!("{run}.classified"),
+            alerts: format!("{run}.alerts"),
+            dlq: format!("{run}.dlq"),
+        },
+        ..signaal_bus::BusConfig::default()
+    }
+}
+
+/// `signaal --config CONFIG import ARGS…` (publishing), or the error it printed.
+pub fn import(bin: &Path, config: &Path, args: &[&std::ffi::OsStr]) -> Result {
+    let out = Command::new(bin)
+        .arg("--config")
+        .arg(config)
+        .arg("import")
+        .args(args)
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("import failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(())
+}
