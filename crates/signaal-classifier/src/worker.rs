@@ -60,7 +60,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            batch: 500,
+            batch: 300,
             linger_ms: 20,
             in_flight: 2,
             writers: 2,
