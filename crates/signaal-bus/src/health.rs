@@ -23,8 +23,11 @@ struct State {
     waiting_since: Option<Instant>,
     /// Messages taken and not yet acknowledged.
     pending: usize,
-    /// Since when consuming has failed with nothing received in between.
+    /// Since when consuming has failed with nothing received in between, and the last failure:
+    /// librdkafka recovers by itself, so errors that stopped coming are no longer a problem
+    /// even while nothing arrives (an idle topic).
     failing_since: Option<Instant>,
+    last_failure: Option<Instant>,
     last_error: Option<String>,
 }
 
@@ -94,9 +97,13 @@ impl Liveness {
 
     /// Consuming itself failed (broker unreachable, topic missing, …).
     pub fn consume_failed(&self, error: &str) {
-        let now = Instant::now();
+        self.consume_failed_at(error, Instant::now());
+    }
+
+    fn consume_failed_at(&self, error: &str, now: Instant) {
         self.with(|s| {
             s.failing_since.get_or_insert(now);
+            s.last_failure = Some(now);
             s.last_error = Some(error.to_string());
         });
     }
@@ -120,7 +127,13 @@ impl Liveness {
                     ));
                 }
             }
-            if let Some(since) = s.failing_since {
+            // Errors still coming (librdkafka reports a down broker again at every reconnect,
+            // at most a second apart) within the last quarter of the stall time, at least 5 s.
+            let recent = (self.stall / 4).max(Duration::from_secs(5));
+            let still_failing = s
+                .last_failure
+                .is_some_and(|at| now.saturating_duration_since(at) <= recent);
+            if let (Some(since), true) = (s.failing_since, still_failing) {
                 let failing = now.saturating_duration_since(since);
                 if failing > self.stall {
                     return Err(format!(
@@ -182,8 +195,10 @@ mod tests {
     fn consume_errors_for_longer_than_the_stall_time_are_unhealthy() {
         let l = Liveness::register("g-broker", Duration::from_secs(5));
         let t0 = Instant::now();
-        l.consume_failed("all brokers down");
+        l.consume_failed_at("all brokers down", t0);
         assert!(l.check(t0 + Duration::from_secs(1)).is_ok());
+        // The broker stays down: librdkafka reports it again at every reconnect.
+        l.consume_failed_at("all brokers down", t0 + Duration::from_secs(29));
         let err = l
             .check(t0 + Duration::from_secs(30))
             .err()
@@ -195,6 +210,15 @@ mod tests {
         l.taken(1);
         l.acknowledged(1);
         assert!(l.check(t0 + Duration::from_secs(30)).is_ok());
+    }
+
+    #[test]
+    fn errors_that_stopped_coming_are_no_problem_on_an_idle_topic() {
+        let l = Liveness::register("g-recovered", Duration::from_secs(20));
+        let t0 = Instant::now();
+        l.consume_failed("all brokers down");
+        // Nothing arrives (an idle topic), and no error either since t0: librdkafka recovered.
+        assert!(l.check(t0 + Duration::from_secs(3600)).is_ok());
     }
 
     #[test]

@@ -306,6 +306,10 @@ fn prepare_dead_letter(mut letter: DeadLetter, loud: bool) -> (DeadLetter, Owned
         letter.payload.truncate(MAX_DEAD_LETTER_BYTES);
         original.to_string()
     });
+    // Another producer's key may be of any size; the DLQ record must still fit in a message.
+    if let Some(key) = letter.key.as_mut() {
+        key.truncate(MAX_DLQ_HEADER_BYTES);
+    }
     signaal_core::truncate(&mut letter.reason, MAX_DLQ_HEADER_BYTES);
     signaal_core::truncate(&mut letter.origin, MAX_DLQ_HEADER_BYTES);
     let mut headers = OwnedHeaders::new()

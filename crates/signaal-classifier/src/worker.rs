@@ -568,6 +568,8 @@ pub async fn run(
             let topic = b.topic.as_str();
             consumer.ack_offsets(b.positions.iter().map(|&(p, o)| (topic, p, o)));
         }
+        // Stopped (or drained): a store stage waiting to hand over a batch must not wait forever.
+        stored_rx.close();
         Ok(())
     };
     let outcome = tokio::try_join!(read, store_stage, publish);

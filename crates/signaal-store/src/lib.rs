@@ -44,12 +44,13 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether trying the same write again can succeed: the connection, the server or a
-    /// concurrent transaction was in the way (I/O, TLS, protocol, pool timed out or closed,
-    /// PostgreSQL SQLSTATE class 08, 40001, 40P01, class 53, 55P03, 57P01–57P03; SQLite busy,
-    /// locked, out of memory, I/O error, disk full). False when the data itself is refused (22xxx, 23xxx, 54000 "index row requires
-    /// … bytes", JSON encoding): the classifier worker bisects such a batch to find the record,
-    /// and the error's message carries the database's reason.
+    /// Whether trying the same write again can succeed. False only when the data itself is
+    /// refused — PostgreSQL SQLSTATE classes 22 (data exception), 23 (integrity) and 54
+    /// ("index row requires … bytes"), SQLite `TOOBIG`/`CONSTRAINT`/`MISMATCH`, values that
+    /// cannot be encoded — so the classifier worker bisects such a batch to find the record, and
+    /// the error's message carries the database's reason. Everything else (no connection, I/O,
+    /// locks, timeouts, a read-only server, a revoked privilege) is the database's state: a whole
+    /// batch must never be dead-lettered for it.
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Url(_) | StoreError::Encode { .. } => false,
@@ -90,23 +91,19 @@ fn transient(error: &sqlx::Error) -> bool {
 
 /// PostgreSQL SQLSTATEs a retry can get past.
 fn postgres_transient(sqlstate: &str) -> bool {
-    // 08: connection exception; 53: insufficient resources (disk full, out of memory, too many
-    // connections).
-    sqlstate.starts_with("08")
-        || sqlstate.starts_with("53")
-        || matches!(
-            sqlstate,
-            // serialization failure, deadlock, lock not available (lock_timeout), admin or crash
-            // shutdown, cannot connect now (starting up)
-            "40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03"
-        )
+    // Only errors about the data itself are the records' fault: data exceptions (22: a value out
+    // of range, an invalid byte sequence), integrity violations (23) and program limits (54: an
+    // index row too large). Everything else — connection (08), resources (53), locks and
+    // timeouts (40, 55, 57), a read-only server after a failover (25006), a revoked privilege —
+    // is the database's state: retried, so that a whole batch is never dead-lettered for it.
+    !(sqlstate.starts_with("22") || sqlstate.starts_with("23") || sqlstate.starts_with("54"))
 }
 
-/// SQLite extended result codes a retry can get past (the primary code is the low byte):
-/// `SQLITE_BUSY` (5) and `SQLITE_LOCKED` (6), and, like PostgreSQL's class 53 and I/O errors,
-/// `SQLITE_NOMEM` (7), `SQLITE_IOERR` (10) and `SQLITE_FULL` (13): no record is to blame for them.
+/// SQLite result codes (the primary code is the low byte) that blame the records:
+/// `SQLITE_TOOBIG` (18), `SQLITE_CONSTRAINT` (19) and `SQLITE_MISMATCH` (20). Busy, locked, out of
+/// memory, I/O errors, a full disk and the rest are retried.
 fn sqlite_transient(code: i32) -> bool {
-    matches!(code & 0xff, 5 | 6 | 7 | 10 | 13)
+    !matches!(code & 0xff, 18..=20)
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -713,9 +710,11 @@ mod tests {
             ("23502", false), // not null violation
             ("23505", false), // unique violation
             ("54000", false), // program limit exceeded: index row requires 10016 bytes
-            ("42601", false), // syntax error: a bug, not the weather
-            ("40002", false), // integrity constraint violation at commit
-            ("57014", false), // query canceled (statement timeout): the same batch times out again
+            ("42601", true),  // syntax error: a bug, not the records' fault; the worker waits
+            ("42501", true),  // privilege revoked: the database's state, not the records'
+            ("25006", true),  // read-only transaction (a demoted primary after failover)
+            ("57014", true),  // statement timeout (a migration holding a lock)
+            ("58030", true),  // I/O error on the server
         ] {
             assert_eq!(
                 postgres_transient(sqlstate),
@@ -742,7 +741,8 @@ mod tests {
             (1299, false), // SQLITE_CONSTRAINT_NOTNULL
             (2067, false), // SQLITE_CONSTRAINT_UNIQUE
             (18, false),   // SQLITE_TOOBIG
-            (1, false),    // SQLITE_ERROR
+            (20, false),   // SQLITE_MISMATCH
+            (1, true),     // SQLITE_ERROR (e.g. no such table): not the records' fault
         ] {
             assert_eq!(sqlite_transient(code), transient, "code {code}");
         }
