@@ -10,6 +10,8 @@ use signaal_core::{
 };
 use signaal_store::Store;
 
+mod common;
+
 fn envelope(source_id: &str, minute: i64, themes: &[&str]) -> ClassifiedEnvelope {
     let t = Utc
         .timestamp_opt(1_800_000_000 + minute * 60, 0)
@@ -212,25 +214,9 @@ async fn sqlite_conforms() -> Result<(), Box<dyn std::error::Error>> {
 
 #[tokio::test]
 async fn postgres_conforms() -> Result<(), Box<dyn std::error::Error>> {
-    let admin = std::env::var("SIGNAAL_TEST_DATABASE_URL").map_err(|_| {
-        "SIGNAAL_TEST_DATABASE_URL is not set: run the suite through scripts/test, which starts PostgreSQL"
-    })?;
-    let name = format!(
-        "signaal_conformance_{}_{}",
-        std::process::id(),
-        Utc::now().timestamp_millis()
-    );
-    let (base, _) = admin
-        .rsplit_once('/')
-        .ok_or("database url has no database name")?;
-    let pool = sqlx::PgPool::connect(&admin).await?;
-    sqlx::query(&format!("create database {name}"))
-        .execute(&pool)
-        .await?;
-    let result = conformance(Store::connect(&format!("{base}/{name}")).await?).await;
-    sqlx::query(&format!("drop database if exists {name} with (force)"))
-        .execute(&pool)
-        .await?;
+    let db = common::TempDb::create("conformance").await?;
+    let result = conformance(Store::connect(&db.url).await?).await;
+    db.drop().await?;
     result
 }
 
