@@ -262,6 +262,26 @@ pub enum Invalid {
     OutOfRange { field: &'static str, value: String },
 }
 
+/// The longest error message or `.error` file [`brief`] lets through.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// `message` cut to [`MAX_MESSAGE_BYTES`] at a character boundary, with how much was left out:
+/// an error that quotes a 50 MB line must stay readable in a log and in `failed/*.error`.
+pub fn brief(message: &str) -> std::borrow::Cow<'_, str> {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return std::borrow::Cow::Borrowed(message);
+    }
+    let mut end = MAX_MESSAGE_BYTES;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!(
+        "{}… ({} more bytes cut)",
+        &message[..end],
+        message.len() - end
+    ))
+}
+
 /// Cuts `s` to at most `max` bytes at a character boundary; the original length when cut.
 pub fn truncate(s: &mut String, max: usize) -> Option<usize> {
     if s.len() <= max {
@@ -341,6 +361,15 @@ impl Alert {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn brief_keeps_short_messages_and_cuts_long_ones_at_a_char_boundary() {
+        assert_eq!(brief("kort"), "kort");
+        let long = format!("x{}", "é".repeat(5_000));
+        let cut = brief(&long);
+        assert!(cut.len() < MAX_MESSAGE_BYTES + 40, "{} bytes", cut.len());
+        assert!(cut.ends_with("more bytes cut)"), "{cut}");
+    }
 
     #[test]
     fn ids_are_deterministic_and_channel_scoped() {

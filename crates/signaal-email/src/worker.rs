@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use signaal_bus::{DeadLetter, Publisher};
-use signaal_source::{commit, poll_loop, Batch, SourceError, Stats};
+use signaal_source::{commit, poll_loop, Batch, Skip, SourceError, Stats};
 use signaal_store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -52,7 +52,7 @@ pub fn to_batch(source: &str, found: Vec<crate::folder::Found>, rules: &Rules) -
                 id
             }
             Outcome::Skipped(reason) => {
-                batch.skipped.push(reason);
+                batch.skipped.push(Skip::new(reason, f.key.clone()));
                 format!("skipped:{reason}")
             }
             Outcome::Rejected(reason) => {

@@ -34,7 +34,7 @@ pub struct Batch {
     pub signals: Vec<Signal>,
     pub dead_letters: Vec<DeadLetter>,
     /// Items that are not signals (auto-replies, …), with the reason.
-    pub skipped: Vec<&'static str>,
+    pub skipped: Vec<Skip>,
     /// Cursor entries to write once everything above is durable.
     pub checkpoints: Vec<(String, String)>,
 }
@@ -42,6 +42,23 @@ pub struct Batch {
 impl Batch {
     pub fn is_empty(&self) -> bool {
         self.signals.is_empty() && self.dead_letters.is_empty() && self.checkpoints.is_empty()
+    }
+}
+
+/// An item that is not a signal, and why: `reason` is a fixed snake_case word (the metric label),
+/// `item` names what was passed over (a file, a row, a post id) for `import --explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    pub reason: &'static str,
+    pub item: String,
+}
+
+impl Skip {
+    pub fn new(reason: &'static str, item: impl Into<String>) -> Self {
+        Skip {
+            reason,
+            item: item.into(),
+        }
     }
 }
 
@@ -183,8 +200,8 @@ pub async fn commit(
         .increment(stats.published as u64);
     metrics::counter!("signaal_source_dead_letters_total", "source" => source.to_string())
         .increment(stats.dead_lettered as u64);
-    for reason in &batch.skipped {
-        metrics::counter!("signaal_source_skipped_total", "source" => source.to_string(), "reason" => *reason)
+    for skip in &batch.skipped {
+        metrics::counter!("signaal_source_skipped_total", "source" => source.to_string(), "reason" => skip.reason)
             .increment(1);
     }
     if stats != Stats::default() {

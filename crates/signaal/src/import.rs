@@ -157,7 +157,11 @@ pub fn read(
                     })?;
                 emit(Batch {
                     signals: parsed.signals,
-                    skipped: parsed.skipped,
+                    skipped: parsed
+                        .skipped
+                        .into_iter()
+                        .map(|r| signaal_source::Skip::new(r, path.display().to_string()))
+                        .collect(),
                     ..Batch::default()
                 })?;
             }
