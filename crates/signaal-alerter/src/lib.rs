@@ -82,8 +82,12 @@ impl Windows {
         w.alerted |= alerted;
     }
 
-    /// Counts one classified signal; returns the alerts it raises.
+    /// Counts one classified signal; returns the alerts it raises. A retweet
+    /// (`meta.retweet_of`) is not a new customer's words and counts for nothing.
     pub fn observe(&mut self, env: &ClassifiedEnvelope) -> Vec<Alert> {
+        if is_repost(env) {
+            return Vec::new();
+        }
         let start = self.window_of(env.signal.occurred_at);
         self.newest = self.newest.max(start);
         let mut out = Vec::new();
@@ -115,6 +119,11 @@ impl Windows {
     }
 }
 
+/// A repost of someone else's words (an X retweet): its reach belongs to the original.
+pub fn is_repost(env: &ClassifiedEnvelope) -> bool {
+    env.signal.meta.contains_key("retweet_of")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AlerterError {
     #[error(transparent)]
@@ -140,7 +149,12 @@ pub async fn handle_batch(
             }
         };
         let start = windows.window_of(env.signal.occurred_at);
-        for tag in &env.classification.themes {
+        let themes = if is_repost(&env) {
+            &[][..]
+        } else {
+            &env.classification.themes[..]
+        };
+        for tag in themes {
             if !windows.knows(&tag.id, start) {
                 let from = Utc.timestamp_opt(start, 0).single().unwrap_or_default();
                 let to = from + chrono::Duration::seconds(windows.cfg.window_seconds);
@@ -249,6 +263,25 @@ mod tests {
                 .is_empty());
         }
         assert_eq!(w.observe(&env("g", 62, "digital_service")).len(), 1);
+    }
+
+    #[test]
+    fn retweets_do_not_count() {
+        let mut w = Windows::new(AlertConfig {
+            window_seconds: 3600,
+            threshold: 2,
+            keep_windows: 4,
+        });
+        assert!(w.observe(&env("a", 0, "digital_service")).is_empty());
+        let mut rt = env("rt-of-a", 1, "digital_service");
+        rt.signal
+            .meta
+            .insert("retweet_of".into(), serde_json::Value::from("a"));
+        assert!(
+            w.observe(&rt).is_empty(),
+            "a retweet is not a second signal"
+        );
+        assert_eq!(w.observe(&env("b", 2, "digital_service")).len(), 1);
     }
 
     #[test]

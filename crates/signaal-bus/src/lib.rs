@@ -77,6 +77,14 @@ pub fn is_transient_kafka(error: &rdkafka::error::KafkaError) -> bool {
     )
 }
 
+/// Whether the producer hit a fatal error (the idempotent producer lost its guarantee, e.g. an
+/// out-of-order sequence): every later send fails the same way, so the only way on is a new
+/// producer, which means a restart of the process. Workers stop with this error instead of
+/// retrying forever.
+pub fn is_fatal_kafka(error: &rdkafka::error::KafkaError) -> bool {
+    error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::Fatal)
+}
+
 pub use admin::ensure_topics;
 pub use mock::MockKafka;
 
@@ -172,5 +180,26 @@ mod mock {
             self.create_topics(&cfg.topics, partitions)?;
             Ok(cfg)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::error::KafkaError;
+    use rdkafka::types::RDKafkaErrorCode as C;
+
+    #[test]
+    fn produce_errors_are_sorted_into_retry_refuse_and_stop() {
+        let err = |code| KafkaError::MessageProduction(code);
+        // A broker away: retry.
+        assert!(is_transient_kafka(&err(C::MessageTimedOut)));
+        assert!(is_transient_kafka(&err(C::AllBrokersDown)));
+        assert!(!is_fatal_kafka(&err(C::AllBrokersDown)));
+        // The record itself: refuse it (dead letter), never retry.
+        assert!(!is_transient_kafka(&err(C::MessageSizeTooLarge)));
+        assert!(!is_transient_kafka(&err(C::InvalidRecord)));
+        // The producer is broken for good: stop, so a restart makes a new one.
+        assert!(is_fatal_kafka(&err(C::Fatal)));
     }
 }

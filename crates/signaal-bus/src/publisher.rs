@@ -159,6 +159,24 @@ impl Publisher {
     /// The first [`LOUD_DEAD_LETTERS`] of a batch are logged at warn, the rest at debug with one
     /// warn line for how many: a file of a million bad rows must not bury the log.
     pub async fn dead_letters(&self, letters: Vec<DeadLetter>) -> Result<()> {
+        for (_, result) in self.dead_letters_each(letters).await {
+            result.map_err(|source| BusError::Delivery {
+                topic: self.topics.dlq.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Sends every dead letter and hands each back with Kafka's answer, so a caller retries only
+    /// those Kafka did not acknowledge (a dead letter is published once, not once per retry).
+    pub async fn dead_letters_each(
+        &self,
+        letters: Vec<DeadLetter>,
+    ) -> Vec<(
+        DeadLetter,
+        std::result::Result<(), rdkafka::error::KafkaError>,
+    )> {
         if letters.len() > LOUD_DEAD_LETTERS {
             tracing::warn!(
                 count = letters.len(),
@@ -181,13 +199,12 @@ impl Publisher {
             }
             self.producer.send(record, Timeout::Never)
         });
-        for result in join_all(sends).await {
-            result.map_err(|(source, _)| BusError::Delivery {
-                topic: self.topics.dlq.clone(),
-                source,
-            })?;
-        }
-        Ok(())
+        let results = join_all(sends).await;
+        prepared
+            .into_iter()
+            .zip(results)
+            .map(|((letter, _), r)| (letter, r.map(|_| ()).map_err(|(e, _)| e)))
+            .collect()
     }
 
     /// Waits for everything in flight (used on shutdown).

@@ -27,7 +27,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use signaal_bus::health::Liveness;
 use signaal_bus::{
-    is_transient_kafka, next_backoff, BusConfig, Consumer, DeadLetter, Delivery, Publisher, Record,
+    is_fatal_kafka, is_transient_kafka, next_backoff, BusConfig, Consumer, DeadLetter, Delivery,
+    Publisher, Record,
 };
 use signaal_core::{Channel, ClassifiedEnvelope, RawEnvelope};
 use signaal_store::Store;
@@ -112,6 +113,25 @@ impl Batch {
 
 /// Stage 1: decode, check, redact and classify (CPU only).
 fn prepare(deliveries: Vec<Delivery>, pipeline: &Pipeline) -> Batch {
+    prepare_with(deliveries, |s| pipeline.process(s))
+}
+
+/// What a panic carried, for the dead letter's reason.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_string())
+}
+
+/// [`prepare`] with the classification step given. A record whose classification panics (a bug
+/// the record's content triggers) is dead-lettered with the panic's message instead of taking
+/// the worker, and every later record, down with it.
+fn prepare_with(
+    deliveries: Vec<Delivery>,
+    process: impl Fn(signaal_core::Signal) -> ClassifiedEnvelope,
+) -> Batch {
     let mut b = Batch {
         topic: deliveries
             .first()
@@ -140,8 +160,22 @@ fn prepare(deliveries: Vec<Delivery>, pipeline: &Pipeline) -> Batch {
                 continue;
             }
         }
-        b.envs.push(pipeline.process(signal));
-        b.sources.push(d);
+        // The classifier holds no state a panic could leave half-changed (it only reads its
+        // automaton and counts metrics), so going on after one is sound.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| process(signal))) {
+            Ok(env) => {
+                b.envs.push(env);
+                b.sources.push(d);
+            }
+            Err(panic) => {
+                metrics::counter!("signaal_classifier_refused_total", "by" => "panic").increment(1);
+                let reason = format!(
+                    "classification failed (a bug; please report it with this record): {}",
+                    panic_message(panic.as_ref())
+                );
+                b.dead.push(DeadLetter::from_delivery(d, reason, WORKER));
+            }
+        }
     }
     b
 }
@@ -252,11 +286,24 @@ async fn enrich(
         let mut envs = envs;
         let mut payloads = Vec::with_capacity(envs.len());
         for (env, before) in envs.iter_mut().zip(previous) {
-            if before.is_some() {
-                p.calls
-                    .apply_repeat(&p.classifier, &env.signal, before, &mut env.classification);
-            }
-            payloads.push(serde_json::to_vec(env));
+            let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if before.is_some() {
+                    p.calls.apply_repeat(
+                        &p.classifier,
+                        &env.signal,
+                        before,
+                        &mut env.classification,
+                    );
+                }
+                serde_json::to_vec(env)
+                    .map_err(|e| format!("classified envelope cannot be serialised: {e}"))
+            }));
+            payloads.push(done.unwrap_or_else(|panic| {
+                Err(format!(
+                    "classification failed (a bug; please report it with this record): {}",
+                    panic_message(panic.as_ref())
+                ))
+            }));
         }
         (envs, payloads)
     })
@@ -274,11 +321,8 @@ async fn enrich(
                 )));
                 b.payloads.push(Vec::new());
             }
-            Err(error) => {
-                refused.push((
-                    i,
-                    format!("classified envelope cannot be serialised: {error}"),
-                ));
+            Err(reason) => {
+                refused.push((i, reason));
                 b.payloads.push(Vec::new());
             }
         }
@@ -356,17 +400,28 @@ async fn publish_batch(
     loop {
         let dead = std::mem::take(&mut b.dead);
         let ndead = dead.len();
-        let (results, dead_result) = tokio::join!(
+        let (results, dead_results) = tokio::join!(
             publisher.publish_each(&records),
-            publisher.dead_letters(dead.clone())
+            publisher.dead_letters_each(dead)
         );
+        let fatal = results
+            .iter()
+            .chain(dead_results.iter().map(|(_, r)| r))
+            .find_map(|r| r.as_ref().err().filter(|e| is_fatal_kafka(e)));
+        if let Some(error) = fatal {
+            // Nothing sent from here on can succeed; a restart makes a new producer, and the
+            // batch's offsets are not stored, so it is read again.
+            return Err(WorkerError::Bus(signaal_bus::BusError::Delivery {
+                topic: publisher.topics().classified.clone(),
+                source: error.clone(),
+            }));
+        }
         let mut failed = None;
-        match dead_result {
-            Ok(()) => {}
-            Err(error) => {
-                // Some may have gone out; sending them again beats losing one.
-                b.dead = dead;
-                failed = Some(error.to_string());
+        for (letter, result) in dead_results {
+            if let Err(error) = result {
+                // Only what Kafka did not acknowledge goes again: each dead letter once.
+                failed.get_or_insert_with(|| error.to_string());
+                b.dead.push(letter);
             }
         }
         let mut retry_records = Vec::new();
@@ -579,4 +634,64 @@ pub async fn run(
     committed?;
     tracing::info!("classifier stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Classifier;
+    use signaal_core::Signal;
+
+    fn delivery(offset: i64, text: &str) -> Delivery {
+        let signal = Signal::new(
+            Channel::Email,
+            "test",
+            format!("<{offset}@example.nl>"),
+            chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap_or_default(),
+            text,
+        );
+        let mut payload = Vec::new();
+        let written = RawEnvelope::write_json(&mut payload, &signal);
+        assert!(written.is_ok(), "{written:?}");
+        Delivery {
+            topic: "signals.raw".into(),
+            partition: 0,
+            offset,
+            key: None,
+            payload,
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_record_whose_classification_panics_is_dead_lettered_and_the_rest_goes_on(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let pipeline = Pipeline::new(Classifier::default_taxonomy()?, b"k")?;
+        let deliveries = vec![
+            delivery(1, "de brief is onduidelijk"),
+            delivery(2, "BOOM"),
+            delivery(3, "niemand neemt op"),
+        ];
+        let b = prepare_with(deliveries, |signal| {
+            assert!(
+                signal.text != "BOOM",
+                "classifier bug triggered by this text"
+            );
+            pipeline.process(signal)
+        });
+        let kept: Vec<&str> = b.envs.iter().map(|e| e.signal.text.as_str()).collect();
+        assert_eq!(kept, ["de brief is onduidelijk", "niemand neemt op"]);
+        assert_eq!(b.sources.len(), 2);
+        assert_eq!(b.positions.len(), 3, "every offset is still acknowledged");
+        assert_eq!(b.dead.len(), 1);
+        assert_eq!(b.dead[0].origin, "signals.raw/0/2");
+        assert!(
+            b.dead[0]
+                .reason
+                .contains("classifier bug triggered by this text"),
+            "{}",
+            b.dead[0].reason
+        );
+        Ok(())
+    }
 }
