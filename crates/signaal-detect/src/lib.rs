@@ -18,6 +18,8 @@
 
 pub mod dist;
 pub mod glm;
+pub mod lifecycle;
+pub mod sim;
 
 use std::collections::VecDeque;
 
@@ -171,6 +173,9 @@ pub enum Method {
     EarsC2,
     /// EARS C3: C2 over the last three buckets (short history, a rise over hours).
     EarsC3,
+    /// The regression's expected counts summed over the last [`WINDOW`] buckets (a burst
+    /// spread over a few hours).
+    Window,
     /// The CUSUM on expected counts (a slow build-up).
     Cusum,
     /// Too little history to say anything; never an alert.
@@ -183,6 +188,7 @@ impl Method {
             Method::Farrington => "farrington",
             Method::EarsC2 => "ears_c2",
             Method::EarsC3 => "ears_c3",
+            Method::Window => "window",
             Method::Cusum => "cusum",
             Method::Insufficient => "insufficient",
         }
@@ -222,7 +228,12 @@ pub struct Series {
     capacity: usize,
     /// The CUSUM's running sum.
     pub cusum: f64,
+    /// The last closed buckets' `(bucket, expected, observed)`, for [`assess_window`].
+    recent: VecDeque<(i64, f64, u64)>,
 }
+
+/// Buckets summed by [`assess_window`], the current one included.
+pub const WINDOW: usize = 3;
 
 impl Series {
     /// A series watched since bucket `origin` (nothing before it is known).
@@ -234,6 +245,7 @@ impl Series {
             alarms: VecDeque::new(),
             capacity: settings.history_buckets(),
             cusum: 0.0,
+            recent: VecDeque::with_capacity(WINDOW),
         }
     }
 
@@ -315,8 +327,58 @@ impl Series {
             }
         }
         self.set(bucket, count, assessment.exceeded || cusum_alarm);
+        if assessment.method == Method::Farrington {
+            self.recent.push_back((bucket, assessment.expected, count));
+            while self.recent.len() >= WINDOW {
+                self.recent.pop_front();
+            }
+        } else {
+            self.recent.clear();
+        }
         cusum_alarm
     }
+}
+
+/// The current bucket together with the [`WINDOW`]` − 1` closed buckets just before it: their
+/// counts summed against their expected counts summed, at the same α. A burst of three times
+/// the usual over a few hours stands out here before any single hour does. `None` unless the
+/// regression judged all of them.
+pub fn assess_window(
+    settings: &Settings,
+    series: &Series,
+    current: &Assessment,
+    bucket: i64,
+) -> Option<Assessment> {
+    if current.method != Method::Farrington || series.recent.len() + 1 < WINDOW {
+        return None;
+    }
+    let consecutive = series
+        .recent
+        .iter()
+        .rev()
+        .enumerate()
+        .all(|(i, (b, _, _))| *b == bucket - 1 - i as i64);
+    if !consecutive {
+        return None;
+    }
+    let expected = current.expected + series.recent.iter().map(|(_, e, _)| e).sum::<f64>();
+    let observed = current.observed + series.recent.iter().map(|(_, _, o)| o).sum::<u64>();
+    let model = CountModel {
+        mean: expected,
+        phi: current.phi,
+    };
+    let upper = model.upper(settings.alpha);
+    Some(Assessment {
+        observed,
+        expected,
+        upper: upper as f64,
+        p_value: model.p_value(observed),
+        phi: current.phi,
+        method: Method::Window,
+        exceeded: observed > upper,
+        baseline: current.baseline,
+        trend: current.trend,
+    })
 }
 
 /// The log-likelihood ratio of `y` for "the mean is `shift` times the expected" against "as
