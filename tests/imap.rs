@@ -378,6 +378,7 @@ async fn oversized_mail_is_dead_lettered_unread_and_committed_mail_is_moved() ->
     cfg.rules = Rules {
         internal: vec!["@gemeente.nl".into()],
         max_bytes: 64 * 1024,
+        ..Rules::default()
     };
 
     let mut person = person_with_folder(run).await?;

@@ -1,10 +1,13 @@
-//! Finding messages on disk: Maildir (`cur/`, `new/`), `.eml` files and mbox files.
+//! Finding messages on disk: Maildir (`cur/`, `new/`, Maildir++ `.Folder`s), message files and
+//! mbox files, told apart by what they hold.
 
 use std::fs;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
+
+use crate::mbox::{self, Mbox};
 
 /// One message found on disk or on an IMAP server. `key` is stable across scans and identifies
 /// the message for the source's cursor: the path for a file, `path#n` for the n-th message of an
@@ -49,6 +52,8 @@ pub enum FolderError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot read `{path}`: {reason}")]
+    NotMail { path: PathBuf, reason: &'static str },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FolderError + '_ {
@@ -76,17 +81,130 @@ pub fn scan(
 /// The messages under `path`, one at a time, in a stable order: files sorted by path, the
 /// messages of an mbox in file order. Only the message at hand is in memory, however large the
 /// folder or the mbox archive; of a message over `max_bytes` only the beginning is kept.
+///
+/// What a file holds is read from its first bytes, not its name: an mbox (a `From ` line) or a
+/// message (an RFC 5322 header block), in `cur/`, `new/`, a Maildir++ `.Folder` or anywhere else.
+/// In a folder, files that are neither are passed over (unless named as mail: `.eml`, `.mbox`,
+/// `cur/`, `new/`, which go to the parser and on to the dead-letter topic with its reason); a
+/// file given by itself that is neither is an error.
 pub struct Messages<'a> {
     files: std::vec::IntoIter<PathBuf>,
-    mbox: Option<Mbox>,
+    mbox: Option<OpenMbox>,
     skip: Skip<'a>,
     max_bytes: usize,
 }
 
-struct Mbox {
+struct OpenMbox {
     path: PathBuf,
     next: usize,
-    messages: mail_parser::mailbox::mbox::MessageIterator<BufReader<fs::File>>,
+    messages: Mbox<BufReader<fs::File>>,
+}
+
+/// How much of a file is read to tell what it holds.
+const SNIFF_BYTES: u64 = 16 * 1024;
+
+/// What a file holds, told from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Messages each opened by a `From ` line.
+    Mbox,
+    /// One message: an RFC 5322 header block first.
+    Message,
+}
+
+/// Header names of which a real message has at least one in its header block; lines of the form
+/// `name: value` alone are not enough (YAML, HTTP dumps, notes).
+const MAIL_HEADERS: [&str; 22] = [
+    "from",
+    "to",
+    "cc",
+    "subject",
+    "date",
+    "message-id",
+    "received",
+    "return-path",
+    "delivered-to",
+    "mime-version",
+    "reply-to",
+    "sender",
+    "in-reply-to",
+    "references",
+    "x-mailer",
+    "user-agent",
+    "dkim-signature",
+    "authentication-results",
+    "x-original-to",
+    "envelope-to",
+    "thread-topic",
+    "content-transfer-encoding",
+];
+
+/// What the bytes at the start of a file hold, if mail: an mbox `From ` line, or a header block
+/// (header fields and their continuations up to a blank line or the end of `head`) with at least
+/// one mail header in it.
+pub fn sniff(head: &[u8]) -> Option<Shape> {
+    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    let mut lines = head.split_inclusive(|b| *b == b'\n').peekable();
+    let first = *lines.peek()?;
+    if first.starts_with(b"From ")
+        && (mbox::is_from_line(first)
+            || head
+                .split(|b| *b == b'\n')
+                .nth(1)
+                .is_some_and(mbox::is_header_line))
+    {
+        return Some(Shape::Mbox);
+    }
+    let complete = (head.len() as u64) < SNIFF_BYTES;
+    let mut known = false;
+    let mut fields = 0;
+    for line in lines {
+        let whole = line.ends_with(b"\n");
+        if !whole && !complete {
+            // Cut by the sniff window: says nothing.
+            break;
+        }
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            if fields == 0 {
+                return None;
+            }
+            continue;
+        }
+        if !mbox::is_header_line(line) {
+            return None;
+        }
+        fields += 1;
+        let name = line.split(|b| *b == b':').next().unwrap_or_default();
+        known |= MAIL_HEADERS
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h.as_bytes()));
+    }
+    known.then_some(Shape::Message)
+}
+
+/// The first bytes of `path`, for [`sniff`].
+fn head_of(path: &Path) -> Result<Vec<u8>, FolderError> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(SNIFF_BYTES as usize);
+    fs::File::open(path)
+        .and_then(|f| f.take(SNIFF_BYTES).read_to_end(&mut head))
+        .map_err(io(path))?;
+    Ok(head)
+}
+
+/// Files whose name says they are mail: read even when they do not look like it, so that the
+/// parser's reason reaches the dead-letter topic instead of the file being passed over.
+fn named_as_mail(path: &Path) -> bool {
+    let in_maildir = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .is_some_and(|n| n == "cur" || n == "new");
+    in_maildir || path.extension().is_some_and(|e| e == "eml" || e == "mbox")
 }
 
 impl<'a> Messages<'a> {
@@ -94,7 +212,19 @@ impl<'a> Messages<'a> {
         let meta = fs::metadata(path).map_err(io(path))?;
         let mut files = Vec::new();
         if meta.is_file() {
-            files.push(path.to_path_buf());
+            // Given by itself: whatever its name, it must be mail. An empty file is an mbox
+            // spool with nothing in it (`/var/mail/klachten` after the client took the mail).
+            let head = head_of(path)?;
+            if head.iter().all(u8::is_ascii_whitespace) {
+                tracing::debug!(path = %path.display(), "empty file, no messages");
+            } else if sniff(&head).is_none() {
+                return Err(FolderError::NotMail {
+                    path: path.to_path_buf(),
+                    reason: "neither an email message (RFC 5322 header block) nor an mbox file (`From ` line)",
+                });
+            } else {
+                files.push(path.to_path_buf());
+            }
         } else {
             collect(path, &mut files)?;
             files.sort();
@@ -133,22 +263,11 @@ impl<'a> Messages<'a> {
             if (self.skip)(&key) {
                 continue;
             }
-            // 0: the `From ` line has no date that parses.
-            let received = i64::try_from(message.internal_date())
-                .ok()
-                .filter(|secs| *secs > 0)
-                .and_then(|secs| Utc.timestamp_opt(secs, 0).single());
-            let mut bytes = message.unwrap_contents();
-            let size = bytes.len();
-            if size > self.max_bytes {
-                bytes.truncate(OVERSIZED_HEAD);
-                bytes.shrink_to_fit();
-            }
             return Some(Ok(Found {
                 key,
-                bytes,
-                size,
-                received,
+                bytes: message.bytes,
+                size: message.size,
+                received: message.received,
             }));
         }
     }
@@ -163,26 +282,38 @@ impl Iterator for Messages<'_> {
                 return Some(found);
             }
             let path = self.files.next()?;
-            if is_mbox(&path) {
-                match fs::File::open(&path) {
+            // A single message already done is not opened again.
+            if (self.skip)(&path.to_string_lossy()) {
+                continue;
+            }
+            let shape = match head_of(&path) {
+                Ok(head) => sniff(&head),
+                Err(e) => return Some(Err(e)),
+            };
+            match shape {
+                Some(Shape::Mbox) => match fs::File::open(&path) {
                     Ok(file) => {
-                        self.mbox = Some(Mbox {
-                            messages: mail_parser::mailbox::mbox::MessageIterator::new(
+                        self.mbox = Some(OpenMbox {
+                            messages: Mbox::new(
                                 BufReader::new(file),
+                                self.max_bytes,
+                                OVERSIZED_HEAD,
                             ),
                             path,
                             next: 0,
-                        })
+                        });
+                        continue;
                     }
                     Err(e) => return Some(Err(io(&path)(e))),
+                },
+                Some(Shape::Message) => {}
+                None if named_as_mail(&path) => {}
+                None => {
+                    tracing::debug!(path = %path.display(), "not mail, passed over");
+                    continue;
                 }
-                continue;
             }
-            match read_file(&path, self.skip, self.max_bytes) {
-                Ok(None) => continue,
-                Ok(Some(found)) => return Some(Ok(found)),
-                Err(e) => return Some(Err(e)),
-            }
+            return Some(read_file(&path, self.max_bytes));
         }
     }
 }
@@ -192,11 +323,19 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), FolderError> {
         let entry = entry.map_err(io(dir))?;
         let p = entry.path();
         let name = entry.file_name().to_string_lossy().to_string();
-        if name.starts_with('.') || name == "tmp" {
+        let ft = entry.file_type().map_err(io(&p))?;
+        if name == "tmp" && ft.is_dir() {
             // Maildir writers create files in tmp/ and rename them when complete.
             continue;
         }
-        let ft = entry.file_type().map_err(io(&p))?;
+        if name.starts_with('.') {
+            // Maildir++ keeps subfolders as `.Name` beside `cur/` and `new/`; other hidden
+            // entries (`.DS_Store`, `.git`, `.uidvalidity`) are not mail.
+            let maildir_plus = ft.is_dir() && (p.join("cur").is_dir() || p.join("new").is_dir());
+            if !maildir_plus {
+                continue;
+            }
+        }
         if ft.is_dir() {
             collect(&p, out)?;
         } else if ft.is_file() {
@@ -206,21 +345,9 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), FolderError> {
     Ok(())
 }
 
-fn is_mbox(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "mbox")
-}
-
-/// A Maildir or `.eml` file, unless it is skipped or not mail.
-fn read_file(path: &Path, skip: Skip<'_>, max_bytes: usize) -> Result<Option<Found>, FolderError> {
+/// One message in a file of its own.
+fn read_file(path: &Path, max_bytes: usize) -> Result<Found, FolderError> {
     let key = path.to_string_lossy().to_string();
-    let in_maildir = path
-        .parent()
-        .and_then(|p| p.file_name())
-        .is_some_and(|n| n == "cur" || n == "new");
-    let is_eml = path.extension().is_some_and(|e| e == "eml");
-    if !(in_maildir || is_eml) || skip(&key) {
-        return Ok(None);
-    }
     let meta = fs::metadata(path).map_err(io(path))?;
     // A Maildir delivery agent writes the file when the mail arrives.
     let received = meta.modified().ok().map(DateTime::<Utc>::from);
@@ -231,15 +358,15 @@ fn read_file(path: &Path, skip: Skip<'_>, max_bytes: usize) -> Result<Option<Fou
         fs::File::open(path)
             .and_then(|f| f.take(OVERSIZED_HEAD as u64).read_to_end(&mut head))
             .map_err(io(path))?;
-        return Ok(Some(Found {
+        return Ok(Found {
             key,
             bytes: head,
             size,
             received,
-        }));
+        });
     }
     let bytes = fs::read(path).map_err(io(path))?;
-    Ok(Some(Found::new(key, bytes).received(received)))
+    Ok(Found::new(key, bytes).received(received))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 pub mod folder;
 pub mod imap;
+pub mod mbox;
 pub mod parse;
 pub mod worker;
 

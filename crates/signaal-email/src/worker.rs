@@ -10,7 +10,7 @@ use signaal_store::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::folder::{FolderError, Messages};
-use crate::parse::{parse_received, Outcome, Rules};
+use crate::parse::{parse_received, Outcome, Rules, QUOTE_STRIP_FALLBACK};
 
 /// Messages read per commit: bounds memory and the work a crash can make us redo.
 const CHUNK: usize = 500;
@@ -39,6 +39,7 @@ pub fn to_batch(source: &str, found: Vec<crate::folder::Found>, rules: &Rules) -
     metrics::counter!("signaal_email_messages_fetched_total", "source" => source.to_string())
         .increment(found.len() as u64);
     let mut batch = Batch::default();
+    let mut fallbacks = 0u64;
     for f in found {
         let outcome = match rules.too_large(f.size) {
             Some(reason) => Outcome::Rejected(reason),
@@ -46,6 +47,9 @@ pub fn to_batch(source: &str, found: Vec<crate::folder::Found>, rules: &Rules) -
         };
         let mark = match outcome {
             Outcome::Signal(mut s) => {
+                if s.meta.contains_key(QUOTE_STRIP_FALLBACK) {
+                    fallbacks += 1;
+                }
                 s.meta.insert("file".into(), Value::from(f.key.clone()));
                 let id = s.id.clone();
                 batch.signals.push(*s);
@@ -68,6 +72,11 @@ pub fn to_batch(source: &str, found: Vec<crate::folder::Found>, rules: &Rules) -
             }
         };
         batch.checkpoints.push((f.key, mark));
+    }
+    if fallbacks > 0 {
+        // Stripping quotes left no text, so the whole body was kept: a stripper to improve.
+        metrics::counter!("signaal_email_quote_strip_fallback_total", "source" => source.to_string())
+            .increment(fallbacks);
     }
     batch
 }

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use signaal_email::{parse_message, parse_with, Outcome, Rules};
+use chrono::{TimeZone, Utc};
+use signaal_email::{parse_message, parse_received, parse_with, Outcome, Rules};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -140,6 +141,82 @@ const CASES: &[(&str, Want)] = &[
             lacks: &[],
         },
     ),
+    (
+        "reply-below-quote.eml",
+        Want::Signal {
+            subject: "Re: Uw melding over de lantaarnpaal",
+            has: &["Dat is nu negen werkdagen geleden en de paal is nog steeds kapot.\nHet is donker op de stoep en mijn moeder is er gisteren gestruikeld."],
+            lacks: &["QUOTED-ORIGINAL", "schreef", "SIGNATURE-LINE", "Met vriendelijke groet"],
+        },
+    ),
+    (
+        "interleaved-reply.eml",
+        Want::Signal {
+            subject: "Re: Your question about the parking permit",
+            has: &["Yes, three times, and every time the form said \"session expired\".\n\nNo, nothing ever arrived."],
+            lacks: &["QUOTED-ORIGINAL", "wrote:"],
+        },
+    ),
+    (
+        "only-quoted.eml",
+        Want::Signal {
+            subject: "Fwd: aanslag",
+            has: &["> Ik heb twee aanslagen voor hetzelfde jaar gekregen.\n> Welke moet ik betalen?"],
+            lacks: &[],
+        },
+    ),
+    (
+        "undated-received.eml",
+        Want::Signal {
+            subject: "Geen datum",
+            has: &["ik wacht al drie weken op antwoord"],
+            lacks: &[],
+        },
+    ),
+    (
+        "latin1-raw-headers.eml",
+        Want::Signal {
+            subject: "Klacht over café terras – geluidsoverlast",
+            has: &["Het terras van het café op de hoek"],
+            lacks: &["\u{fffd}"],
+        },
+    ),
+    (
+        "uuencoded-attachment.eml",
+        Want::Signal {
+            subject: "Foto van de kapotte stoeptegel",
+            has: &["De stoeptegel voor nummer 14 ligt al maanden los, zie de foto.\n\nGroet, Kees"],
+            lacks: &["begin 644", "M  $\"", "\nend", "`"],
+        },
+    ),
+    (
+        "html-attributes.eml",
+        Want::Signal {
+            subject: "Re: Afvalpas",
+            has: &["Mijn afvalpas werkt al twee weken niet bij de container.", "de site"],
+            lacks: &[
+                "ALT-TEXT", "bakkerij", "width", "TITLE-TEXT", "hier'", "HREF-TITLE",
+                "naar de site", "x=2", "QUOTED-ORIGINAL", "schreef", ">",
+            ],
+        },
+    ),
+    (
+        "french-reply.eml",
+        Want::Signal {
+            subject: "Re: Votre demande",
+            has: &["Je n’ai toujours reçu aucune réponse à ma demande de remboursement."],
+            lacks: &["QUOTED-ORIGINAL", "a écrit", "Le lun.", "klantcontact@gemeente.nl"],
+        },
+    ),
+    (
+        "mailing-list.eml",
+        Want::Signal {
+            subject: "Wachttijd telefoon",
+            has: &["45 minuten in de wacht"],
+            lacks: &[],
+        },
+    ),
+    ("bounce-plain.eml", Want::Skipped("bounce")),
     ("bounce-dsn.eml", Want::Skipped("delivery_status")),
     ("out-of-office.eml", Want::Skipped("auto_submitted")),
     ("not-a-message.eml", Want::Rejected("not an email message")),
@@ -342,6 +419,93 @@ fn check_no_panic(bytes: &[u8], label: &str) -> Result {
         .map_err(|_| format!("the parser panicked on {label}"))?;
     if let Outcome::Rejected(reason) = &outcome {
         assert!(!reason.is_empty(), "{label}: a rejection without a reason");
+    }
+    Ok(())
+}
+
+fn corpus_signal(file: &str, rules: &Rules) -> Result<signaal_core::Signal> {
+    let bytes = std::fs::read(corpus().join(file))?;
+    match parse_with(&bytes, "corpus", rules) {
+        Outcome::Signal(s) => Ok(*s),
+        other => Err(format!("{file}: want a signal, got {other:?}").into()),
+    }
+}
+
+/// Stripping that leaves nothing keeps the whole body and says so, for the worker's count;
+/// stripping that leaves the sender's words does not.
+#[test]
+fn a_body_that_is_all_quote_is_kept_whole_and_flagged() -> Result {
+    let s = corpus_signal("only-quoted.eml", &Rules::default())?;
+    assert_eq!(
+        s.meta.get("quote_strip_fallback"),
+        Some(&serde_json::Value::Bool(true))
+    );
+    let s = corpus_signal("reply-below-quote.eml", &Rules::default())?;
+    assert_eq!(s.meta.get("quote_strip_fallback"), None);
+    Ok(())
+}
+
+/// Without a Date header the topmost Received header (the last hop) dates the message, before
+/// the file's time.
+#[test]
+fn an_undated_message_takes_its_time_from_the_topmost_received_header() -> Result {
+    let bytes = std::fs::read(corpus().join("undated-received.eml"))?;
+    let file_time = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).single();
+    let Outcome::Signal(s) = parse_received(&bytes, "corpus", &Rules::default(), file_time) else {
+        return Err("undated-received.eml is not a signal".into());
+    };
+    assert_eq!(s.occurred_at.to_rfc3339(), "2026-11-17T08:31:12+00:00");
+    Ok(())
+}
+
+/// Raw 8-bit header values are read as Windows-1252, also in the sender's name.
+#[test]
+fn raw_latin1_headers_are_read_as_windows_1252() -> Result {
+    let s = corpus_signal("latin1-raw-headers.eml", &Rules::default())?;
+    assert_eq!(s.meta["author_name"], "René Dubois");
+    assert_eq!(s.author.as_deref(), Some("rene.dubois@voorbeeld.nl"));
+    Ok(())
+}
+
+/// A uuencoded attachment is metadata, like a MIME one.
+#[test]
+fn uuencoded_attachments_are_metadata_only() -> Result {
+    let s = corpus_signal("uuencoded-attachment.eml", &Rules::default())?;
+    let attachments = s.meta["attachments"].as_array().ok_or("no attachments")?;
+    assert_eq!(attachments.len(), 1, "{attachments:?}");
+    assert_eq!(attachments[0]["name"], "stoeptegel.jpg");
+    assert_eq!(attachments[0]["size"], 512);
+    assert_eq!(attachments[0]["encoding"], "uuencode");
+    Ok(())
+}
+
+/// List and bulk mail is read by default; `skip_list_mail` skips it. Machine-made mail is
+/// skipped either way.
+#[test]
+fn list_mail_is_read_unless_the_switch_says_skip() -> Result {
+    let skip_lists = Rules {
+        skip_list_mail: true,
+        ..Rules::default()
+    };
+    corpus_signal("mailing-list.eml", &Rules::default())?;
+    let bytes = std::fs::read(corpus().join("mailing-list.eml"))?;
+    assert_eq!(
+        parse_with(&bytes, "corpus", &skip_lists),
+        Outcome::Skipped("list_mail")
+    );
+    for (file, reason) in [
+        ("out-of-office.eml", "auto_submitted"),
+        ("bounce-dsn.eml", "delivery_status"),
+        ("bounce-plain.eml", "bounce"),
+    ] {
+        let bytes = std::fs::read(corpus().join(file))?;
+        for rules in [&Rules::default(), &skip_lists] {
+            assert_eq!(
+                parse_with(&bytes, "corpus", rules),
+                Outcome::Skipped(reason),
+                "{file}"
+            );
+        }
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The generic CSV profile: column names come from config, delimiter is detected.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::sync::LazyLock;
 
 use chrono::format::{Item, Parsed, StrftimeItems};
@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use signaal_core::Signal;
 
 use crate::record::CallRecord;
+use crate::records::{Limits, Record, Records};
+use crate::Zone;
 
 /// Which CSV column holds what. Defaults match signaal's documented generic export.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,7 +19,8 @@ pub struct CsvMapping {
     pub call_id: String,
     pub timestamp: String,
     /// The timestamp's format (chrono `strftime` syntax, e.g. `%m/%d/%Y %I:%M %p`), for exports
-    /// whose times none of the built-in forms read; times without a zone are UTC.
+    /// whose times none of the built-in forms read; times without a zone are in the inbox's
+    /// `timezone`.
     pub timestamp_format: Option<String>,
     pub caller: String,
     pub agent: String,
@@ -60,6 +63,19 @@ pub struct Row {
 pub struct RowError {
     pub reason: String,
     pub raw: Vec<u8>,
+    /// The file ended inside a quoted field: a file still being written may yet close it.
+    pub unfinished: bool,
+}
+
+impl RowError {
+    /// `reason` cut to a readable size (it may quote the row).
+    pub fn new(reason: &str, raw: Vec<u8>) -> Self {
+        RowError {
+            reason: signaal_core::brief(reason).into_owned(),
+            raw,
+            unfinished: false,
+        }
+    }
 }
 
 /// Picks `,`, `;` or tab by which occurs most in the header line.
@@ -72,8 +88,8 @@ pub fn detect_delimiter(head: &[u8]) -> u8 {
 }
 
 /// Parses a timestamp in the forms call-centre exports use: RFC 3339, ISO without zone,
-/// `dd-mm-jjjj hh:mm[:ss]`, `dd-mm-jjjj`. Times without a zone are taken as UTC.
-pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+/// `dd-mm-jjjj hh:mm[:ss]`, `dd-mm-jjjj`. Times without a zone are wall-clock times in `zone`.
+pub fn parse_time(s: &str, zone: Zone) -> Option<DateTime<Utc>> {
     let s = s.trim();
     // The shape tells the family apart (`2026-11-02…` or `02-11-2026…`), so a row tries only
     // formats that can match; a timestamp is parsed in every row of exports of millions.
@@ -99,7 +115,7 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         } else {
             parsed.to_naive_datetime_with_offset(0).ok()
         }
-        .map(|t| t.and_utc())
+        .map(|t| zone.instant(t))
     })
 }
 
@@ -128,22 +144,30 @@ static TIME_FORMATS: LazyLock<TimeFormats> = LazyLock::new(|| {
 });
 
 /// [`parse_time`], or with an explicit `format` (with or without a zone, or a date alone).
-pub fn parse_time_as(s: &str, format: Option<&str>) -> Result<DateTime<Utc>, String> {
+pub fn parse_time_as(s: &str, format: Option<&str>, zone: Zone) -> Result<DateTime<Utc>, String> {
     let s = s.trim();
     let Some(f) = format else {
-        return parse_time(s).ok_or_else(|| format!("unparseable timestamp {s:?}"));
+        return parse_time(s, zone).ok_or_else(|| format!("unparseable timestamp {s:?}"));
     };
     DateTime::parse_from_str(s, f)
         .map(|t| t.with_timezone(&Utc))
-        .or_else(|_| NaiveDateTime::parse_from_str(s, f).map(|t| t.and_utc()))
+        .or_else(|_| NaiveDateTime::parse_from_str(s, f).map(|t| zone.instant(t)))
         .ok()
         .or_else(|| {
             NaiveDate::parse_from_str(s, f)
                 .ok()
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc())
+                .map(|t| zone.instant(t))
         })
         .ok_or_else(|| format!("timestamp {s:?} does not match the format {f:?}"))
+}
+
+/// How to read a CSV export: its delimiter, the zone of its times, the bounds of its fields.
+#[derive(Debug, Clone, Copy)]
+pub struct CsvRead {
+    pub delimiter: u8,
+    pub zone: Zone,
+    pub limits: Limits,
 }
 
 /// Reads every data row after the first `skip` from a CSV export. `fingerprint` identifies the
@@ -151,29 +175,32 @@ pub fn parse_time_as(s: &str, format: Option<&str>) -> Result<DateTime<Utc>, Str
 /// timestamp column is the whole file's problem, not every row's: it is the error.
 pub fn parse_rows<R: Read>(
     reader: R,
-    delimiter: u8,
+    read: CsvRead,
     mapping: &CsvMapping,
     source: &str,
     fingerprint: &str,
     skip: u64,
 ) -> Result<impl Iterator<Item = Row>, String> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .from_reader(reader);
-    let headers: Vec<String> = rdr
-        .byte_headers()
-        .map(|h| {
-            h.iter()
-                .map(|c| {
-                    String::from_utf8_lossy(c)
-                        .trim()
-                        .trim_start_matches('\u{feff}')
-                        .to_lowercase()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut records = Records::new(
+        BufReader::with_capacity(64 * 1024, reader),
+        read.delimiter,
+        read.limits,
+    );
+    let headers: Vec<String> = match records.next() {
+        None => Vec::new(),
+        Some(Record::Fields { fields, .. }) => fields
+            .iter()
+            .map(|c| {
+                String::from_utf8_lossy(c)
+                    .trim()
+                    .trim_start_matches('\u{feff}')
+                    .to_lowercase()
+            })
+            .collect(),
+        Some(Record::Bad { reason, .. }) => {
+            return Err(format!("the header line cannot be read: {reason}"));
+        }
+    };
     let col = |name: &str| headers.iter().position(|h| *h == name.to_lowercase());
     let cols = Columns {
         call_id: col(&mapping.call_id),
@@ -188,6 +215,7 @@ pub fn parse_rows<R: Read>(
         notes: col(&mapping.notes),
         width: headers.len(),
         timestamp_format: mapping.timestamp_format.clone(),
+        zone: read.zone,
     };
     if cols.timestamp.is_none() {
         return Err(if headers.iter().all(|h| h.is_empty()) {
@@ -199,44 +227,55 @@ pub fn parse_rows<R: Read>(
             )
         });
     }
+    let (ts, format, zone) = (cols.timestamp, cols.timestamp_format.clone(), read.zone);
+    records.set_rows(
+        headers.len()..=headers.len(),
+        Some(Box::new(move |rec: &csv::ByteRecord| {
+            ts.and_then(|i| rec.get(i))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .is_some_and(|t| parse_time_as(t, format.as_deref(), zone).is_ok())
+        })),
+    );
     let source = source.to_string();
     let fingerprint = fingerprint.to_string();
-    Ok(rows(rdr, skip, delimiter, move |rec, index| {
+    Ok(rows(records, skip, read.delimiter, move |rec, index| {
         row_signal(rec, &cols, &source, &fingerprint, index)
     }))
 }
 
-/// The data rows of `rdr` after the first `skip`, each with its line and the signal `signal`
+/// The data rows of `records` after the first `skip`, each with its line and the signal `signal`
 /// makes of it or the reason it cannot. A rejected row keeps its fields, joined by `delimiter`,
 /// for the dead-letter topic.
-pub fn rows<R: Read>(
-    rdr: csv::Reader<R>,
+pub fn rows<R: BufRead>(
+    records: Records<R>,
     skip: u64,
     delimiter: u8,
     signal: impl Fn(&csv::ByteRecord, u64) -> Result<Signal, String>,
 ) -> impl Iterator<Item = Row> {
-    let header_lines = u64::from(rdr.has_headers());
-    rdr.into_byte_records()
+    records
         .enumerate()
         .skip(usize::try_from(skip).unwrap_or(usize::MAX))
         .map(move |(i, rec)| {
             let index = i as u64;
-            let fallback = index + 1 + header_lines;
             match rec {
-                Err(e) => Row {
+                Record::Bad {
+                    line,
+                    reason,
+                    raw,
+                    unfinished,
+                } => Row {
                     index,
-                    line: e.position().map(|p| p.line()).unwrap_or(fallback),
+                    line,
                     result: Err(RowError {
-                        reason: format!("unreadable row: {e}"),
-                        raw: Vec::new(),
+                        unfinished,
+                        ..RowError::new(&reason, raw)
                     }),
                 },
-                Ok(rec) => Row {
+                Record::Fields { line, fields } => Row {
                     index,
-                    line: rec.position().map(|p| p.line()).unwrap_or(fallback),
-                    result: signal(&rec, index).map_err(|reason| RowError {
-                        reason,
-                        raw: rec.iter().collect::<Vec<_>>().join(&delimiter),
+                    line,
+                    result: signal(&fields, index).map_err(|reason| {
+                        RowError::new(&reason, fields.iter().collect::<Vec<_>>().join(&delimiter))
                     }),
                 },
             }
@@ -256,6 +295,7 @@ struct Columns {
     notes: Option<usize>,
     width: usize,
     timestamp_format: Option<String>,
+    zone: Zone,
 }
 
 fn row_signal(
@@ -293,7 +333,7 @@ fn row_signal(
         }
     };
     let ts = field(c.timestamp)?.ok_or("timestamp is empty")?;
-    let started_at = parse_time_as(&ts, c.timestamp_format.as_deref())?;
+    let started_at = parse_time_as(&ts, c.timestamp_format.as_deref(), c.zone)?;
     CallRecord {
         call_id: field(c.call_id)?,
         started_at: Some(started_at),
@@ -306,6 +346,7 @@ fn row_signal(
         disposition: field(c.disposition)?,
         abandoned: None,
         notes: field(c.notes)?,
+        ..CallRecord::default()
     }
     .into_signal(source, fingerprint, index)
 }
@@ -314,9 +355,25 @@ fn row_signal(
 mod tests {
     use super::*;
 
+    /// The table tests read zone-less times as UTC; the zone has its own test.
+    fn utc(delimiter: u8) -> CsvRead {
+        CsvRead {
+            delimiter,
+            zone: Zone::UTC,
+            limits: Limits::default(),
+        }
+    }
+
     fn rows(csv: &str) -> Vec<Row> {
         let d = detect_delimiter(csv.as_bytes());
-        match parse_rows(csv.as_bytes(), d, &CsvMapping::default(), "cc", "fp", 0) {
+        match parse_rows(
+            csv.as_bytes(),
+            utc(d),
+            &CsvMapping::default(),
+            "cc",
+            "fp",
+            0,
+        ) {
             Ok(rows) => rows.collect(),
             Err(e) => panic!("{e}"),
         }
@@ -346,7 +403,9 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(
-                parse_time(input).map(|t| t.to_rfc3339()).as_deref(),
+                parse_time(input, Zone::UTC)
+                    .map(|t| t.to_rfc3339())
+                    .as_deref(),
                 want,
                 "{input:?}"
             );
@@ -432,11 +491,17 @@ e,2026-11-17 09:00:00,fine,\n";
             .collect();
         assert_eq!(first, again);
         assert_ne!(first[0], first[1]);
-        let resumed: Vec<Row> =
-            match parse_rows(csv.as_bytes(), b',', &CsvMapping::default(), "cc", "fp", 1) {
-                Ok(rows) => rows.collect(),
-                Err(e) => panic!("{e}"),
-            };
+        let resumed: Vec<Row> = match parse_rows(
+            csv.as_bytes(),
+            utc(b','),
+            &CsvMapping::default(),
+            "cc",
+            "fp",
+            1,
+        ) {
+            Ok(rows) => rows.collect(),
+            Err(e) => panic!("{e}"),
+        };
         assert_eq!(resumed.len(), 1);
         assert_eq!(resumed[0].index, 1);
     }
@@ -445,7 +510,7 @@ e,2026-11-17 09:00:00,fine,\n";
     fn a_header_without_the_timestamp_column_is_the_files_error() {
         let m = CsvMapping::default();
         let err = |csv: &'static str| {
-            parse_rows(csv.as_bytes(), b',', &m, "cc", "fp", 0)
+            parse_rows(csv.as_bytes(), utc(b','), &m, "cc", "fp", 0)
                 .err()
                 .unwrap_or_default()
         };
@@ -457,26 +522,64 @@ e,2026-11-17 09:00:00,fine,\n";
     fn an_explicit_timestamp_format() {
         let us = Some("%m/%d/%Y %I:%M %p");
         assert_eq!(
-            parse_time_as("11/17/2026 02:30 PM", us).map(|t| t.to_rfc3339()),
+            parse_time_as("11/17/2026 02:30 PM", us, Zone::UTC).map(|t| t.to_rfc3339()),
             Ok("2026-11-17T14:30:00+00:00".to_string())
         );
         assert_eq!(
-            parse_time_as("17.11.2026 09:15 +0100", Some("%d.%m.%Y %H:%M %z"))
-                .map(|t| t.to_rfc3339()),
+            parse_time_as(
+                "17.11.2026 09:15 +0100",
+                Some("%d.%m.%Y %H:%M %z"),
+                Zone::UTC
+            )
+            .map(|t| t.to_rfc3339()),
             Ok("2026-11-17T08:15:00+00:00".to_string())
         );
-        assert!(parse_time_as("2026-11-17 09:00", us)
+        assert!(parse_time_as("2026-11-17 09:00", us, Zone::UTC)
             .is_err_and(|e| e.contains("does not match the format")));
         let csv = "call_id,started_at\nA,11/17/2026 02:30 PM\n";
         let m = CsvMapping {
             timestamp_format: us.map(str::to_string),
             ..CsvMapping::default()
         };
-        let rows: Vec<Row> = match parse_rows(csv.as_bytes(), b',', &m, "cc", "fp", 0) {
+        let rows: Vec<Row> = match parse_rows(csv.as_bytes(), utc(b','), &m, "cc", "fp", 0) {
             Ok(rows) => rows.collect(),
             Err(e) => panic!("{e}"),
         };
         assert!(rows[0].result.is_ok(), "{:?}", rows[0].result);
+    }
+
+    #[test]
+    fn times_without_a_zone_are_in_the_inbox_zone_amsterdam_by_default() {
+        let csv = "call_id;started_at\n\
+A;2026-11-17 09:15:00\n\
+B;2026-07-01T12:00:00\n\
+C;2026-07-01T12:00:00+02:00\n\
+D;29-03-2026 02:30\n\
+E;25-10-2026 02:30\n";
+        let read = CsvRead {
+            zone: Zone::default(),
+            ..utc(b';')
+        };
+        let got: Vec<String> =
+            match parse_rows(csv.as_bytes(), read, &CsvMapping::default(), "cc", "fp", 0) {
+                Ok(rows) => rows
+                    .map(|r| match r.result {
+                        Ok(s) => s.occurred_at.to_rfc3339(),
+                        Err(e) => e.reason,
+                    })
+                    .collect(),
+                Err(e) => panic!("{e}"),
+            };
+        assert_eq!(
+            got,
+            [
+                "2026-11-17T08:15:00+00:00",
+                "2026-07-01T10:00:00+00:00",
+                "2026-07-01T10:00:00+00:00",
+                "2026-03-29T01:30:00+00:00",
+                "2026-10-25T00:30:00+00:00",
+            ]
+        );
     }
 
     #[test]

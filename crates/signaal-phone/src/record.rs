@@ -7,8 +7,12 @@ use signaal_core::{Channel, Signal};
 /// One call, whatever the export looked like.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CallRecord {
-    /// The platform's id of the call; `None` gives an id from the file fingerprint and row.
+    /// The platform's id of the call (or of the leg); `None` gives an id from the file
+    /// fingerprint and row.
     pub call_id: Option<String>,
+    /// The call a leg belongs to, when one call has several records (Asterisk CDRs sharing a
+    /// `uniqueid` or `linkedid`).
+    pub thread_id: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub caller: Option<String>,
     pub agent: Option<String>,
@@ -20,6 +24,8 @@ pub struct CallRecord {
     /// The caller hung up (or was never answered) before reaching anyone.
     pub abandoned: Option<bool>,
     pub notes: Option<String>,
+    /// Further `meta` of the profile (`media_type`, `wrap_up_codes`, …).
+    pub extra: Map<String, Value>,
 }
 
 impl CallRecord {
@@ -58,9 +64,11 @@ impl CallRecord {
         if let Some(a) = self.abandoned {
             meta.insert("abandoned".into(), Value::from(a));
         }
+        meta.extend(self.extra);
         let text = self.notes.unwrap_or_default();
         let mut s = Signal::new(Channel::Phone, source, source_id, occurred_at, text);
         s.author = self.caller.filter(|c| !c.is_empty());
+        s.thread_id = self.thread_id.filter(|t| !t.is_empty());
         s.meta = meta;
         Ok(s)
     }

@@ -1,7 +1,7 @@
 //! The phone-log worker: watches an inbox folder of call-centre exports.
 
 use std::fs;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,14 +9,17 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use signaal_bus::{DeadLetter, Publisher};
-use signaal_source::{commit, record_poll_failure, record_poll_success, Batch, SourceError, Stats};
+use signaal_source::{
+    commit, record_poll_failure, record_poll_success, Batch, Skip, SourceError, Stats,
+};
 use signaal_store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::csv_export::{detect_delimiter, parse_rows, Row};
+use crate::csv_export::{detect_delimiter, parse_rows, CsvRead, Row};
+use crate::records::Limits;
 use crate::{asterisk, decode, json_export, ExportFormat, Profile};
 
-type JsonProfile = fn(&[u8], &str, &str, u64) -> Result<Vec<Row>, String>;
+type JsonProfile = fn(&[u8], &str, &str, u64) -> Result<json_export::Page, String>;
 
 /// Rows per commit.
 const CHUNK: usize = 1000;
@@ -35,10 +38,11 @@ pub enum ExportError {
     Source(#[from] SourceError),
 }
 
+/// The file's error; the reason is cut to a readable size (it may quote a 50 MB header).
 fn file_err(path: &Path) -> impl FnOnce(String) -> ExportError + '_ {
     move |reason| ExportError::File {
         path: path.to_path_buf(),
-        reason,
+        reason: signaal_core::brief(&reason).into_owned(),
     }
 }
 
@@ -57,20 +61,96 @@ fn io_err(path: &Path, e: std::io::Error) -> SourceError {
 
 /// SHA-256 of the file's bytes: the same export dropped twice resumes instead of duplicating.
 pub fn fingerprint(path: &Path) -> std::io::Result<String> {
+    Ok(fingerprints(path, None)?.full)
+}
+
+/// A file's fingerprint, and that of its first `prefix` bytes (when it has that many), in one read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprints {
+    pub full: String,
+    pub prefix: Option<String>,
+    /// Bytes hashed.
+    pub len: u64,
+    /// The file ends with a line break: its last row is whole.
+    pub ends_with_newline: bool,
+}
+
+pub fn fingerprints(path: &Path, prefix: Option<u64>) -> std::io::Result<Fingerprints> {
     let mut f = BufReader::new(fs::File::open(path)?);
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
+    let (mut len, mut last, mut prefix_fp) = (0u64, None, None);
     loop {
         let n = f.read(&mut buf)?;
         if n == 0 {
             break;
         }
-        h.update(&buf[..n]);
+        let mut chunk = &buf[..n];
+        if let Some(p) = prefix.filter(|p| prefix_fp.is_none() && *p >= len && *p <= len + n as u64)
+        {
+            let cut = usize::try_from(p - len).unwrap_or(n);
+            h.update(&chunk[..cut]);
+            prefix_fp = Some(hex::encode(&h.clone().finalize()[..12]));
+            chunk = &chunk[cut..];
+        }
+        h.update(chunk);
+        len += n as u64;
+        last = buf[..n].last().copied();
     }
-    Ok(hex::encode(&h.finalize()[..12]))
+    if prefix == Some(0) && prefix_fp.is_none() {
+        prefix_fp = Some(hex::encode(&Sha256::new().finalize()[..12]));
+    }
+    Ok(Fingerprints {
+        full: hex::encode(&h.finalize()[..12]),
+        prefix: prefix_fp,
+        len,
+        ends_with_newline: last == Some(b'\n'),
+    })
 }
 
-/// The rows of an export after the first `skip`, in the file's encoding and the format's profile.
+/// Where an earlier copy of a file that is appended to ended, so that a grown copy resumes after
+/// its rows: stored as a cursor under [`growth_key`], `{bytes}:{fingerprint of them}:{rows}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrowthMark {
+    pub len: u64,
+    pub fingerprint: String,
+    pub rows: u64,
+}
+
+impl GrowthMark {
+    pub fn parse(s: &str) -> Option<GrowthMark> {
+        let mut parts = s.splitn(3, ':');
+        Some(GrowthMark {
+            len: parts.next()?.parse().ok()?,
+            fingerprint: parts.next()?.to_string(),
+            rows: parts.next()?.parse().ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for GrowthMark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.len, self.fingerprint, self.rows)
+    }
+}
+
+/// The cursor key under which copies of one appended-to file meet: a hash of its first line
+/// (the first call it ever logged), which every later copy starts with too. `None` for an empty
+/// file.
+pub fn growth_key(path: &Path) -> std::io::Result<Option<String>> {
+    let mut first = Vec::new();
+    BufReader::new(fs::File::open(path)?)
+        .take(64 * 1024)
+        .read_until(b'\n', &mut first)?;
+    if first.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "grows:{}",
+        hex::encode(&Sha256::digest(&first)[..12])
+    )))
+}
+
 /// How far a read has come, for progress lines and bars.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
@@ -94,6 +174,9 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// The rows of an export after the first `skip`, and the items it holds that are no signals.
+type Opened = (Box<dyn Iterator<Item = Row> + Send>, Vec<Skip>);
+
 fn open_rows(
     path: &Path,
     format: &ExportFormat,
@@ -101,8 +184,8 @@ fn open_rows(
     fingerprint: &str,
     skip: u64,
     read: &Arc<AtomicU64>,
-) -> Result<Box<dyn Iterator<Item = Row> + Send>, String> {
-    let read_page = |profile: JsonProfile| -> Result<Box<dyn Iterator<Item = Row> + Send>, String> {
+) -> Result<Opened, String> {
+    let read_page = |profile: JsonProfile| -> Result<Opened, String> {
         // One API page per file: refused unread when it is larger than a page can be.
         let size = fs::metadata(path).map_err(cannot_read)?.len();
         if size > json_export::MAX_PAGE_BYTES as u64 {
@@ -113,9 +196,8 @@ fn open_rows(
         }
         let bytes = fs::read(path).map_err(cannot_read)?;
         read.store(bytes.len() as u64, Ordering::Relaxed);
-        Ok(Box::new(
-            profile(&bytes, source, fingerprint, skip)?.into_iter(),
-        ))
+        let page = profile(&bytes, source, fingerprint, skip)?;
+        Ok((Box::new(page.rows.into_iter()), page.skipped))
     };
     match format.profile {
         Profile::GenericCsv | Profile::AsteriskCdr | Profile::GenericNdjson => {}
@@ -128,36 +210,66 @@ fn open_rows(
         .map_err(cannot_read)?;
     let encoding = decode::detect(&head);
     tracing::debug!(file = %path.display(), encoding = decode::name(encoding), "export encoding");
+    if format.profile != Profile::GenericNdjson && looks_like_json(&head) {
+        return Err(format!(
+            "the file is JSON, not a CSV export for the `{}` profile (an API page is read by \
+             `genesys_cloud` or `twilio`, one call per line by `generic_ndjson`)",
+            profile_name(format.profile)
+        ));
+    }
     let file = Counting {
         inner: fs::File::open(path).map_err(cannot_read)?,
         read: Arc::clone(read),
     };
     let reader = decode::utf8_reader(BufReader::new(file), encoding).map_err(cannot_read)?;
-    if format.profile == Profile::GenericNdjson {
-        return Ok(Box::new(json_export::ndjson_rows(
-            BufReader::new(reader),
+    let limits = Limits::new(format.max_field_bytes);
+    let zone = format.timezone;
+    let rows: Box<dyn Iterator<Item = Row> + Send> = match format.profile {
+        Profile::GenericNdjson => Box::new(json_export::ndjson_rows(
+            BufReader::with_capacity(64 * 1024, reader),
+            &format.mapping,
+            zone,
+            limits.max_line_bytes,
+            source,
+            fingerprint,
+            skip,
+        )),
+        Profile::AsteriskCdr => Box::new(asterisk::parse_rows(reader, source, zone, limits, skip)),
+        _ => Box::new(parse_rows(
+            reader,
+            CsvRead {
+                delimiter: detect_delimiter(&head),
+                zone,
+                limits,
+            },
             &format.mapping,
             source,
             fingerprint,
             skip,
-        )));
+        )?),
+    };
+    Ok((rows, Vec::new()))
+}
+
+/// The start of a JSON document (after a byte-order mark and white space): `{"`, `{}`, `[{`,
+/// `[]`, `[` and a line break…
+fn looks_like_json(head: &[u8]) -> bool {
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let mut it = head.iter().copied().filter(|b| !b.is_ascii_whitespace());
+    matches!(
+        (it.next(), it.next()),
+        (Some(b'{'), Some(b'"' | b'}')) | (Some(b'['), Some(b'{' | b']' | b'"' | b'['))
+    )
+}
+
+fn profile_name(p: Profile) -> &'static str {
+    match p {
+        Profile::GenericCsv => "generic_csv",
+        Profile::AsteriskCdr => "asterisk_cdr",
+        Profile::GenesysCloud => "genesys_cloud",
+        Profile::Twilio => "twilio",
+        Profile::GenericNdjson => "generic_ndjson",
     }
-    if format.profile == Profile::AsteriskCdr {
-        return Ok(Box::new(asterisk::parse_rows(
-            reader,
-            source,
-            fingerprint,
-            skip,
-        )));
-    }
-    Ok(Box::new(parse_rows(
-        reader,
-        detect_delimiter(&head),
-        &format.mapping,
-        source,
-        fingerprint,
-        skip,
-    )?))
 }
 
 fn cannot_read(e: std::io::Error) -> String {
@@ -194,15 +306,24 @@ where
     P: FnMut(Progress),
 {
     let fp = fingerprint(path).map_err(|e| file_err(path)(format!("cannot read: {e}")))?;
-    read_rows(source, path, fp, format, skip, emit, progress)
+    read_rows(source, path, fp, None, format, skip, emit, progress)
+}
+
+/// Where to leave a [`GrowthMark`] once a file that is appended to has been read.
+struct Growth {
+    key: String,
+    len: u64,
+    ends_with_newline: bool,
 }
 
 /// The reading itself, for a file whose fingerprint `fp` is known (hashing a large export twice
-/// would read it twice).
+/// would read it twice). With `growth`, the last batch also leaves the file's [`GrowthMark`].
+#[allow(clippy::too_many_arguments)]
 fn read_rows<F, P>(
     source: &str,
     path: &Path,
     fp: String,
+    growth: Option<Growth>,
     format: &ExportFormat,
     skip: u64,
     mut emit: F,
@@ -214,7 +335,8 @@ where
 {
     let total_bytes = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let read = Arc::new(AtomicU64::new(0));
-    let rows = open_rows(path, format, source, &fp, skip, &read).map_err(file_err(path))?;
+    let (rows, skipped) =
+        open_rows(path, format, source, &fp, skip, &read).map_err(file_err(path))?;
     let started = std::time::Instant::now();
     let mut logged = started;
     let mut report = |rows: u64, last: bool| {
@@ -239,8 +361,13 @@ where
             );
         }
     };
-    let mut batch = Batch::default();
+    let mut batch = Batch {
+        skipped,
+        ..Batch::default()
+    };
     let mut done = skip;
+    // A quoted field still open at the end: the file may not be finished, so no growth mark.
+    let mut unfinished = false;
     for row in rows {
         done = row.index + 1;
         match row.result {
@@ -250,20 +377,31 @@ where
                 s.meta.insert("line".into(), row.line.into());
                 batch.signals.push(s);
             }
-            Err(e) => batch.dead_letters.push(DeadLetter {
-                key: None,
-                payload: e.raw,
-                reason: e.reason,
-                origin: format!("{}:{}", path.display(), row.line),
-                worker: "phone",
-                source: None,
-            }),
+            Err(e) => {
+                unfinished |= e.unfinished;
+                batch.dead_letters.push(DeadLetter {
+                    key: None,
+                    payload: e.raw,
+                    reason: e.reason,
+                    origin: format!("{}:{}", path.display(), row.line),
+                    worker: "phone",
+                    source: None,
+                });
+            }
         }
         if batch.signals.len() + batch.dead_letters.len() >= CHUNK {
             batch.checkpoints.push((fp.clone(), done.to_string()));
             emit(std::mem::take(&mut batch))?;
             report(done - skip, false);
         }
+    }
+    if let Some(g) = growth.filter(|g| g.ends_with_newline && !unfinished) {
+        let mark = GrowthMark {
+            len: g.len,
+            fingerprint: fp.clone(),
+            rows: done,
+        };
+        batch.checkpoints.push((g.key, mark.to_string()));
     }
     batch.checkpoints.push((fp, format!("{done}:complete")));
     emit(batch)?;
@@ -340,6 +478,7 @@ async fn poll_inbox(
                     "{}.error",
                     target.file_name().unwrap_or_default().to_string_lossy()
                 ));
+                let reason = signaal_core::brief(&reason);
                 fs::write(&note, format!("{reason}\n")).map_err(|e| io_err(&note, e))?;
                 metrics::counter!("signaal_phone_files_failed_total", "source" => cfg.name.clone())
                     .increment(1);
@@ -359,7 +498,24 @@ async fn read_file(
     publisher: &Publisher,
     store: &Store,
 ) -> Result<Stats, ExportError> {
-    let fp = fingerprint(path).map_err(|e| file_err(path)(format!("cannot read: {e}")))?;
+    let cannot = |e: std::io::Error| file_err(path)(format!("cannot read: {e}"));
+    // A file that is appended to (`Master.csv`) may be a grown copy of one read before.
+    let growth_key = if cfg.format.profile.appended_to() {
+        growth_key(path).map_err(cannot)?
+    } else {
+        None
+    };
+    let mark = match &growth_key {
+        Some(key) => store
+            .get_cursor(&cfg.name, key)
+            .await
+            .map_err(SourceError::from)?
+            .as_deref()
+            .and_then(GrowthMark::parse),
+        None => None,
+    };
+    let prints = fingerprints(path, mark.as_ref().map(|m| m.len)).map_err(cannot)?;
+    let fp = prints.full.clone();
     let cursor = store
         .get_cursor(&cfg.name, &fp)
         .await
@@ -367,7 +523,20 @@ async fn read_file(
     if cursor.as_deref().is_some_and(|c| c.ends_with(":complete")) {
         return Ok(Stats::default());
     }
-    let skip: u64 = cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
+    let mut skip: u64 = cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
+    if let Some(m) = &mark {
+        // The file begins with every byte of the copy read before: its rows are done.
+        if skip < m.rows && prints.len > m.len && prints.prefix.as_deref() == Some(&m.fingerprint) {
+            tracing::info!(source = %cfg.name, file = %path.display(), rows = m.rows,
+                "a grown copy of a file read before: resuming after its rows");
+            skip = m.rows;
+        }
+    }
+    let growth = growth_key.map(|key| Growth {
+        key,
+        len: prints.len,
+        ends_with_newline: prints.ends_with_newline,
+    });
     tracing::info!(source = %cfg.name, file = %path.display(), skip, "reading export");
     // Parsing is synchronous and streams the file; batches are committed as they fill.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
@@ -377,6 +546,7 @@ async fn read_file(
             &name,
             &p,
             fp,
+            growth,
             &format,
             skip,
             |b| {
@@ -454,5 +624,36 @@ fn watch(cfg: &PhoneSource, wake: Arc<tokio::sync::Notify>) -> Option<notify::Re
                 "cannot watch the inbox; relying on the periodic rescan");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_fingerprint_is_that_of_the_shorter_file() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let (short, long) = (dir.path().join("short.csv"), dir.path().join("long.csv"));
+        let head = "a,b\n".repeat(40_000);
+        fs::write(&short, &head)?;
+        fs::write(&long, format!("{head}c,d\n"))?;
+        for cut in [0, 1, 65_536, head.len() as u64] {
+            fs::write(&short, &head.as_bytes()[..cut as usize])?;
+            let got = fingerprints(&long, Some(cut))?;
+            assert_eq!(got.prefix, Some(fingerprint(&short)?), "cut at {cut}");
+            assert_eq!(got.full, fingerprint(&long)?);
+            assert!(got.ends_with_newline);
+        }
+        assert_eq!(fingerprints(&long, Some(1 << 40))?.prefix, None);
+        assert_eq!(
+            GrowthMark::parse("160000:abc:40000"),
+            Some(GrowthMark {
+                len: 160_000,
+                fingerprint: "abc".into(),
+                rows: 40_000
+            })
+        );
+        Ok(())
     }
 }

@@ -137,3 +137,100 @@ async fn file_events_wake_the_worker() -> Result {
     worker.await?;
     Ok(())
 }
+
+fn fixture(name: &str) -> Result<String> {
+    Ok(fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )?)
+}
+
+/// Issue 12, item 4: Asterisk appends to `Master.csv` for ever. A grown copy dropped in the
+/// inbox again resumes after the rows its first copy had; before, it was read from the start
+/// and every old row of a 16-column file came back under a new id.
+#[tokio::test]
+async fn a_grown_master_csv_resumes_after_the_rows_read_before() -> Result {
+    let dir = tempfile::tempdir()?;
+    let inbox = dir.path().join("inbox");
+    fs::create_dir_all(&inbox)?;
+    let mock = MockKafka::start(1)?;
+    let publisher = Publisher::new(&mock.bus_config(1)?)?;
+    let store = Store::connect(&format!("sqlite:{}", dir.path().join("s.db").display())).await?;
+    let cfg = PhoneSource {
+        name: "pbx".into(),
+        inbox: inbox.clone(),
+        format: signaal_phone::ExportFormat {
+            profile: signaal_phone::Profile::AsteriskCdr,
+            ..Default::default()
+        },
+        poll_interval: Duration::from_secs(1),
+    };
+    drop_file(&inbox, "Master.csv", &fixture("asterisk-master-16.csv")?)?;
+    assert_eq!(poll_once(&cfg, &publisher, &store).await?.published, 4);
+    assert!(inbox.join("done/Master.csv").exists());
+
+    drop_file(
+        &inbox,
+        "Master.csv",
+        &fixture("asterisk-master-16-grown.csv")?,
+    )?;
+    assert_eq!(
+        poll_once(&cfg, &publisher, &store).await?.published,
+        2,
+        "only the two rows added since"
+    );
+
+    // A file that only starts the same way (not a grown copy) is read whole.
+    let other =
+        fixture("asterisk-master-16.csv")?.replace("2026-11-17 11:10:00", "2026-11-18 11:10:00");
+    drop_file(&inbox, "Master.csv", &other)?;
+    assert_eq!(poll_once(&cfg, &publisher, &store).await?.published, 4);
+    Ok(())
+}
+
+/// Issue 12, items 12 and 20: a JSON page that is not the profile's (here an error body given
+/// to the Twilio inbox) moves to `failed/` with the reason; an error about a 2 MB header line
+/// leaves a `.error` file of a readable size.
+#[tokio::test]
+async fn wrong_files_fail_with_a_brief_reason() -> Result {
+    let dir = tempfile::tempdir()?;
+    let inbox = dir.path().join("inbox");
+    fs::create_dir_all(&inbox)?;
+    let mock = MockKafka::start(1)?;
+    let publisher = Publisher::new(&mock.bus_config(1)?)?;
+    let store = Store::connect(&format!("sqlite:{}", dir.path().join("s.db").display())).await?;
+    let mut cfg = PhoneSource {
+        name: "twilio".into(),
+        inbox: inbox.clone(),
+        format: signaal_phone::ExportFormat {
+            profile: signaal_phone::Profile::Twilio,
+            ..Default::default()
+        },
+        poll_interval: Duration::from_secs(1),
+    };
+    drop_file(&inbox, "calls.json", &fixture("twilio-error-20003.json")?)?;
+    drop_file(
+        &inbox,
+        "conversations.json",
+        &fixture("genesys-conversation-details.json")?,
+    )?;
+    poll_once(&cfg, &publisher, &store).await?;
+    let why = fs::read_to_string(inbox.join("failed/calls.json.error"))?;
+    assert!(why.contains("API error response 401 (code 20003)"), "{why}");
+    let why = fs::read_to_string(inbox.join("failed/conversations.json.error"))?;
+    assert!(why.contains("not a Twilio Calls page"), "{why}");
+
+    cfg.format = Default::default();
+    let header = format!("{};datum\n1;2026-11-17\n", "kolom;".repeat(150_000));
+    drop_file(&inbox, "wide.csv", &header)?;
+    poll_once(&cfg, &publisher, &store).await?;
+    let why = fs::read_to_string(inbox.join("failed/wide.csv.error"))?;
+    assert!(
+        why.contains("no `started_at` column"),
+        "{}",
+        why.chars().take(200).collect::<String>()
+    );
+    assert!(why.len() < 2048, "the .error file is {} bytes", why.len());
+    Ok(())
+}

@@ -20,6 +20,7 @@ fn read(name: &str, format: &ExportFormat, skip: u64) -> Result<Batch> {
     read_export("fixtures", &fixture(name), format, skip, |b| {
         all.signals.extend(b.signals);
         all.dead_letters.extend(b.dead_letters);
+        all.skipped.extend(b.skipped);
         all.checkpoints.extend(b.checkpoints);
         Ok(())
     })?;
@@ -29,7 +30,7 @@ fn read(name: &str, format: &ExportFormat, skip: u64) -> Result<Batch> {
 fn asterisk() -> ExportFormat {
     ExportFormat {
         profile: Profile::AsteriskCdr,
-        mapping: CsvMapping::default(),
+        ..ExportFormat::default()
     }
 }
 
@@ -55,9 +56,15 @@ fn asterisk_16_columns() -> Result {
 #[test]
 fn asterisk_18_columns_with_bad_rows_in_the_middle() -> Result {
     let b = read("asterisk-master-18.csv", &asterisk(), 0)?;
-    let ids: Vec<&str> = b.signals.iter().map(|s| s.source_id.as_str()).collect();
+    // One signal per CDR row: the call's uniqueid is its thread, the leg's id adds a hash of
+    // the row.
+    let calls: Vec<&str> = b
+        .signals
+        .iter()
+        .filter_map(|s| s.thread_id.as_deref())
+        .collect();
     assert_eq!(
-        ids,
+        calls,
         [
             "1763370000.0",
             "1763370001.1",
@@ -65,6 +72,9 @@ fn asterisk_18_columns_with_bad_rows_in_the_middle() -> Result {
             "1763370003.3"
         ]
     );
+    assert!(b.signals.iter().all(|s| s
+        .source_id
+        .starts_with(&format!("{}/", s.meta["uniqueid"].as_str().unwrap_or("?")))));
     assert_eq!(
         b.signals[0].text,
         "klant boos: al drie keer gebeld over de aanslag"
@@ -111,16 +121,17 @@ fn generic_windows_1252_semicolons_dutch_dates_and_multiline_notes() -> Result {
     assert_eq!(
         got,
         [
+            // Times without a zone are Amsterdam's (CET in November).
             (
-                "2026-11-17T09:15:00+00:00".to_string(),
+                "2026-11-17T08:15:00+00:00".to_string(),
                 "Klant 25 min in de wacht, € 40 te veel betaald\ndrie keer doorverbonden"
             ),
             (
-                "2026-11-17T09:20:00+00:00".to_string(),
+                "2026-11-17T08:20:00+00:00".to_string(),
                 "Vriendelijk geholpen, café-eigenaar tevreden"
             ),
             (
-                "2026-11-17T00:00:00+00:00".to_string(),
+                "2026-11-16T23:00:00+00:00".to_string(),
                 "Vraag over vergunning"
             ),
         ]
@@ -140,6 +151,7 @@ fn generic_utf8_bom_tabs_own_column_names_and_invalid_bytes() -> Result {
             wait_seconds: "Wachttijd".into(),
             ..CsvMapping::default()
         },
+        ..ExportFormat::default()
     };
     let b = read("generic-utf8-bom-tab.csv", &format, 0)?;
     let ids: Vec<&str> = b.signals.iter().map(|s| s.source_id.as_str()).collect();
@@ -166,7 +178,7 @@ fn generic_utf8_bom_tabs_own_column_names_and_invalid_bytes() -> Result {
 fn profile(profile: Profile) -> ExportFormat {
     ExportFormat {
         profile,
-        mapping: CsvMapping::default(),
+        ..ExportFormat::default()
     }
 }
 
@@ -286,5 +298,409 @@ fn generic_ndjson_with_bad_lines() -> Result {
     // Resuming after three records skips them, blank lines notwithstanding.
     let rest = read("generic-calls.ndjson", &profile(Profile::GenericNdjson), 3)?;
     assert_eq!(rest.signals.len() + rest.dead_letters.len(), 4);
+    Ok(())
+}
+
+/// The reasons of the rejected rows, with their line.
+fn rejected(b: &Batch) -> Vec<(String, String)> {
+    b.dead_letters
+        .iter()
+        .map(|d| {
+            (
+                d.origin.rsplit(':').next().unwrap_or_default().to_string(),
+                d.reason.clone(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 12, item 2: CDR rows sharing a `uniqueid` (queue attempts, a transfer) are legs of
+/// one call: each is a signal with its own id, the call in `thread_id`. Before, all had the id
+/// `uniqueid` and the store kept only the first.
+#[test]
+fn asterisk_legs_of_one_call_each_a_signal_in_the_calls_thread() -> Result {
+    let b = read("asterisk-legs-one-call.csv", &asterisk(), 0)?;
+    assert_eq!((b.signals.len(), b.dead_letters.len()), (4, 0));
+    let ids: std::collections::BTreeSet<&str> = b.signals.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids.len(), 4, "every leg has an id of its own");
+    let threads: Vec<Option<&str>> = b.signals.iter().map(|s| s.thread_id.as_deref()).collect();
+    assert_eq!(
+        threads,
+        [
+            Some("1763384531.49"),
+            Some("1763384531.49"),
+            Some("1763384531.49"),
+            Some("1763384700.52")
+        ]
+    );
+    let legs: Vec<(&str, bool, &str)> = b
+        .signals
+        .iter()
+        .map(|s| {
+            (
+                s.meta.get("agent").and_then(|a| a.as_str()).unwrap_or("-"),
+                s.meta["abandoned"].as_bool().unwrap_or_default(),
+                s.text.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        legs,
+        [
+            ("-", true, ""),
+            ("PJSIP/agent9", false, "wil terugbellen over de brief"),
+            (
+                "PJSIP/backoffice3",
+                false,
+                "doorverbonden naar backoffice, derde keer"
+            ),
+            ("PJSIP/agent2", false, ""),
+        ]
+    );
+    Ok(())
+}
+
+/// Issue 12, item 3: `newcdrcolumns = yes` (peeraccount, linkedid, sequence) gives 19 or 21
+/// columns (20 with only one of uniqueid and userfield); every row was refused before.
+#[test]
+fn asterisk_new_cdr_columns_19_and_21() -> Result {
+    let b = read("asterisk-master-21.csv", &asterisk(), 0)?;
+    assert_eq!(
+        (b.signals.len(), b.dead_letters.len()),
+        (3, 0),
+        "{:?}",
+        rejected(&b)
+    );
+    // The transfer's leg has a uniqueid of its own; the linkedid ties it to the call.
+    let threads: Vec<&str> = b
+        .signals
+        .iter()
+        .filter_map(|s| s.thread_id.as_deref())
+        .collect();
+    assert_eq!(threads, ["1763452860.61", "1763452860.61", "1763454000.65"]);
+    assert_eq!(b.signals[0].text, "klant 18 minuten in de wacht");
+    assert_eq!(b.signals[0].meta["wait_seconds"], 810);
+    assert_eq!(b.signals[1].meta["uniqueid"], "1763452860.62");
+    assert_eq!(b.signals[1].meta["sequence"], 114);
+    assert_eq!(b.signals[2].meta["abandoned"], true);
+
+    let b = read("asterisk-master-19.csv", &asterisk(), 0)?;
+    assert_eq!(
+        (b.signals.len(), b.dead_letters.len()),
+        (2, 0),
+        "{:?}",
+        rejected(&b)
+    );
+    assert_eq!(b.signals[0].thread_id.as_deref(), Some("1763456460.71"));
+    assert!(
+        b.signals[0].source_id.starts_with("cdr-"),
+        "no uniqueid column"
+    );
+    assert_eq!(b.signals[1].meta["disposition"], "BUSY");
+    Ok(())
+}
+
+/// Issue 12, item 4: `Master.csv` is appended to for ever. Ids without a uniqueid come from the
+/// row, not from a hash of the whole file and the row number, so the rows of a grown copy keep
+/// their ids.
+#[test]
+fn asterisk_16_columns_ids_survive_the_file_growing() -> Result {
+    let before = read("asterisk-master-16.csv", &asterisk(), 0)?;
+    let after = read("asterisk-master-16-grown.csv", &asterisk(), 0)?;
+    let ids = |b: &Batch| b.signals.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+    assert_eq!(after.signals.len(), 6);
+    assert_eq!(ids(&before)[..], ids(&after)[..4]);
+    // And a resumed read of the grown copy starts where the first copy ended.
+    let rest = read("asterisk-master-16-grown.csv", &asterisk(), 4)?;
+    assert_eq!(ids(&rest)[..], ids(&after)[4..]);
+    Ok(())
+}
+
+/// Issue 12, item 9: Asterisk writes local time unless `usegmtime`; generic exports without an
+/// offset too. Both are read in the inbox's `timezone`, `Europe/Amsterdam` by default.
+#[test]
+fn times_without_a_zone_are_read_in_the_inbox_zone() -> Result {
+    let amsterdam = read("asterisk-master-21.csv", &asterisk(), 0)?;
+    assert_eq!(
+        amsterdam.signals[0].occurred_at.to_rfc3339(),
+        "2026-11-18T08:01:00+00:00",
+        "09:01 in Amsterdam (CET) is 08:01 UTC"
+    );
+    let gmt = ExportFormat {
+        timezone: "UTC".parse()?,
+        ..asterisk()
+    };
+    let utc = read("asterisk-master-21.csv", &gmt, 0)?;
+    assert_eq!(
+        utc.signals[0].occurred_at.to_rfc3339(),
+        "2026-11-18T09:01:00+00:00"
+    );
+    assert_eq!(
+        amsterdam.signals[0].id, utc.signals[0].id,
+        "the zone changes the time, not the id"
+    );
+    Ok(())
+}
+
+/// Issue 12, item 5: a page of only child legs whose parents are on the next page gave 0
+/// signals and no word. Every child leg is now a skip with its reason (and the parent's sid).
+#[test]
+fn twilio_child_legs_are_skipped_with_a_reason() -> Result {
+    let b = read(
+        "twilio-children-only-page.json",
+        &profile(Profile::Twilio),
+        0,
+    )?;
+    assert_eq!((b.signals.len(), b.dead_letters.len()), (0, 0));
+    let skips: Vec<(&str, &str)> = b
+        .skipped
+        .iter()
+        .map(|s| (s.reason, s.item.as_str()))
+        .collect();
+    assert_eq!(skips.len(), 2, "{skips:?}");
+    assert!(skips
+        .iter()
+        .all(|(r, _)| *r == "twilio_child_leg_parent_elsewhere"));
+    assert!(
+        skips[0].1.contains("CA99999999999999999999999999999999"),
+        "{skips:?}"
+    );
+    // Children whose parent is on the page count as its transfers, and are said to be skipped.
+    let b = read("twilio-calls-page.json", &profile(Profile::Twilio), 0)?;
+    assert_eq!(b.skipped.len(), 2);
+    assert!(b.skipped.iter().all(|s| s.reason == "twilio_child_leg"));
+    Ok(())
+}
+
+/// Issue 12, item 11: the agent is the one who talked (the first agent was alerted and never
+/// answered), the disposition is the last wrap-up code (all are kept), and chat and callback
+/// conversations are kept with their `media_type`.
+#[test]
+fn genesys_the_agent_who_talked_the_last_wrap_up_and_media_types() -> Result {
+    let b = read(
+        "genesys-agents-and-media.json",
+        &profile(Profile::GenesysCloud),
+        0,
+    )?;
+    assert_eq!(
+        (b.signals.len(), b.dead_letters.len()),
+        (3, 0),
+        "{:?}",
+        rejected(&b)
+    );
+    let voice = &b.signals[0];
+    assert_eq!(voice.meta["media_type"], "voice");
+    assert_eq!(
+        voice.meta["agent"], "Agent Drie",
+        "the last agent who talked"
+    );
+    assert_eq!(
+        voice.meta["agents"],
+        serde_json::json!(["Agent Twee", "Agent Drie"]),
+        "Agent Een never answered"
+    );
+    assert_eq!(voice.meta["disposition"], "klacht");
+    assert_eq!(
+        voice.meta["wrap_up_codes"],
+        serde_json::json!(["doorverbonden", "klacht"])
+    );
+    assert_eq!(voice.meta["wait_seconds"], 95);
+    assert_eq!(voice.meta["talk_seconds"], 1140);
+    let chat = &b.signals[1];
+    assert_eq!(chat.meta["media_type"], "chat");
+    assert_eq!(chat.meta["agent"], "Agent Vier");
+    assert_eq!(chat.meta["disposition"], "vraag");
+    let callback = &b.signals[2];
+    assert_eq!(callback.meta["media_type"], "callback");
+    assert_eq!(callback.meta.get("agent"), None, "nobody took it yet");
+    assert_eq!(callback.author.as_deref(), Some("+31633334444"));
+    Ok(())
+}
+
+/// Issue 12, item 12: a file that is not what the profile reads is the file's error, with the
+/// reason (the worker moves it to `failed/`, `import` exits non-zero). Before, each of these
+/// gave 0 signals and no error.
+#[test]
+fn a_file_for_another_profile_or_an_error_body_is_the_files_error() -> Result {
+    let err = |file: &std::path::Path, p: Profile| {
+        read_export("x", file, &profile(p), 0, |_| Ok(()))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let cases = [
+        (
+            fixture("genesys-conversation-details.json"),
+            Profile::Twilio,
+            "a Genesys Cloud conversation-details page, not a Twilio Calls page",
+        ),
+        (
+            fixture("twilio-calls-page.json"),
+            Profile::GenesysCloud,
+            "a Twilio Calls page, not a Genesys Cloud conversation-details page",
+        ),
+        (
+            fixture("twilio-error-20003.json"),
+            Profile::Twilio,
+            "an API error response 401 (code 20003): \"Authenticate\"",
+        ),
+        (
+            fixture("twilio-error-20003.json"),
+            Profile::GenesysCloud,
+            "an API error response 401",
+        ),
+        (
+            fixture("twilio-calls-page.json"),
+            Profile::AsteriskCdr,
+            "the file is JSON, not a CSV export for the `asterisk_cdr` profile",
+        ),
+        (
+            fixture("genesys-conversation-details.json"),
+            Profile::GenericCsv,
+            "the file is JSON",
+        ),
+    ];
+    for (file, p, want) in cases {
+        let got = err(&file, p);
+        assert!(got.contains(want), "{} as {p:?}: {got}", file.display());
+    }
+    let dir = tempfile::tempdir()?;
+    for (content, p, want) in [
+        (
+            "[]",
+            Profile::Twilio,
+            "an empty list, not a Twilio Calls page",
+        ),
+        (
+            "[]",
+            Profile::GenesysCloud,
+            "an empty list, not a Genesys Cloud",
+        ),
+        (
+            "[{\"conversationId\": \"c-1\", \"conversationStart\": \"2026-11-17T08:00:00Z\"}]",
+            Profile::Twilio,
+            "the records of a Genesys Cloud conversation-details page, not of a Twilio Calls page",
+        ),
+        (
+            "{\"data\": [{\"id\": \"1\", \"text\": \"hoi\"}], \"meta\": {\"result_count\": 1}}",
+            Profile::GenesysCloud,
+            "an X API response",
+        ),
+    ] {
+        let path = dir.path().join("page.json");
+        std::fs::write(&path, content)?;
+        let got = err(&path, p);
+        assert!(got.contains(want), "{content} as {p:?}: {got}");
+    }
+    // A Genesys query past the end of the data, and a Twilio page with no calls, are pages.
+    for (content, p) in [
+        ("{\"totalHits\": 0}", Profile::GenesysCloud),
+        (
+            "{\"calls\": [], \"next_page_uri\": null, \"page\": 3}",
+            Profile::Twilio,
+        ),
+    ] {
+        let path = dir.path().join("page.json");
+        std::fs::write(&path, content)?;
+        assert_eq!(err(&path, p), "", "{content}");
+    }
+    Ok(())
+}
+
+/// Issue 12, item 19: one unclosed quote (row 5 of 40) made the rest of the export one note.
+/// The row is rejected with its line and every other row is read, the legitimate multi-line
+/// note in row 20 included.
+#[test]
+fn an_unclosed_quote_loses_its_row_only() -> Result {
+    let format = ExportFormat {
+        mapping: CsvMapping {
+            call_id: "gesprek_id".into(),
+            ..CsvMapping::default()
+        },
+        ..ExportFormat::default()
+    };
+    let b = read("generic-unclosed-quote.csv", &format, 0)?;
+    let bad = rejected(&b);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad[0].0, "6", "row 5 is on line 6");
+    assert!(
+        bad[0].1.contains("a quoted field opened on line 6")
+            && bad[0].1.contains("reading resumes at line 7"),
+        "{}",
+        bad[0].1
+    );
+    assert_eq!(b.signals.len(), 39);
+    let note = b
+        .signals
+        .iter()
+        .find(|s| s.source_id == "U-20")
+        .map(|s| s.text.as_str());
+    assert_eq!(
+        note,
+        Some("klant belde terug:\nvolgens haar \"de derde keer\"\ndeze week")
+    );
+    assert!(b.signals.iter().all(|s| s.text.len() < 200));
+    assert_eq!(b.signals.last().map(|s| s.source_id.as_str()), Some("U-40"));
+    Ok(())
+}
+
+/// Issue 12, item 20: a 50 MB line — a header or a row — is passed over without being held,
+/// and the error about it stays readable.
+#[test]
+fn a_fifty_megabyte_line_is_bounded_and_so_is_its_error() -> Result {
+    let dir = tempfile::tempdir()?;
+    let huge = "x".repeat(50 * 1024 * 1024);
+    // A row.
+    let path = dir.path().join("calls.csv");
+    std::fs::write(
+        &path,
+        format!(
+            "call_id;started_at;notes\nA;2026-11-17 09:00;kort\nB;2026-11-17 09:05;{huge}\nC;2026-11-17 09:10;ook kort\n"
+        ),
+    )?;
+    let mut all = Batch::default();
+    read_export("x", &path, &ExportFormat::default(), 0, |b| {
+        all.signals.extend(b.signals);
+        all.dead_letters.extend(b.dead_letters);
+        Ok(())
+    })?;
+    let ids: Vec<&str> = all.signals.iter().map(|s| s.source_id.as_str()).collect();
+    assert_eq!(ids, ["A", "C"]);
+    assert_eq!(all.dead_letters.len(), 1);
+    assert!(
+        all.dead_letters[0]
+            .reason
+            .contains("line 3 is 52428819 bytes"),
+        "{}",
+        all.dead_letters[0].reason
+    );
+    assert!(all.dead_letters[0].payload.len() <= 64 * 1024);
+    // A header: the file's error, cut to a readable size.
+    std::fs::write(&path, format!("{huge};datum\n1;2026-11-17\n"))?;
+    let err = read_export("x", &path, &ExportFormat::default(), 0, |_| Ok(()))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("the header line cannot be read"),
+        "{}",
+        &err[..err.len().min(300)]
+    );
+    assert!(err.len() < 2048, "{} bytes", err.len());
+    // A header just under the line limit without the timestamp column: quoted, but briefly.
+    std::fs::write(
+        &path,
+        format!("{};datum\n1;2026-11-17\n", &huge[..900 * 1024]),
+    )?;
+    let err = read_export("x", &path, &ExportFormat::default(), 0, |_| Ok(()))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("no `started_at` column"),
+        "{}",
+        &err[..err.len().min(300)]
+    );
+    assert!(err.len() < 2048, "{} bytes", err.len());
     Ok(())
 }

@@ -91,25 +91,22 @@ pub fn parse_line(line: &[u8]) -> Result<Line, crate::ParseError> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Ok(Line::KeepAlive);
     }
-    let mut v: Value = serde_json::from_slice(line)?;
-    let Some(obj) = v.as_object_mut() else {
+    let v: Value = serde_json::from_slice(line)?;
+    let Some(obj) = v.as_object() else {
         return Err(crate::ParseError::Shape(
             "stream line is not a JSON object".into(),
         ));
     };
-    match obj.remove("data") {
+    if obj.contains_key("data") {
         // One post per line: the same shape as a search page with one item.
-        Some(data) => {
-            obj.insert("data".into(), Value::Array(vec![data]));
-            Ok(Line::Post(Box::new(serde_json::from_value(v)?)))
-        }
-        None => Ok(Line::Errors(
-            obj.get("errors")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_else(|| vec![v.clone()]),
-        )),
+        return Ok(Line::Post(Box::new(x::from_value(v)?)));
     }
+    Ok(Line::Errors(
+        obj.get("errors")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_else(|| vec![v.clone()]),
+    ))
 }
 
 /// Why a connection ended, for the backoff.
@@ -228,7 +225,7 @@ async fn connect_once(
         .bearer_auth(bearer)
         .query(&[
             ("tweet.fields", x::TWEET_FIELDS),
-            ("expansions", "author_id"),
+            ("expansions", x::EXPANSIONS),
             ("user.fields", x::USER_FIELDS),
         ])
         .send();
@@ -289,8 +286,10 @@ async fn connect_once(
                         .first()
                         .map(|t| vec![("last_id".to_string(), t.id.clone())])
                         .unwrap_or_default();
+                    let (signals, skipped) = x::read(&resp, &cfg.name, &cfg.own_user_ids);
                     let batch = Batch {
-                        signals: x::to_signals(&resp, &cfg.name, &cfg.own_user_ids),
+                        signals,
+                        skipped,
                         checkpoints,
                         ..Batch::default()
                     };

@@ -319,7 +319,7 @@ pub async fn poll_x(
         };
     q.extend([
         ("tweet.fields", x::TWEET_FIELDS),
-        ("expansions", "author_id"),
+        ("expansions", x::EXPANSIONS),
         ("user.fields", x::USER_FIELDS),
     ]);
     if let Some(s) = &since {
@@ -351,9 +351,9 @@ pub async fn poll_x(
                 newest = Some(n.clone());
             }
         }
-        batch
-            .signals
-            .extend(x::to_signals(&resp, &cfg.name, &cfg.own_user_ids));
+        let (signals, skipped) = x::read(&resp, &cfg.name, &cfg.own_user_ids);
+        batch.signals.extend(signals);
+        batch.skipped.extend(skipped);
         match resp.meta.next_token {
             Some(t) => next_token = Some(t),
             None => break,
@@ -443,9 +443,12 @@ pub async fn poll_facebook(
     let pages = graph_pages(client, &feed, &q, &access_token, "facebook feed").await?;
     let mut batch = Batch::default();
     for resp in &pages {
+        let (signals, skipped) = facebook::read(resp, &cfg.name, &cfg.page_id);
+        batch.signals.extend(signals);
+        batch.skipped.extend(skipped);
         batch
-            .signals
-            .extend(facebook::to_signals(resp, &cfg.name, &cfg.page_id));
+            .dead_letters
+            .extend(crate::rejected_items(&feed_origin(&cfg.name, "feed"), resp));
     }
     // `since` is inclusive: the next poll asks for strictly newer items.
     if let Some(newest) = newest_time(&pages).filter(|n| Some(*n + 1) != since) {
@@ -477,11 +480,13 @@ pub async fn poll_facebook(
             let comments =
                 graph_pages(client, &url, &cq, &access_token, "facebook comments").await?;
             for resp in &comments {
-                batch.signals.extend(facebook::comments_to_signals(
+                let (signals, skipped) =
+                    facebook::read_comments_page(resp, &cfg.name, &cfg.page_id, Some(&post.id));
+                batch.signals.extend(signals);
+                batch.skipped.extend(skipped);
+                batch.dead_letters.extend(crate::rejected_items(
+                    &feed_origin(&cfg.name, &format!("{}/comments", post.id)),
                     resp,
-                    &cfg.name,
-                    &cfg.page_id,
-                    &post.id,
                 ));
             }
             newest = newest.max(newest_time(&comments));
@@ -493,6 +498,11 @@ pub async fn poll_facebook(
         }
     }
     commit(&cfg.name, batch, publisher, store).await
+}
+
+/// Where a dead-lettered Graph item came from: the source and the list it was in.
+fn feed_origin(source: &str, list: &str) -> String {
+    format!("{source}:{list}")
 }
 
 /// Removes an `access_token` parameter from a `paging.next` URL (we add our own).

@@ -12,19 +12,30 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use signaal_core::{Alert, ClassifiedEnvelope};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::types::Json;
+use sqlx::Connection as _;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("unsupported database url `{0}` (expected postgres://… or sqlite:…)")]
-    Url(String),
-    #[error("could not connect to {backend}: {source}")]
+    /// The URL, redacted ([`redact_url`]), and why it cannot be used.
+    #[error("invalid database url `{url}`: {reason}")]
+    Url { url: String, reason: String },
+    /// `target` is where the connection went (`host:port` or a socket path), so an operator
+    /// sees which server refused, timed out or rejected the login.
+    #[error("could not connect to {backend} at {target}: {source}")]
     Connect {
         backend: &'static str,
+        target: String,
         #[source]
         source: sqlx::Error,
+    },
+    #[error("could not connect to {backend} at {target}: no answer in {} s", .after.as_secs())]
+    ConnectTimeout {
+        backend: &'static str,
+        target: String,
+        after: std::time::Duration,
     },
     #[error("migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -53,8 +64,8 @@ impl StoreError {
     /// batch must never be dead-lettered for it.
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::Url(_) | StoreError::Encode { .. } => false,
-            StoreError::Unavailable(_) => true,
+            StoreError::Url { .. } | StoreError::Encode { .. } => false,
+            StoreError::Unavailable(_) | StoreError::ConnectTimeout { .. } => true,
             StoreError::Connect { source, .. } | StoreError::Sql(source) => transient(source),
             StoreError::Migrate(
                 sqlx::migrate::MigrateError::Execute(source)
@@ -108,6 +119,128 @@ fn sqlite_transient(code: i32) -> bool {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// How long the first connection to PostgreSQL may take (TCP, TLS, login) before start-up gives
+/// up and says so; an address that drops packets would otherwise take the system's TCP timeout.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Query keys of a `postgres://` URL that sqlx reads (`options[…]` too). sqlx logs any other key
+/// *with its value* ("ignoring unrecognized connect parameter"): a misspelt `password` would
+/// land in the log. An unknown key is refused by its name instead.
+const POSTGRES_KEYS: [&str; 18] = [
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
+
+/// A database URL read, not yet connected.
+enum Backend {
+    Postgres(PgConnectOptions),
+    Sqlite(SqliteConnectOptions),
+}
+
+impl Backend {
+    fn of(url: &str) -> Result<Backend> {
+        let invalid = |reason: String| StoreError::Url {
+            url: redact_url(url),
+            reason,
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            if let Some(key) = query_keys(url).find(|k| {
+                !(POSTGRES_KEYS.contains(&k.as_str())
+                    || (k.starts_with("options[") && k.ends_with(']')))
+            }) {
+                return Err(invalid(format!(
+                    "unknown parameter `{}` (known: {})",
+                    signaal_core::brief(&key),
+                    POSTGRES_KEYS.join(", ")
+                )));
+            }
+            PgConnectOptions::from_str(url)
+                .map(Backend::Postgres)
+                .map_err(|e| invalid(e.to_string()))
+        } else if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url)
+                .map(Backend::Sqlite)
+                .map_err(|e| invalid(e.to_string()))
+        } else {
+            Err(invalid(
+                "unsupported scheme (expected postgres://… or sqlite:…)".into(),
+            ))
+        }
+    }
+}
+
+/// Checks a database URL without connecting: the scheme, the parameters and their values
+/// (`sslmode=verify-full`, a port that is a number), so a mistake is reported before any
+/// service is contacted.
+pub fn check_url(url: &str) -> Result<()> {
+    Backend::of(url).map(|_| ())
+}
+
+/// `host:port` (IPv6 in brackets) or the socket path a connection goes to.
+fn postgres_target(opts: &PgConnectOptions) -> String {
+    if let Some(socket) = opts.get_socket() {
+        return socket.display().to_string();
+    }
+    let host = opts.get_host();
+    if host.contains(':') {
+        format!("[{host}]:{}", opts.get_port())
+    } else {
+        format!("{host}:{}", opts.get_port())
+    }
+}
+
+/// The keys of a URL's query, percent-decoded (`+` is a space), as sqlx reads them.
+fn query_keys(url: &str) -> impl Iterator<Item = String> + '_ {
+    let query = url
+        .split_once('?')
+        .map(|(_, q)| q.split('#').next().unwrap_or_default())
+        .unwrap_or_default();
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| percent_decode(pair.split('=').next().unwrap_or_default()))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[derive(Clone, Debug)]
 enum Pool {
     Postgres(PgPool),
@@ -151,40 +284,68 @@ pub struct Report {
 
 impl Store {
     /// Connects and runs the embedded migrations. `sqlite:` URLs create the file if missing.
+    ///
+    /// PostgreSQL: one connection is made first, on its own, so that a server that is down, a
+    /// refused login or a failed TLS handshake is reported at once with the server's address and
+    /// its reason, not as the pool's "timed out" after 30 s of silent retries. TLS follows the
+    /// URL's `sslmode` (`disable`, `prefer` — the default —, `require`, `verify-ca`,
+    /// `verify-full`) and `sslrootcert` (the CA that signed the server's certificate, besides
+    /// the public roots).
     pub async fn connect(url: &str) -> Result<Store> {
-        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new()
-                .max_connections(8)
-                .connect(url)
-                .await
-                .map_err(|source| StoreError::Connect {
-                    backend: "postgresql",
-                    source,
-                })?;
-            sqlx::migrate!("migrations/postgres").run(&pool).await?;
-            Pool::Postgres(pool)
-        } else if url.starts_with("sqlite:") {
-            let opts = SqliteConnectOptions::from_str(url)
-                .map_err(|source| StoreError::Connect {
-                    backend: "sqlite",
-                    source,
-                })?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .busy_timeout(std::time::Duration::from_secs(30))
-                .foreign_keys(true);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(4)
-                .connect_with(opts)
-                .await
-                .map_err(|source| StoreError::Connect {
-                    backend: "sqlite",
-                    source,
-                })?;
-            sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-            Pool::Sqlite(pool)
-        } else {
-            return Err(StoreError::Url(redact_url(url)));
+        let pool = match Backend::of(url)? {
+            Backend::Postgres(opts) => {
+                let target = postgres_target(&opts);
+                let connect = PgConnection::connect_with(&opts);
+                match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+                    Ok(Ok(probe)) => {
+                        let _ = probe.close().await;
+                    }
+                    Ok(Err(source)) => {
+                        return Err(StoreError::Connect {
+                            backend: "postgresql",
+                            target,
+                            source,
+                        })
+                    }
+                    Err(_) => {
+                        return Err(StoreError::ConnectTimeout {
+                            backend: "postgresql",
+                            target,
+                            after: CONNECT_TIMEOUT,
+                        })
+                    }
+                }
+                let pool = PgPoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(opts)
+                    .await
+                    .map_err(|source| StoreError::Connect {
+                        backend: "postgresql",
+                        target,
+                        source,
+                    })?;
+                sqlx::migrate!("migrations/postgres").run(&pool).await?;
+                Pool::Postgres(pool)
+            }
+            Backend::Sqlite(opts) => {
+                let target = opts.get_filename().display().to_string();
+                let opts = opts
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(std::time::Duration::from_secs(30))
+                    .foreign_keys(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(opts)
+                    .await
+                    .map_err(|source| StoreError::Connect {
+                        backend: "sqlite",
+                        target,
+                        source,
+                    })?;
+                sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+                Pool::Sqlite(pool)
+            }
         };
         Ok(Store { pool })
     }
@@ -674,14 +835,63 @@ fn unique_themes(
         .map(|(_, t)| t)
 }
 
-/// Database URLs may carry passwords; never echo them back in errors or logs.
+/// Database URLs may carry passwords — in the user info (`postgres://user:pw@host/db`) or as a
+/// query parameter (`?password=…`, `sslpassword`) — and must never be echoed back in errors or
+/// logs. The user name stays: it says whose login failed.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***{}", &url[..scheme], &url[at..])
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return redact_query(url);
+    };
+    let rest = &url[scheme_end..];
+    let query_at = rest.find(['?', '#']).unwrap_or(rest.len());
+    // The user info ends at the last `@` before the query (a password may hold an unescaped `@`
+    // or `/`); failing that, at an `@` after `user:…` with no `/` before it (an unescaped `?`).
+    let at = rest[..query_at].rfind('@').or_else(|| {
+        rest.find('@')
+            .filter(|&at| rest[..at].contains(':') && !rest[..at].contains('/'))
+    });
+    let mut out = String::from(&url[..scheme_end]);
+    let tail = match at {
+        Some(at) => {
+            match rest[..at].split_once(':') {
+                Some((user, _)) => {
+                    out.push_str(user);
+                    out.push_str(":***");
+                }
+                None => out.push_str(&rest[..at]),
+            }
+            &rest[at..]
         }
-        _ => url.to_string(),
+        None => rest,
+    };
+    out.push_str(&redact_query(tail));
+    out
+}
+
+/// `…?a=1&password=x` → `…?a=1&password=***`, for any key that names a password.
+fn redact_query(s: &str) -> String {
+    let Some((head, query)) = s.split_once('?') else {
+        return s.to_string();
+    };
+    let (query, fragment) = match query.split_once('#') {
+        Some((q, f)) => (q, Some(f)),
+        None => (query, None),
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if percent_decode(key).to_ascii_lowercase().contains("pass") => {
+                format!("{key}=***")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    let mut out = format!("{head}?{}", pairs.join("&"));
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
     }
+    out
 }
 
 #[cfg(test)]
@@ -768,6 +978,7 @@ mod tests {
             (
                 StoreError::Connect {
                     backend: "postgresql",
+                    target: "db:5432".into(),
                     source: sqlx::Error::Io(io()),
                 },
                 true,
@@ -791,7 +1002,21 @@ mod tests {
                 StoreError::Sql(sqlx::Error::Decode("bad column".into())),
                 false,
             ),
-            (StoreError::Url("mysql://h/db".into()), false),
+            (
+                StoreError::Url {
+                    url: "mysql://h/db".into(),
+                    reason: "unsupported scheme".into(),
+                },
+                false,
+            ),
+            (
+                StoreError::ConnectTimeout {
+                    backend: "postgresql",
+                    target: "db:5432".into(),
+                    after: std::time::Duration::from_secs(10),
+                },
+                true,
+            ),
             (encode(), false),
         ] {
             assert_eq!(error.is_transient(), transient, "{error}");
@@ -800,10 +1025,79 @@ mod tests {
 
     #[test]
     fn passwords_never_leave_in_errors() {
-        assert_eq!(
-            redact_url("postgres://u:secret@db:5432/x"),
-            "postgres://***@db:5432/x"
-        );
-        assert_eq!(redact_url("sqlite:signaal.db"), "sqlite:signaal.db");
+        for (url, redacted) in [
+            (
+                "postgres://u:secret@db:5432/x",
+                "postgres://u:***@db:5432/x",
+            ),
+            ("postgres://u@db/x", "postgres://u@db/x"),
+            ("postgres://db/x", "postgres://db/x"),
+            ("sqlite:signaal.db", "sqlite:signaal.db"),
+            // Unescaped `@`, `/` and `?` in a password.
+            ("postgres://u:se@cr/et@db/x", "postgres://u:***@db/x"),
+            ("postgres://u:se?cret@db/x", "postgres://u:***@db/x"),
+            // In the query, under any name that says password, also percent-encoded.
+            (
+                "postgres://u@db/x?sslmode=require&password=secret",
+                "postgres://u@db/x?sslmode=require&password=***",
+            ),
+            (
+                "postgres://db/x?PASSWORD=secret&user=u",
+                "postgres://db/x?PASSWORD=***&user=u",
+            ),
+            (
+                "postgres://db/x?pass%77ord=secret",
+                "postgres://db/x?pass%77ord=***",
+            ),
+            (
+                "postgres://db/x?sslpassword=secret#f",
+                "postgres://db/x?sslpassword=***#f",
+            ),
+            (
+                "postgres://u:secret@db/x?password=secret&sslrootcert=/ca@x.pem",
+                "postgres://u:***@db/x?password=***&sslrootcert=/ca@x.pem",
+            ),
+            (
+                "nosuch://u:secret@h?password=secret",
+                "nosuch://u:***@h?password=***",
+            ),
+        ] {
+            assert_eq!(redact_url(url), redacted, "{url}");
+            assert!(!redact_url(url).contains("secret"), "{url}");
+        }
+    }
+
+    #[test]
+    fn database_urls_are_checked_before_connecting() {
+        for url in [
+            "postgres://u:pw@db:5432/x",
+            "postgresql://db/x?sslmode=verify-full&sslrootcert=/etc/ca.pem",
+            "postgres://db/x?sslmode=disable&application_name=signaal",
+            "postgres://db/x?options[search_path]=signaal",
+            "sqlite:signaal.db",
+        ] {
+            assert!(check_url(url).is_ok(), "{url}: {:?}", check_url(url).err());
+        }
+        for (url, want) in [
+            ("mysql://u:secret@h/db", "unsupported scheme"),
+            ("postgres://db/x?sslmode=sometimes", "sometimes"),
+            // A misspelt key is refused by name: sqlx would log it with its value.
+            (
+                "postgres://db/x?passwd=secret",
+                "unknown parameter `passwd`",
+            ),
+            ("postgres://u:secret@db:port/x", "invalid database url"),
+            (
+                "postgres://db/x?password=secret&port=x",
+                "invalid database url",
+            ),
+        ] {
+            let err = check_url(url)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(want), "{url}: {err}");
+            assert!(!err.contains("secret"), "{url}: {err}");
+        }
     }
 }

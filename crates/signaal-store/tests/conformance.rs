@@ -228,7 +228,8 @@ async fn bad_urls_say_what_is_wrong() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(
-        err.contains("unsupported database url") && !err.contains("secret"),
+        err.contains("invalid database url `mysql://u:***@h/db`: unsupported scheme")
+            && !err.contains("secret"),
         "{err}"
     );
 }

@@ -47,6 +47,9 @@ pub struct EmailConfig {
     pub internal_addresses: Vec<String>,
     /// Larger messages go to the dead-letter topic with the reason, unparsed.
     pub max_message_bytes: usize,
+    /// Skip mailing-list and bulk mail (`Precedence: list/bulk/junk`, `List-Id`); off by default
+    /// because a complaints address run as a group or list would lose every customer's mail.
+    pub skip_list_mail: bool,
     pub folders: Vec<EmailFolder>,
     pub imap: Vec<ImapAccount>,
 }
@@ -57,6 +60,7 @@ impl Default for EmailConfig {
             poll_seconds: 30,
             internal_addresses: Vec::new(),
             max_message_bytes: signaal_email::parse::MAX_MESSAGE_BYTES,
+            skip_list_mail: false,
             folders: Vec::new(),
             imap: Vec::new(),
         }
@@ -68,6 +72,7 @@ impl EmailConfig {
         signaal_email::Rules {
             internal: self.internal_addresses.clone(),
             max_bytes: self.max_message_bytes,
+            skip_list_mail: self.skip_list_mail,
         }
     }
 }
@@ -98,12 +103,12 @@ pub struct ImapAccount {
     /// Extra trusted CA certificates (PEM) besides the public roots.
     pub ca_file: Option<PathBuf>,
     pub user: String,
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing, deserialize_with = "secret_text_opt")]
     pub password: Option<String>,
     /// Read at every login.
     pub password_file: Option<PathBuf>,
     /// XOAUTH2 bearer token (Microsoft 365, Gmail).
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing, deserialize_with = "secret_text_opt")]
     pub oauth_token: Option<String>,
     /// XOAUTH2 bearer token in a file, read at every login so a refresher can rotate it.
     pub oauth_token_file: Option<PathBuf>,
@@ -262,6 +267,13 @@ pub struct PhoneInbox {
     pub profile: signaal_phone::Profile,
     #[serde(default)]
     pub mapping: CsvMapping,
+    /// IANA zone of times the export writes without one (Asterisk unless `usegmtime`, CSV
+    /// without offset): `Europe/Amsterdam` unless set; `UTC` for Asterisk with `usegmtime`.
+    #[serde(default)]
+    pub timezone: signaal_phone::Zone,
+    /// A quoted CSV field longer than this (an unclosed quote) is its row's error.
+    #[serde(default = "signaal_phone::default_max_field_bytes")]
+    pub max_field_bytes: usize,
 }
 
 impl PhoneInbox {
@@ -269,6 +281,8 @@ impl PhoneInbox {
         signaal_phone::ExportFormat {
             profile: self.profile,
             mapping: self.mapping.clone(),
+            timezone: self.timezone,
+            max_field_bytes: self.max_field_bytes,
         }
     }
 }
@@ -293,10 +307,10 @@ pub struct FacebookWebhook {
     pub listen: std::net::SocketAddr,
     #[serde(default = "webhook_name")]
     pub name: String,
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing, deserialize_with = "secret_text_opt")]
     pub app_secret: Option<String>,
     pub app_secret_file: Option<PathBuf>,
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing, deserialize_with = "secret_text_opt")]
     pub verify_token: Option<String>,
     pub verify_token_file: Option<PathBuf>,
     /// The organisation's own pages: their posts and comments are not signals.
@@ -362,8 +376,10 @@ pub struct ClassifierConfig {
     /// An organisation's own taxonomy file (TOML); the embedded default when absent.
     pub taxonomy: Option<PathBuf>,
     /// Key for the authors' HMAC pseudonyms. Keep it secret and stable: changing it breaks
-    /// recurrence counts per customer. Never logged.
-    #[serde(skip_serializing)]
+    /// recurrence counts per customer. Never logged. Used exactly as read: `SIGNAAL_…` values
+    /// are read like TOML values, so `"k"` in the environment is `k`, as `author_secret = "k"`
+    /// is in the file.
+    #[serde(skip_serializing, deserialize_with = "secret_text")]
     pub author_secret: String,
     /// Call metadata thresholds for phone signals (`long_wait_seconds`, `abandoned`,
     /// `handoff_transfers`, `repeat_days`).
@@ -390,8 +406,96 @@ impl std::fmt::Debug for ClassifierConfig {
     }
 }
 
+/// A secret setting must be text. Serde's own type error quotes the value it found ("found
+/// unsigned int `20240517`"): for a secret that would print the secret, so the error here names
+/// only what was expected (figment adds the key and where it came from).
+fn secret_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    d.deserialize_any(SecretText)
+}
+
+fn secret_text_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    secret_text(d).map(Some)
+}
+
+const SECRET_NOT_TEXT: &str = "a secret must be text: put it in quotes (its value is not shown)";
+
+/// Takes a string; refuses anything else without showing it.
+struct SecretText;
+
+macro_rules! refuse {
+    ($($name:ident: $t:ty),*) => {$(
+        fn $name<E: serde::de::Error>(self, _: $t) -> Result<String, E> {
+            Err(E::custom(SECRET_NOT_TEXT))
+        }
+    )*};
+}
+
+impl<'de> serde::de::Visitor<'de> for SecretText {
+    type Value = String;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a secret in quotes")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+    /// Figment reads `'k'` in the environment as a character; TOML's `'k'` is the string `k`.
+    fn visit_char<E: serde::de::Error>(self, v: char) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    refuse!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_i128: i128,
+        visit_u128: u128, visit_f64: f64, visit_bytes: &[u8]);
+    fn visit_unit<E: serde::de::Error>(self) -> Result<String, E> {
+        Err(E::custom(SECRET_NOT_TEXT))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<String, A::Error> {
+        Err(serde::de::Error::custom(SECRET_NOT_TEXT))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<String, A::Error> {
+        Err(serde::de::Error::custom(SECRET_NOT_TEXT))
+    }
+}
+
 impl Config {
+    /// Settings that are wrong whatever runs, refused before anything is contacted. What only a
+    /// worker needs (the author secret, the register's URL) is checked when the worker starts,
+    /// also before connecting (`workers::check`).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        // Zero would poll without pause: a busy loop on an idle folder or API.
+        for (key, seconds) in [
+            ("email.poll_seconds", self.email.poll_seconds),
+            ("phone.poll_seconds", self.phone.poll_seconds),
+            ("social.poll_seconds", self.social.poll_seconds),
+        ] {
+            if seconds == 0 {
+                anyhow::bail!("invalid configuration: `{key}` must be at least 1");
+            }
+        }
+        if self.bus.brokers.split(',').all(|b| b.trim().is_empty()) {
+            anyhow::bail!(
+                "invalid configuration: `bus.brokers` is empty: give host:port[,host:port…] \
+                 (SIGNAAL_BUS__BROKERS)"
+            );
+        }
+        if !self.classifier.author_secret.is_empty() {
+            signaal_source::secret::check_value(
+                "classifier.author_secret",
+                &self.classifier.author_secret,
+            )
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        }
+        Ok(())
+    }
+
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        Config::load_with(file, "SIGNAAL_")
+    }
+
+    /// [`Config::load`] with another variable prefix, so a test can set variables that no other
+    /// test's configuration reads.
+    fn load_with(file: Option<&Path>, prefix: &str) -> anyhow::Result<Config> {
         let mut f = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.exists() {
@@ -410,15 +514,18 @@ impl Config {
             "classifier",
             "alerter",
         ];
-        let env = Env::prefixed("SIGNAAL_").split("__").filter(|k| {
+        let env = Env::prefixed(prefix).split("__").filter(|k| {
             let k = k.as_str().to_ascii_lowercase();
             // The key arrives with `__` already turned into `.`.
             let section = k.split(['.', '_']).next().unwrap_or_default();
             SECTIONS.contains(&section) && k.len() > section.len()
         });
         f = f.merge(env);
-        f.extract()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+        let config: Config = f
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
     }
 }
 
@@ -586,6 +693,115 @@ path = "/mail/klachten"
             let err = load(extra).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(err.contains(want), "{extra}: {err}");
         }
+        Ok(())
+    }
+
+    /// A secret in `SIGNAAL_…` is read like the same value in the TOML file: `"k"` is `k` in
+    /// both (so pseudonyms agree however the secret is given); a number is refused without being
+    /// echoed; blank and still-quoted secrets are refused.
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure signature, not ours
+    fn secrets_read_the_same_from_the_file_and_the_environment() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("signaal.toml");
+        let toml = |secret: &str| -> anyhow::Result<Config> {
+            std::fs::write(&path, format!("[classifier]\nauthor_secret = {secret}\n"))?;
+            Config::load(Some(&path))
+        };
+        let from_file = toml("\"k3y-van-de-gemeente\"")?.classifier.author_secret;
+        assert_eq!(from_file, "k3y-van-de-gemeente");
+        for (bad, want) in [
+            ("20240517", "a secret must be text"),
+            ("\"   \"", "is empty or only whitespace"),
+            ("'\"k3y\"'", "still wrapped in quotes"),
+        ] {
+            let err = toml(bad).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                err.contains(want) && err.contains("author_secret"),
+                "{bad}: {err}"
+            );
+            assert!(
+                !err.contains("20240517") && !err.contains("k3y"),
+                "{bad}: {err}"
+            );
+        }
+
+        // A prefix of this test's own: other tests load `SIGNAAL_…` meanwhile.
+        figment::Jail::expect_with(|jail| {
+            let load = || Config::load_with(None, "SIGNAALSECRETTEST_").map_err(|e| e.to_string());
+            for (value, want) in [
+                ("\"k3y-van-de-gemeente\"", "k3y-van-de-gemeente"),
+                ("k3y-van-de-gemeente", "k3y-van-de-gemeente"),
+                (" k3y-van-de-gemeente ", "k3y-van-de-gemeente"),
+                ("\"with \\\"inner\\\" quotes\"", "with \"inner\" quotes"),
+            ] {
+                jail.set_env("SIGNAALSECRETTEST_CLASSIFIER__AUTHOR_SECRET", value);
+                assert_eq!(load()?.classifier.author_secret, want, "{value}");
+            }
+            for (value, want) in [
+                ("20240517", "a secret must be text"),
+                ("1.5e3", "a secret must be text"),
+                ("true", "a secret must be text"),
+                ("[1, 2]", "a secret must be text"),
+                ("\"'k3y'\"", "still wrapped in quotes"),
+                ("'k3y-van-de-gemeente'", "still wrapped in quotes"),
+                ("\"\\\"k3y\\\"\"", "still wrapped in quotes"),
+                ("\"  \"", "is empty or only whitespace"),
+            ] {
+                jail.set_env("SIGNAALSECRETTEST_CLASSIFIER__AUTHOR_SECRET", value);
+                let err = load().err().unwrap_or_default();
+                assert!(
+                    err.contains(want) && err.to_lowercase().contains("author_secret"),
+                    "{value}: {err}"
+                );
+                for echoed in ["20240517", "1.5e3", "k3y"] {
+                    assert!(!err.contains(echoed), "{value}: {err}");
+                }
+            }
+            // Spaces only: read as nothing, which the classifier refuses before connecting.
+            jail.set_env("SIGNAALSECRETTEST_CLASSIFIER__AUTHOR_SECRET", "   ");
+            assert_eq!(load()?.classifier.author_secret, "");
+            Ok(())
+        });
+        Ok(())
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure signature, not ours
+    fn settings_that_cannot_work_are_refused_when_loaded() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("signaal.toml");
+        for (toml, want) in [
+            (
+                "[email]\npoll_seconds = 0\n",
+                "`email.poll_seconds` must be at least 1",
+            ),
+            (
+                "[phone]\npoll_seconds = 0\n",
+                "`phone.poll_seconds` must be at least 1",
+            ),
+            (
+                "[social]\npoll_seconds = 0\n",
+                "`social.poll_seconds` must be at least 1",
+            ),
+            ("[bus]\nbrokers = \" , \"\n", "`bus.brokers` is empty"),
+        ] {
+            std::fs::write(&path, toml)?;
+            let err = Config::load(Some(&path))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(want), "{toml}: {err}");
+        }
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SIGNAALBROKERTEST_BUS__BROKERS", "");
+            let err = Config::load_with(None, "SIGNAALBROKERTEST_")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("`bus.brokers` is empty"), "{err}");
+            Ok(())
+        });
         Ok(())
     }
 

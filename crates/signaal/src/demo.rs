@@ -159,6 +159,8 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
         path: dir.path().join("phone-inbox"),
         profile: Default::default(),
         mapping: Default::default(),
+        timezone: Default::default(),
+        max_field_bytes: signaal_phone::DEFAULT_MAX_FIELD_BYTES,
     }];
     cfg.social.poll_seconds = 2;
     cfg.social.x = vec![XSearch {

@@ -123,9 +123,45 @@ fn shutdown_on_signals() -> CancellationToken {
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// An error and its causes, each said once. Many errors carry their cause's text in their own
+/// message ("could not connect …: error returned from database: password authentication
+/// failed"), so anyhow's `{:#}` would say it two or three times; a cause whose text was already
+/// said is left out.
+pub(crate) fn error_chain(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// The last line of a failed run, in the log's format: with `--log-format json` a log
+/// collector gets it as JSON like every line before it (the shape tracing's JSON lines have),
+/// whatever `SIGNAAL_LOG` filters.
+fn final_error_line(format: LogFormat, error: &str) -> String {
+    match format {
+        LogFormat::Text => format!("signaal: {error}"),
+        LogFormat::Json => serde_json::json!({
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "level": "ERROR",
+            "fields": { "message": "signaal stopped", "error": error },
+            "target": "signaal",
+        })
+        .to_string(),
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let log_format = cli.log_format;
+    init_logging(log_format);
     // Few blocking threads: CPU work (classification) runs there in batches, and every extra
     // thread that allocates gets a malloc arena of its own that keeps its peak (the classifier
     // was 145 MiB RSS with a dozen of them).
@@ -136,14 +172,20 @@ fn main() -> std::process::ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("signaal: cannot start the async runtime: {e}");
+            let e = anyhow::Error::from(e).context("cannot start the async runtime");
+            eprintln!("{}", final_error_line(log_format, &error_chain(&e)));
             return std::process::ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("signaal: {e:#}");
+            // An error may quote its input (a 50 MB line): cut to a readable size.
+            let text = error_chain(&e);
+            eprintln!(
+                "{}",
+                final_error_line(log_format, &signaal_core::brief(&text))
+            );
             std::process::ExitCode::FAILURE
         }
     }
@@ -183,8 +225,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signals();
     let ops = match args.listen {
         Some(addr) => {
+            let listener = serve::bind(addr).await?;
             let handle = serve::install_recorder()?;
-            Some(tokio::spawn(serve::serve(addr, handle, shutdown.clone())))
+            let stop = shutdown.clone();
+            Some(tokio::spawn(async move {
+                let served = serve::serve(listener, handle, stop.clone()).await;
+                // Without its endpoint a worker looks dead to its orchestrator: stop it too.
+                stop.cancel();
+                served
+            }))
         }
         None => None,
     };
@@ -194,4 +243,82 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         ops.await.context("operations endpoint task")??;
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error whose message ends with its cause's message, as sqlx's and many others do.
+    #[derive(Debug)]
+    struct Says {
+        text: &'static str,
+        cause: Option<Box<Says>>,
+    }
+
+    impl std::fmt::Display for Says {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.text)?;
+            match &self.cause {
+                Some(c) => write!(f, ": {c}"),
+                None => Ok(()),
+            }
+        }
+    }
+
+    impl std::error::Error for Says {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.cause.as_deref().map(|c| c as _)
+        }
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let refused = Says {
+            text: "password authentication failed for user \"signaal\"",
+            cause: None,
+        };
+        let database = Says {
+            text: "error returned from database",
+            cause: Some(Box::new(refused)),
+        };
+        let connect = Says {
+            text: "could not connect to postgresql at db:5432",
+            cause: Some(Box::new(database)),
+        };
+        let e =
+            anyhow::Error::from(connect).context("store `postgres://signaal:***@db:5432/signaal`");
+        assert!(format!("{e:#}").matches("password authentication").count() > 1);
+        assert_eq!(
+            error_chain(&e),
+            "store `postgres://signaal:***@db:5432/signaal`: could not connect to postgresql at \
+             db:5432: error returned from database: password authentication failed for user \
+             \"signaal\""
+        );
+        // Causes that add something are all kept, in order.
+        let e = anyhow::anyhow!("connection refused")
+            .context("cannot reach Kafka")
+            .context("setup");
+        assert_eq!(
+            error_chain(&e),
+            "setup: cannot reach Kafka: connection refused"
+        );
+    }
+
+    #[test]
+    fn the_final_error_line_is_json_in_json_mode() -> anyhow::Result<()> {
+        let line = final_error_line(
+            LogFormat::Json,
+            "cannot listen on 127.0.0.1:9100: \"in use\"",
+        );
+        let v: serde_json::Value = serde_json::from_str(&line)?;
+        assert_eq!(v["level"], "ERROR");
+        assert_eq!(
+            v["fields"]["error"],
+            "cannot listen on 127.0.0.1:9100: \"in use\""
+        );
+        assert!(!line.contains('\n'));
+        assert_eq!(final_error_line(LogFormat::Text, "x"), "signaal: x");
+        Ok(())
+    }
 }

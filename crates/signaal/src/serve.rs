@@ -16,17 +16,23 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
         .context("installing the metrics recorder")
 }
 
+/// Binds the operations endpoint's address. Called before any worker starts: an address in use
+/// stops the process at once, rather than leaving a worker running without `/healthz`.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (--listen)"))
+}
+
 /// Serves `/healthz` and `/metrics` until shutdown. `/healthz` answers 200 `ok` while every
 /// consumer makes progress, 503 with the reasons when one has held input (or failed to consume)
 /// for longer than `bus.consumer.stall_seconds`, and 503 once shutting down.
 pub async fn serve(
-    addr: SocketAddr,
+    listener: tokio::net::TcpListener,
     handle: PrometheusHandle,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let addr = listener.local_addr()?;
     let s = shutdown.clone();
     let app = Router::new()
         .route(
