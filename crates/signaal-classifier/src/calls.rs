@@ -124,35 +124,43 @@ fn add(classifier: &Classifier, c: &mut Classification, theme: &str, evidence: E
     };
 }
 
-/// For each `(author pseudonym, time)` of a batch, the caller's latest earlier call within
-/// `days`, from calls `known` (already in the register) and the batch itself.
+/// A phone call for the repeat rule: `(author pseudonym, time, thread_id)`.
+pub type Call = (String, DateTime<Utc>, Option<String>);
+
+/// For each `(author pseudonym, time, thread)` of a batch, the caller's latest earlier call
+/// within `days`, from calls `known` (already in the register) and the batch itself. A call in
+/// the same thread is a leg of the same call (a transfer, a queue retry), not an earlier one.
 pub fn previous_calls(
-    batch: &[(Option<String>, DateTime<Utc>)],
-    known: &[(String, DateTime<Utc>)],
+    batch: &[(Option<String>, DateTime<Utc>, Option<String>)],
+    known: &[Call],
     days: u32,
 ) -> Vec<Option<DateTime<Utc>>> {
     let window = chrono::Duration::days(i64::from(days));
-    let mut by_author: std::collections::HashMap<&str, Vec<DateTime<Utc>>> =
+    type Seen<'a> = (DateTime<Utc>, Option<&'a str>);
+    let mut by_author: std::collections::HashMap<&str, Vec<Seen<'_>>> =
         std::collections::HashMap::new();
     let batch_known = batch
         .iter()
-        .filter_map(|(a, t)| a.as_deref().map(|a| (a, *t)));
-    for (a, t) in known
+        .filter_map(|(a, t, th)| a.as_deref().map(|a| (a, *t, th.as_deref())));
+    for (a, t, th) in known
         .iter()
-        .map(|(a, t)| (a.as_str(), *t))
+        .map(|(a, t, th)| (a.as_str(), *t, th.as_deref()))
         .chain(batch_known)
     {
-        by_author.entry(a).or_default().push(t);
+        by_author.entry(a).or_default().push((t, th));
     }
     batch
         .iter()
-        .map(|(author, at)| {
+        .map(|(author, at, thread)| {
             let times = by_author.get(author.as_deref()?)?;
             times
                 .iter()
-                .filter(|t| *t < at && *at - **t <= window)
+                .filter(|(t, th)| {
+                    let same_call = thread.is_some() && *th == thread.as_deref();
+                    t < at && *at - *t <= window && !same_call
+                })
+                .map(|(t, _)| *t)
                 .max()
-                .copied()
         })
         .collect()
 }
@@ -257,16 +265,16 @@ mod tests {
         };
         let a = Some("a_1".to_string());
         let batch = vec![
-            (a.clone(), t(10)),
-            (a.clone(), t(12)),
-            (None, t(12)),
-            (Some("a_2".into()), t(3)),
+            (a.clone(), t(10), None),
+            (a.clone(), t(12), None),
+            (None, t(12), None),
+            (Some("a_2".into()), t(3), None),
         ];
         // The register has a_1 on day 1 (too long ago) and day 8, and this very call (replayed).
         let known = vec![
-            ("a_1".to_string(), t(1)),
-            ("a_1".to_string(), t(8)),
-            ("a_1".to_string(), t(10)),
+            ("a_1".to_string(), t(1), None),
+            ("a_1".to_string(), t(8), None),
+            ("a_1".to_string(), t(10), None),
         ];
         assert_eq!(
             previous_calls(&batch, &known, 7),
@@ -276,6 +284,32 @@ mod tests {
             previous_calls(&batch, &known, 1),
             vec![None, None, None, None]
         );
+    }
+
+    #[test]
+    fn legs_of_one_call_are_not_a_repeat_caller() {
+        let t = |minute: i64| {
+            Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0)
+                .single()
+                .unwrap_or_default()
+                + chrono::Duration::minutes(minute)
+        };
+        let a = Some("a_1".to_string());
+        let call = |th: &str| Some(th.to_string());
+        // Call 1 has two legs (a transfer 5 minutes in); call 2 comes an hour later.
+        let batch = vec![
+            (a.clone(), t(0), call("1700.1")),
+            (a.clone(), t(5), call("1700.1")),
+            (a.clone(), t(60), call("1760.9")),
+        ];
+        assert_eq!(
+            previous_calls(&batch, &[], 7),
+            vec![None, None, Some(t(5))],
+            "the second leg is the same call; the call an hour later is a repeat"
+        );
+        // The first leg already in the register.
+        let known = vec![("a_1".to_string(), t(0), call("1700.1"))];
+        assert_eq!(previous_calls(&batch[1..2], &known, 7), vec![None]);
     }
 
     #[test]

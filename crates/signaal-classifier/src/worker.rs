@@ -187,8 +187,9 @@ struct Recent {
     calls: std::sync::Mutex<CallsByAuthor>,
 }
 
-/// Author pseudonym → when they called, and in which batch (its sequence number).
-type CallsByAuthor = HashMap<String, Vec<(DateTime<Utc>, u64)>>;
+/// Author pseudonym → when they called, the call's thread, and in which batch (its sequence
+/// number).
+type CallsByAuthor = HashMap<String, Vec<(DateTime<Utc>, Option<String>, u64)>>;
 
 impl Recent {
     fn lock(&self) -> std::sync::MutexGuard<'_, CallsByAuthor> {
@@ -200,12 +201,16 @@ impl Recent {
 
     /// Calls of `authors` known here (a snapshot: taken before the register is asked, so a
     /// batch that commits in between is seen by one or the other).
-    fn of(&self, authors: &[String]) -> Vec<(String, DateTime<Utc>)> {
+    fn of(&self, authors: &[String]) -> Vec<calls::Call> {
         let calls = self.lock();
         authors
             .iter()
             .filter_map(|a| calls.get(a).map(|times| (a, times)))
-            .flat_map(|(a, times)| times.iter().map(move |(t, _)| (a.clone(), *t)))
+            .flat_map(|(a, times)| {
+                times
+                    .iter()
+                    .map(move |(t, th, _)| (a.clone(), *t, th.clone()))
+            })
             .collect()
     }
 
@@ -216,7 +221,7 @@ impl Recent {
                 calls
                     .entry(a.clone())
                     .or_default()
-                    .push((s.occurred_at, seq));
+                    .push((s.occurred_at, s.thread_id.clone(), seq));
             }
         }
     }
@@ -224,7 +229,7 @@ impl Recent {
     /// Batch `seq` is in the register now: the register answers for it.
     fn remove(&self, seq: u64) {
         self.lock().retain(|_, times| {
-            times.retain(|(_, s)| *s != seq);
+            times.retain(|(_, _, s)| *s != seq);
             !times.is_empty()
         });
     }
@@ -495,7 +500,7 @@ async fn previous_calls(
     recent: Option<&Recent>,
 ) -> Result<Vec<Option<DateTime<Utc>>>, WorkerError> {
     let days = pipeline.calls.repeat_days;
-    let batch: Vec<(Option<String>, DateTime<Utc>)> = envs
+    let batch: Vec<(Option<String>, DateTime<Utc>, Option<String>)> = envs
         .iter()
         .map(|e| {
             let s = &e.signal;
@@ -503,21 +508,25 @@ async fn previous_calls(
                 .author
                 .clone()
                 .filter(|_| s.channel == Channel::Phone && days > 0);
-            (author, s.occurred_at)
+            (author, s.occurred_at, s.thread_id.clone())
         })
         .collect();
-    let mut authors: Vec<String> = batch.iter().filter_map(|(a, _)| a.clone()).collect();
+    let mut authors: Vec<String> = batch.iter().filter_map(|(a, _, _)| a.clone()).collect();
     if authors.is_empty() {
         return Ok(vec![None; envs.len()]);
     }
     authors.sort_unstable();
     authors.dedup();
-    let earliest = batch.iter().map(|(_, t)| *t).min().unwrap_or_else(Utc::now);
+    let earliest = batch
+        .iter()
+        .map(|(_, t, _)| *t)
+        .min()
+        .unwrap_or_else(Utc::now);
     let since = earliest - chrono::Duration::days(i64::from(days));
     let mut known = recent.map(|r| r.of(&authors)).unwrap_or_default();
     known.extend(
         store
-            .author_times(Channel::Phone.as_str(), &authors, since)
+            .author_calls(Channel::Phone.as_str(), &authors, since)
             .await?,
     );
     Ok(calls::previous_calls(&batch, &known, days))

@@ -264,6 +264,9 @@ const UPSERT_CURSOR: &str = "insert into source_cursors (source, key, value, upd
      values ($1, $2, $3, $4) on conflict (source, key) do update set value = excluded.value, \
      updated_at = excluded.updated_at";
 
+/// A signal of an author: `(author pseudonym, occurred_at, thread_id)`.
+pub type AuthorCall = (String, DateTime<Utc>, Option<String>);
+
 /// A handle to the register; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -398,6 +401,18 @@ impl Store {
         authors: &[String],
         since: DateTime<Utc>,
     ) -> Result<Vec<(String, DateTime<Utc>)>> {
+        let calls = self.author_calls(channel, authors, since).await?;
+        Ok(calls.into_iter().map(|(a, t, _)| (a, t)).collect())
+    }
+
+    /// As [`Store::author_times`], with each signal's `thread_id`: the legs of one phone call
+    /// share it, and a leg is no earlier call of the same caller.
+    pub async fn author_calls(
+        &self,
+        channel: &str,
+        authors: &[String],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<AuthorCall>> {
         if authors.is_empty() {
             return Ok(Vec::new());
         }
@@ -417,7 +432,7 @@ impl Store {
                 // parameter limit, and it plans every statement afresh.
                 for chunk in authors.chunks(ROWS_PER_STATEMENT) {
                     let mut q = sqlx::QueryBuilder::new(
-                        "select author, occurred_at from signals where channel = ",
+                        "select author, occurred_at, thread_id from signals where channel = ",
                     );
                     q.push_bind(channel)
                         .push(" and occurred_at >= ")
@@ -428,12 +443,11 @@ impl Store {
                         list.push_bind(a);
                     }
                     list.push_unseparated(")");
-                    let rows: Vec<(String, DateTime<Utc>)> =
-                        q.build_query_as().fetch_all(pool).await?;
+                    let rows: Vec<AuthorCall> = q.build_query_as().fetch_all(pool).await?;
                     out.extend(rows);
                 }
                 // Chunks are each in time order; the caller wants all of them in time order.
-                out.sort_by_key(|(_, at)| *at);
+                out.sort_by_key(|(_, at, _)| *at);
                 Ok(out)
             }
         }
@@ -650,7 +664,7 @@ select count(*) from new";
 
     /// The repeat-caller lookup: `$1` authors (`text[]`), `$2` channel, `$3` since. Served by
     /// `signals_author_time (author, occurred_at)` whatever the number of authors.
-    pub const AUTHOR_TIMES_POSTGRES: &str = "select author, occurred_at from signals \
+    pub const AUTHOR_TIMES_POSTGRES: &str = "select author, occurred_at, thread_id from signals \
          where author = any($1) and channel = $2 and occurred_at >= $3 order by occurred_at";
 }
 
