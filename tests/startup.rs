@@ -205,6 +205,30 @@ fn kafka_down_names_the_broker_at_once() -> Result {
         )],
     )?;
     assert!(out.took < Duration::from_secs(10), "took {:?}", out.took);
+    // `import` (not a dry run) too: it used to wait a minute and not name the broker.
+    let mail = dir.path().join("klacht.eml");
+    std::fs::write(
+        &mail,
+        "From: a@voorbeeld.nl\r\nSubject: brief\r\nMessage-ID: <k1@voorbeeld.nl>\r\n\r\nonduidelijke brief\r\n",
+    )?;
+    let mail = mail.to_string_lossy().to_string();
+    let out = run(
+        dir.path(),
+        &config(dir.path(), &down, SECRET),
+        &["import", "email", &mail],
+        &[],
+    )?;
+    refused(
+        &out,
+        &[&format!(
+            "cannot reach Kafka at {down} (connection refused)"
+        )],
+    )?;
+    assert!(
+        out.took < Duration::from_secs(10),
+        "import took {:?}",
+        out.took
+    );
     Ok(())
 }
 

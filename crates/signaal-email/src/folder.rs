@@ -318,6 +318,40 @@ impl Iterator for Messages<'_> {
     }
 }
 
+/// Maildir++ folders that hold no customer's mail: what the organisation sent or drafted, what
+/// was thrown away, what the spam filter caught (the usual names of Dovecot, Courier, Outlook
+/// and Thunderbird, in English and Dutch). `Sent.2025` and `INBOX.Sent` count as well.
+fn is_special_folder(name: &str) -> bool {
+    const SPECIAL: &[&str] = &[
+        "sent",
+        "sent items",
+        "sent messages",
+        "sent mail",
+        "drafts",
+        "draft",
+        "trash",
+        "deleted items",
+        "deleted messages",
+        "junk",
+        "junk e-mail",
+        "junk email",
+        "spam",
+        "templates",
+        "outbox",
+        "verzonden",
+        "verzonden items",
+        "concepten",
+        "prullenbak",
+        "verwijderde items",
+        "ongewenste e-mail",
+        "postvak uit",
+    ];
+    name.split('.').any(|part| {
+        let part = part.trim().to_lowercase();
+        SPECIAL.iter().any(|s| part == *s)
+    })
+}
+
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), FolderError> {
     for entry in fs::read_dir(dir).map_err(io(dir))? {
         let entry = entry.map_err(io(dir))?;
@@ -332,7 +366,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), FolderError> {
             // Maildir++ keeps subfolders as `.Name` beside `cur/` and `new/`; other hidden
             // entries (`.DS_Store`, `.git`, `.uidvalidity`) are not mail.
             let maildir_plus = ft.is_dir() && (p.join("cur").is_dir() || p.join("new").is_dir());
-            if !maildir_plus {
+            if !maildir_plus || is_special_folder(name.trim_start_matches('.')) {
                 continue;
             }
         }

@@ -26,6 +26,8 @@ fn subjects(batch: &Batch) -> Vec<String> {
 
 #[test]
 fn a_folder_is_read_by_content_not_by_names() -> Result {
+    // The Maildir also has `.Sent` and `.Verzonden items`: the organisation's own replies are
+    // not customers' mail, and are not read.
     let batch = read_path("drop", &drop_folder(), &Rules::default())?;
     assert_eq!(
         subjects(&batch),

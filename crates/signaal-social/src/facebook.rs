@@ -348,8 +348,10 @@ pub enum PageKind {
 
 /// Tells a saved `/comments` page from a `/feed` page: by the path of its `paging` URLs, else
 /// by its items (comments have `parent`, `like_count`, `comment_count`, or a permalink with
-/// `comment_id=`; posts have none of these).
-pub fn page_kind(resp: &FeedResponse) -> PageKind {
+/// `comment_id=`; posts have none of these), else — Graph's default fields carry none of that —
+/// by the ids: a page's posts are `{page_id}_{post}`, the comments of one post
+/// `{post}_{comment}` with one `{post}` that is not the page's id.
+pub fn page_kind(resp: &FeedResponse, page_id: &str) -> PageKind {
     let from_url = resp.paging.as_ref().and_then(|p| {
         [&p.next, &p.previous]
             .into_iter()
@@ -370,9 +372,22 @@ pub fn page_kind(resp: &FeedResponse) -> PageKind {
                 .is_some_and(|u| u.contains("comment_id="))
     };
     if !resp.data.is_empty() && resp.data.iter().all(comment_like) {
-        PageKind::Comments { post_id: None }
-    } else {
-        PageKind::Feed
+        return PageKind::Comments { post_id: None };
+    }
+    let prefixes: Vec<&str> = resp
+        .data
+        .iter()
+        .filter_map(|p| p.id.split_once('_').map(|(prefix, _)| prefix))
+        .collect();
+    let one_post = prefixes.len() == resp.data.len()
+        && prefixes.first().is_some_and(|first| {
+            !page_id.is_empty() && *first != page_id && prefixes.iter().all(|p| p == first)
+        });
+    match prefixes.first() {
+        Some(post) if one_post => PageKind::Comments {
+            post_id: Some(format!("{page_id}_{post}")),
+        },
+        _ => PageKind::Feed,
     }
 }
 

@@ -127,7 +127,7 @@ pub fn read_facebook(
     page_id: &str,
 ) -> Result<Batch, ParseError> {
     let resp = facebook::parse_response(body)?;
-    let (signals, skipped) = match facebook::page_kind(&resp) {
+    let (signals, skipped) = match facebook::page_kind(&resp, page_id) {
         facebook::PageKind::Comments { post_id } => {
             facebook::read_comments_page(&resp, source, page_id, post_id.as_deref())
         }

@@ -261,7 +261,7 @@ fn a_saved_comments_page_is_read_as_comments_of_its_post() -> Result {
     let body = fixture("facebook-comments-saved.json")?;
     let resp = facebook::parse_response(&body)?;
     assert_eq!(
-        facebook::page_kind(&resp),
+        facebook::page_kind(&resp, PAGE),
         facebook::PageKind::Comments { post_id: None }
     );
     let batch = saved::read_facebook("comments.json", &body, "fb", PAGE)?;
@@ -387,5 +387,32 @@ fn messenger_messages_are_read_and_the_rest_skipped_with_a_reason() -> Result {
             ("postback", "104857600000001/messaging/0"),
         ]
     );
+    Ok(())
+}
+
+#[test]
+fn a_comments_page_with_graphs_default_fields_is_told_from_a_feed_by_its_ids() -> Result {
+    // `GET /{post-id}/comments` without `fields=`: id, message, created_time, from; paging with
+    // cursors only. Nothing but the ids says these are comments of post 1187000000000456.
+    let body = fixture("facebook-comments-default-fields.json")?;
+    let resp = facebook::parse_response(&body)?;
+    let post = format!("{PAGE}_1187000000000456");
+    assert_eq!(
+        facebook::page_kind(&resp, PAGE),
+        facebook::PageKind::Comments {
+            post_id: Some(post.clone())
+        }
+    );
+    let batch = saved::read_facebook("comments.json", &body, "fb", PAGE)?;
+    assert_eq!(batch.signals.len(), 2);
+    for s in &batch.signals {
+        assert_eq!(s.thread_id.as_deref(), Some(post.as_str()), "{}", s.id);
+        assert_eq!(s.meta.get("in_reply_to"), Some(&Value::from(post.as_str())));
+    }
+    // Without the page id the ids say nothing: read as a feed, as before.
+    assert_eq!(facebook::page_kind(&resp, ""), facebook::PageKind::Feed);
+    // A feed page's posts carry the page's own id: still a feed.
+    let feed = facebook::parse_response(&fixture("facebook-feed-with-comments.json")?)?;
+    assert_eq!(facebook::page_kind(&feed, PAGE), facebook::PageKind::Feed);
     Ok(())
 }

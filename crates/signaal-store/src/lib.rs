@@ -724,7 +724,7 @@ async fn save_classified_postgres(pool: &PgPool, batch: &[ClassifiedEnvelope]) -
         // Theme rows have no unique key (a random-order btree insert per row was a quarter of
         // PostgreSQL's work): they go in only with a signal the statement inserted, once per
         // theme, also when a batch carries the same signal twice.
-        if !seen.insert(s.id.as_str()) {
+        if !seen.insert(s.id.as_str()) || is_repost(s) {
             continue;
         }
         for t in unique_themes(c) {
@@ -765,6 +765,13 @@ async fn save_classified_postgres(pool: &PgPool, batch: &[ClassifiedEnvelope]) -
 }
 
 /// The embedded default: multi-row inserts in one transaction, correctness over speed.
+/// A repost of someone else's words (an X retweet, `meta.retweet_of`): stored, with its
+/// classification, but without theme rows, so Pareto lists and alert windows, which count theme
+/// rows, never count it as a customer of its own.
+fn is_repost(s: &signaal_core::Signal) -> bool {
+    s.meta.contains_key("retweet_of")
+}
+
 async fn save_classified_sqlite(pool: &SqlitePool, batch: &[ClassifiedEnvelope]) -> Result<u64> {
     let mut rows = Vec::with_capacity(batch.len());
     for env in batch {
@@ -808,7 +815,11 @@ async fn save_classified_sqlite(pool: &SqlitePool, batch: &[ClassifiedEnvelope])
         let mut seen = HashSet::with_capacity(chunk.len());
         let tags: Vec<(&str, &str, f32, i64)> = chunk
             .iter()
-            .filter(|(env, _)| new.contains(&env.signal.id) && seen.insert(env.signal.id.as_str()))
+            .filter(|(env, _)| {
+                new.contains(&env.signal.id)
+                    && seen.insert(env.signal.id.as_str())
+                    && !is_repost(&env.signal)
+            })
             .flat_map(|(env, _)| {
                 let s = &env.signal;
                 unique_themes(&env.classification).map(move |t| {

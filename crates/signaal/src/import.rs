@@ -405,7 +405,10 @@ pub async fn run(args: ImportArgs, cfg: &Config) -> anyhow::Result<()> {
         out.flush()?;
         files
     } else {
-        ensure_topics(&cfg.bus).await.context("creating topics")?;
+        crate::workers::reach_kafka(&cfg.bus.brokers).await?;
+        ensure_topics(&cfg.bus)
+            .await
+            .with_context(|| format!("creating topics on Kafka at `{}`", cfg.bus.brokers))?;
         let publisher = Publisher::new(&cfg.bus)?;
         // Reading is synchronous and streams; batches are published as they fill, two in flight.
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);

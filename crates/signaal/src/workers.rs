@@ -57,7 +57,7 @@ fn broker_addresses(brokers: &str) -> Vec<String> {
 /// Fails at once, naming every address and why, when no broker of `bus.brokers` takes a TCP
 /// connection: librdkafka would retry in silence until an admin request times out a minute
 /// later. One broker that answers is enough; the client finds the others.
-async fn reach_kafka(brokers: &str) -> anyhow::Result<()> {
+pub async fn reach_kafka(brokers: &str) -> anyhow::Result<()> {
     let mut failures = Vec::new();
     for addr in broker_addresses(brokers) {
         match tokio::time::timeout(BROKER_PROBE, tokio::net::TcpStream::connect(&addr)).await {
