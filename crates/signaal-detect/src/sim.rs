@@ -134,6 +134,8 @@ pub struct Score {
     pub delays: Vec<i64>,
     /// Buckets assessed, for speed.
     pub assessments: u64,
+    /// Each outbreak's first bucket, its baseline mean there, and whether it was detected.
+    pub outbreak_log: Vec<(i64, f64, bool)>,
 }
 
 impl Score {
@@ -188,24 +190,27 @@ pub fn run(cell: Cell, detector: Detector, settings: &Settings, life: &Lifecycle
                 draw(&mut rng, mu, PHI) + draw(&mut rng, extra, 1.0)
             })
             .collect();
-        let alert_starts = alerts(detector, &counts, start, settings, life, &mut score);
+        let (alert_starts, alarms) = alerts(detector, &counts, start, settings, life, &mut score);
         score.series += 1;
         score.weeks += EVAL_WEEKS as f64;
         if cell.outbreak != Outbreak::None {
             score.outbreaks += 1;
         }
         let outbreak_span = onset..onset.saturating_add(cell.outbreak.buckets());
-        let mut detected = None;
-        for &b in alert_starts.iter().filter(|b| **b >= eval_from) {
-            if outbreak_span.contains(&b) {
-                if detected.is_none() && b - onset <= allowed_delay(cell.outbreak) {
-                    detected = Some(b - onset);
-                }
-            } else {
-                score.false_alerts += 1;
-            }
+        // Detected: the detector alarmed (guard passed) within the allowed delay, whether or
+        // not an alert was already open. False: an alert that starts outside the outbreak.
+        let detected = alarms
+            .iter()
+            .find(|b| outbreak_span.contains(*b) && **b - onset <= allowed_delay(cell.outbreak))
+            .map(|b| b - onset);
+        score.false_alerts += alert_starts
+            .iter()
+            .filter(|b| **b >= eval_from && !outbreak_span.contains(*b))
+            .count();
+        if cell.outbreak != Outbreak::None {
+            let mu = seasonal_mean(cell.level.mean(), onset);
+            score.outbreak_log.push((onset, mu, detected.is_some()));
         }
-        // An alert already firing when the outbreak starts also covers it.
         if let Some(d) = detected {
             score.detected += 1;
             score.delays.push(d);
@@ -214,7 +219,8 @@ pub fn run(cell: Cell, detector: Detector, settings: &Settings, life: &Lifecycle
     score
 }
 
-/// The buckets where `detector` starts an alert (fires) over `counts` (bucket `start` first).
+/// The buckets where `detector` starts an alert (fires), and those where it alarms, over
+/// `counts` (bucket `start` first).
 fn alerts(
     detector: Detector,
     counts: &[u64],
@@ -222,15 +228,19 @@ fn alerts(
     settings: &Settings,
     life: &Lifecycle,
     score: &mut Score,
-) -> Vec<i64> {
-    let mut out = Vec::new();
+) -> (Vec<i64>, Vec<i64>) {
+    let mut starts = Vec::new();
+    let mut alarms = Vec::new();
     match detector {
         Detector::FixedThreshold => {
             let mut firing = false;
             for (i, &y) in counts.iter().enumerate() {
                 let alarm = y >= 10;
-                if alarm && !firing {
-                    out.push(start + i as i64);
+                if alarm {
+                    alarms.push(start + i as i64);
+                    if !firing {
+                        starts.push(start + i as i64);
+                    }
                 }
                 firing = alarm;
             }
@@ -242,8 +252,11 @@ fn alerts(
                 let mean = base.iter().sum::<u64>() as f64 / 7.0;
                 let var = base.iter().map(|&c| (c as f64 - mean).powi(2)).sum::<f64>() / 6.0;
                 let alarm = counts[i] as f64 > mean + 3.0 * var.sqrt().max(0.2);
-                if alarm && !firing {
-                    out.push(start + i as i64);
+                if alarm {
+                    alarms.push(start + i as i64);
+                    if !firing {
+                        starts.push(start + i as i64);
+                    }
                 }
                 firing = alarm;
             }
@@ -262,13 +275,17 @@ fn alerts(
                     .sum::<u64>()
                     + y;
                 let ok = guard(life, recent, None);
-                if let Some(e) = tracker.step(life, b, &a, a.exceeded || window || cusum, ok) {
+                let alarm = a.exceeded || window || cusum;
+                if alarm && ok {
+                    alarms.push(b);
+                }
+                if let Some(e) = tracker.step(life, b, &a, alarm, ok) {
                     if e.change == Change::Firing {
-                        out.push(e.start);
+                        starts.push(e.start);
                     }
                 }
             }
         }
     }
-    out
+    (starts, alarms)
 }

@@ -57,6 +57,10 @@ pub struct Row {
     pub index: u64,
     pub line: u64,
     pub result: Result<Signal, RowError>,
+    /// Data rows finished once this row is committed: where a resumed read starts. `index + 1`,
+    /// except for Asterisk calls merged from several rows, which hold back the rows of calls
+    /// still open (see [`crate::asterisk`]).
+    pub rows_done: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -252,6 +256,28 @@ pub fn rows<R: BufRead>(
     delimiter: u8,
     signal: impl Fn(&csv::ByteRecord, u64) -> Result<Signal, String>,
 ) -> impl Iterator<Item = Row> {
+    read_rows(records, skip, delimiter, signal).map(|r| Row {
+        index: r.index,
+        line: r.line,
+        result: r.result,
+        rows_done: r.index + 1,
+    })
+}
+
+/// One data row read into a `T` (or the reason it cannot be), before it becomes a [`Row`].
+pub(crate) struct ReadRow<T> {
+    pub index: u64,
+    pub line: u64,
+    pub result: Result<T, RowError>,
+}
+
+/// [`rows`] for any `T` a row is read into: the row loop shared by the CSV profiles.
+pub(crate) fn read_rows<R: BufRead, T>(
+    records: Records<R>,
+    skip: u64,
+    delimiter: u8,
+    read: impl Fn(&csv::ByteRecord, u64) -> Result<T, String>,
+) -> impl Iterator<Item = ReadRow<T>> {
     records
         .enumerate()
         .skip(usize::try_from(skip).unwrap_or(usize::MAX))
@@ -263,7 +289,7 @@ pub fn rows<R: BufRead>(
                     reason,
                     raw,
                     unfinished,
-                } => Row {
+                } => ReadRow {
                     index,
                     line,
                     result: Err(RowError {
@@ -271,10 +297,10 @@ pub fn rows<R: BufRead>(
                         ..RowError::new(&reason, raw)
                     }),
                 },
-                Record::Fields { line, fields } => Row {
+                Record::Fields { line, fields } => ReadRow {
                     index,
                     line,
-                    result: signal(&fields, index).map_err(|reason| {
+                    result: read(&fields, index).map_err(|reason| {
                         RowError::new(&reason, fields.iter().collect::<Vec<_>>().join(&delimiter))
                     }),
                 },

@@ -163,6 +163,7 @@ fn rows(
                 result: call
                     .and_then(|c| c.into_signal(source, fingerprint, index))
                     .map_err(|reason| RowError::new(&reason, raw.to_string().into_bytes())),
+                rows_done: index + 1,
             }
         })
         .collect()
@@ -475,6 +476,7 @@ pub fn ndjson_rows<R: std::io::BufRead>(
                 result: call
                     .and_then(|c| c.into_signal(&source, &fingerprint, index))
                     .map_err(|reason| RowError::new(&reason, raw)),
+                rows_done: index + 1,
             }
         })
 }

@@ -369,7 +369,8 @@ where
     // A quoted field still open at the end: the file may not be finished, so no growth mark.
     let mut unfinished = false;
     for row in rows {
-        done = row.index + 1;
+        // Not `index + 1`: a merged Asterisk call holds back the rows of calls still open.
+        done = done.max(row.rows_done);
         match row.result {
             Ok(mut s) => {
                 s.meta

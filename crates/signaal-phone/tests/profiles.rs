@@ -50,14 +50,20 @@ fn asterisk_16_columns() -> Result {
         "no userfield: calls without notes"
     );
     assert!(b.checkpoints.last().is_some_and(|(_, v)| v == "4:complete"));
+    // No uniqueid: rows cannot be tied to their call, each is a signal with an id of its own.
+    let ids: std::collections::BTreeSet<&str> = b.signals.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids.len(), 4);
+    assert!(b
+        .signals
+        .iter()
+        .all(|s| s.source_id.starts_with("cdr-") && s.thread_id.is_none()));
     Ok(())
 }
 
 #[test]
 fn asterisk_18_columns_with_bad_rows_in_the_middle() -> Result {
     let b = read("asterisk-master-18.csv", &asterisk(), 0)?;
-    // One signal per CDR row: the call's uniqueid is its thread, the leg's id adds a hash of
-    // the row.
+    // One signal per call: its uniqueid is its id and its thread.
     let calls: Vec<&str> = b
         .signals
         .iter()
@@ -72,9 +78,10 @@ fn asterisk_18_columns_with_bad_rows_in_the_middle() -> Result {
             "1763370003.3"
         ]
     );
-    assert!(b.signals.iter().all(|s| s
-        .source_id
-        .starts_with(&format!("{}/", s.meta["uniqueid"].as_str().unwrap_or("?")))));
+    assert!(b.signals.iter().all(
+        |s| s.meta["uniqueid"].as_str() == Some(s.source_id.as_str())
+            && s.thread_id.as_deref() == Some(s.source_id.as_str())
+    ));
     assert_eq!(
         b.signals[0].text,
         "klant boos: al drie keer gebeld over de aanslag"
@@ -314,48 +321,154 @@ fn rejected(b: &Batch) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Issue 12, item 2: CDR rows sharing a `uniqueid` (queue attempts, a transfer) are legs of
-/// one call: each is a signal with its own id, the call in `thread_id`. Before, all had the id
-/// `uniqueid` and the store kept only the first.
+/// Issue 12, item 2: CDR rows sharing a `uniqueid` are legs of one call: a queue writes a
+/// `NO ANSWER` row for every agent who did not pick up. The rows of a call are one signal with
+/// the uniqueid as its id; before, each leg was a signal and an answered queue call also made
+/// "abandoned" ones. Here a queue call answered by its third agent, a call nobody answered
+/// interleaved with one answered by its second agent, and a corrupt row among them.
 #[test]
-fn asterisk_legs_of_one_call_each_a_signal_in_the_calls_thread() -> Result {
+fn asterisk_the_legs_of_one_call_are_one_signal() -> Result {
     let b = read("asterisk-legs-one-call.csv", &asterisk(), 0)?;
-    assert_eq!((b.signals.len(), b.dead_letters.len()), (4, 0));
-    let ids: std::collections::BTreeSet<&str> = b.signals.iter().map(|s| s.id.as_str()).collect();
-    assert_eq!(ids.len(), 4, "every leg has an id of its own");
-    let threads: Vec<Option<&str>> = b.signals.iter().map(|s| s.thread_id.as_deref()).collect();
     assert_eq!(
-        threads,
-        [
-            Some("1763384531.49"),
-            Some("1763384531.49"),
-            Some("1763384531.49"),
-            Some("1763384700.52")
-        ]
+        (b.signals.len(), b.dead_letters.len()),
+        (3, 1),
+        "{:?}",
+        rejected(&b)
     );
-    let legs: Vec<(&str, bool, &str)> = b
+    assert!(b
+        .signals
+        .iter()
+        .all(|s| s.thread_id.as_deref() == Some(s.source_id.as_str())));
+    let calls: Vec<(&str, bool, u64, u64, &str)> = b
         .signals
         .iter()
         .map(|s| {
             (
-                s.meta.get("agent").and_then(|a| a.as_str()).unwrap_or("-"),
+                s.source_id.as_str(),
                 s.meta["abandoned"].as_bool().unwrap_or_default(),
-                s.text.as_str(),
+                s.meta["legs"].as_u64().unwrap_or_default(),
+                s.meta["wait_seconds"].as_u64().unwrap_or_default(),
+                s.meta.get("agent").and_then(|a| a.as_str()).unwrap_or("-"),
             )
         })
         .collect();
     assert_eq!(
-        legs,
+        calls,
         [
-            ("-", true, ""),
-            ("PJSIP/agent9", false, "wil terugbellen over de brief"),
-            (
-                "PJSIP/backoffice3",
-                false,
-                "doorverbonden naar backoffice, derde keer"
-            ),
-            ("PJSIP/agent2", false, ""),
+            // Answered 54 s after the first agent's phone started ringing.
+            ("1763384531.49", false, 3, 54, "PJSIP/agent9"),
+            // Nobody picked up; the caller hung up after 70 s.
+            ("1763384700.52", true, 2, 70, "-"),
+            // Its second leg (line 6) is corrupt and on the DLQ; the other two are merged.
+            ("1763384705.54", false, 2, 35, "PJSIP/agent6"),
         ]
+    );
+    let queue_call = &b.signals[0];
+    assert_eq!(queue_call.meta["disposition"], "ANSWERED");
+    assert_eq!(
+        queue_call.meta["dispositions"],
+        serde_json::json!(["NO ANSWER", "NO ANSWER", "ANSWERED"])
+    );
+    assert_eq!(queue_call.meta["talk_seconds"], 597);
+    assert_eq!(queue_call.meta["transfers"], 0);
+    assert_eq!(queue_call.text, "wil terugbellen over de brief");
+    assert_eq!(b.signals[1].meta["disposition"], "NO ANSWER");
+    assert_eq!(b.signals[1].meta.get("dispositions"), None, "all the same");
+    // A merged call carries the line of its first row; a bad row is on the DLQ with its own.
+    let lines: Vec<u64> = b
+        .signals
+        .iter()
+        .map(|s| s.meta["line"].as_u64().unwrap_or_default())
+        .collect();
+    assert_eq!(lines, [1, 4, 5]);
+    let reasons = rejected(&b);
+    assert_eq!(reasons[0].0, "6", "{reasons:?}");
+    assert!(
+        reasons[0].1.contains("`duration` is not a whole number"),
+        "{reasons:?}"
+    );
+    assert!(b.checkpoints.last().is_some_and(|(_, v)| v == "8:complete"));
+
+    // A read resumed after four rows (a checkpoint, a grown copy) starts inside the interleaved
+    // calls: what it reads of them keeps the calls' ids, so the register stores nothing twice.
+    let rest = read("asterisk-legs-one-call.csv", &asterisk(), 4)?;
+    let ids: Vec<&str> = rest.signals.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, [b.signals[2].id.as_str(), b.signals[1].id.as_str()]);
+    assert_eq!(
+        rest.signals[1].meta["legs"], 1,
+        "the second leg of the unanswered call"
+    );
+    Ok(())
+}
+
+/// The worker commits every 1000 rows and resumes after the rows its checkpoint counts. With
+/// legs merged, a checkpoint must not count the rows of a call still open: resumed from any
+/// checkpoint (the register keeping the first signal of each id), every call is there whole.
+#[test]
+fn asterisk_checkpoints_never_cut_an_open_call() -> Result {
+    const CALLS: u64 = 3500;
+    let leg = |call: u64, leg: u64| {
+        let disposition = if leg == 2 { "ANSWERED" } else { "NO ANSWER" };
+        format!(
+            "\"\",\"06{call:08}\",\"200\",\"klantcontact\",\"\",\"PJSIP/kpn-trunk-{call:08x}\",\"PJSIP/agent{leg}-{call:08x}\",\"Queue\",\"zorg,tT,,,300\",\"2026-11-17 14:02:11\",\"\",\"2026-11-17 14:02:31\",20,0,\"{disposition}\",\"DOCUMENTATION\",\"1763400000.{call}\",\"\"\n"
+        )
+    };
+    // Legs of several calls interleaved; every seventh call's last leg comes after those of
+    // later calls, so calls do not end in the order they began.
+    let mut legs: Vec<(u64, u64, u64)> = (0..CALLS)
+        .flat_map(|call| {
+            let last = if call % 7 == 0 { 40 } else { 15 };
+            [
+                (call * 3, call, 0),
+                (call * 3 + 6, call, 1),
+                (call * 3 + last, call, 2),
+            ]
+        })
+        .collect();
+    legs.sort();
+    let csv: String = legs.iter().map(|(_, call, n)| leg(*call, *n)).collect();
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("Master.csv");
+    std::fs::write(&path, csv)?;
+    let batches = |skip: u64| -> Result<Vec<Batch>> {
+        let mut all = Vec::new();
+        read_export("fixtures", &path, &asterisk(), skip, |b| {
+            all.push(b);
+            Ok(())
+        })?;
+        Ok(all)
+    };
+    let whole = batches(0)?;
+    let calls: usize = whole.iter().map(|b| b.signals.len()).sum();
+    assert_eq!(calls as u64, CALLS);
+    let mut checked = 0;
+    for (i, batch) in whole.iter().enumerate() {
+        let Some(done) = batch
+            .checkpoints
+            .iter()
+            .find_map(|(_, v)| v.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        // What was committed up to this checkpoint, then what a restart from it reads.
+        let mut stored = std::collections::HashMap::new();
+        let resumed = batches(done)?;
+        for s in whole[..=i].iter().chain(&resumed).flat_map(|b| &b.signals) {
+            stored.entry(s.id.clone()).or_insert_with(|| s.meta.clone());
+        }
+        assert_eq!(stored.len() as u64, CALLS, "resumed after {done} rows");
+        assert!(
+            stored
+                .values()
+                .all(|m| m["legs"] == 3 && m["abandoned"] == false),
+            "resumed after {done} rows, a call was cut: {:?}",
+            stored.values().find(|m| m["legs"] != 3)
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 3,
+        "{checked} checkpoints in the middle of the file"
     );
     Ok(())
 }
@@ -367,22 +480,34 @@ fn asterisk_new_cdr_columns_19_and_21() -> Result {
     let b = read("asterisk-master-21.csv", &asterisk(), 0)?;
     assert_eq!(
         (b.signals.len(), b.dead_letters.len()),
-        (3, 0),
+        (2, 0),
         "{:?}",
         rejected(&b)
     );
-    // The transfer's leg has a uniqueid of its own; the linkedid ties it to the call.
-    let threads: Vec<&str> = b
+    // The transfer's leg has a uniqueid of its own; the linkedid ties it to the call, and is
+    // the call's id.
+    let ids: Vec<(&str, Option<&str>)> = b
         .signals
         .iter()
-        .filter_map(|s| s.thread_id.as_deref())
+        .map(|s| (s.source_id.as_str(), s.thread_id.as_deref()))
         .collect();
-    assert_eq!(threads, ["1763452860.61", "1763452860.61", "1763454000.65"]);
-    assert_eq!(b.signals[0].text, "klant 18 minuten in de wacht");
-    assert_eq!(b.signals[0].meta["wait_seconds"], 810);
-    assert_eq!(b.signals[1].meta["uniqueid"], "1763452860.62");
-    assert_eq!(b.signals[1].meta["sequence"], 114);
-    assert_eq!(b.signals[2].meta["abandoned"], true);
+    assert_eq!(
+        ids,
+        [
+            ("1763452860.61", Some("1763452860.61")),
+            ("1763454000.65", Some("1763454000.65"))
+        ]
+    );
+    let call = &b.signals[0];
+    assert_eq!(call.text, "klant 18 minuten in de wacht");
+    assert_eq!(call.meta["wait_seconds"], 810);
+    assert_eq!(call.meta["legs"], 2);
+    assert_eq!(call.meta["transfers"], 1);
+    assert_eq!(call.meta["agent"], "PJSIP/backoffice3");
+    assert_eq!(call.meta["talk_seconds"], 300 + 389);
+    assert_eq!(call.meta["uniqueid"], "1763452860.61", "the first leg's");
+    assert_eq!(call.meta["sequence"], 112);
+    assert_eq!(b.signals[1].meta["abandoned"], true);
 
     let b = read("asterisk-master-19.csv", &asterisk(), 0)?;
     assert_eq!(
@@ -392,9 +517,9 @@ fn asterisk_new_cdr_columns_19_and_21() -> Result {
         rejected(&b)
     );
     assert_eq!(b.signals[0].thread_id.as_deref(), Some("1763456460.71"));
-    assert!(
-        b.signals[0].source_id.starts_with("cdr-"),
-        "no uniqueid column"
+    assert_eq!(
+        b.signals[0].source_id, "1763456460.71",
+        "no uniqueid column: the call is its linkedid"
     );
     assert_eq!(b.signals[1].meta["disposition"], "BUSY");
     Ok(())
