@@ -16,6 +16,7 @@
 //!
 //! Everything here is pure: plain numbers in, decisions out. The alerter feeds it.
 
+pub mod backtest;
 pub mod dist;
 pub mod glm;
 pub mod lifecycle;

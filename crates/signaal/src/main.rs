@@ -1,5 +1,6 @@
 //! The `signaal` binary: every worker as a subcommand, the one-shot import and the demo.
 
+mod alerts;
 mod config;
 mod demo;
 mod import;
@@ -72,6 +73,9 @@ enum Command {
     Classify,
     /// Score the classifier on a labelled NDJSON file (precision, recall, F1, accuracies).
     Eval(offline::EvalArgs),
+    /// Spike alerts offline: `backtest` runs the detector over a history of counts.
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCommand),
 }
 
 fn init_logging(format: LogFormat) {
@@ -214,6 +218,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => {
             return offline::eval(&config::Config::load(cli.config.as_deref())?, &args)
         }
+        Command::Alerts(cmd) => return alerts::run(cmd),
         Command::Email(a) => (Worker::Email, a),
         Command::Phone(a) => (Worker::Phone, a),
         Command::Social(a) => (Worker::Social, a),

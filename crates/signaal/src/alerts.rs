@@ -1,0 +1,170 @@
+//! `signaal alerts backtest`: the spike detector over history, to tune `alpha` and `min_count`
+//! before going live. Prints one JSON object per alert event on stdout and a summary per
+//! series on stderr.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use clap::{Args, Subcommand};
+use signaal_detect::backtest::{self, Event};
+use signaal_detect::lifecycle::Lifecycle;
+use signaal_detect::Settings;
+
+#[derive(Subcommand)]
+pub enum AlertsCommand {
+    /// Run the detector over history: a CSV of counts (`timestamp,count` for one series, or
+    /// `timestamp,series,count`; a header line is optional). Counts carry no authors, so only
+    /// `--min-count` guards.
+    Backtest(BacktestArgs),
+}
+
+#[derive(Args)]
+pub struct BacktestArgs {
+    /// CSV of counts.
+    #[arg(long)]
+    pub counts: PathBuf,
+    /// Probability of an exceedance per bucket per series when nothing is going on.
+    #[arg(long, default_value_t = Settings::default().alpha)]
+    pub alpha: f64,
+    /// Signals needed in the last four buckets before anything alerts.
+    #[arg(long, default_value_t = Lifecycle::default().min_count)]
+    pub min_count: u64,
+    /// Bucket length in seconds (must divide a day).
+    #[arg(long, default_value_t = Settings::default().bucket_seconds)]
+    pub bucket_seconds: i64,
+}
+
+/// A time as counts files write them: RFC 3339, `YYYY-MM-DD HH:MM[:SS]` (UTC), or Unix seconds.
+fn parse_time(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp());
+    }
+    for f in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(Utc.from_utc_datetime(&t).timestamp());
+        }
+    }
+    s.parse::<i64>().ok()
+}
+
+/// Reads `timestamp,count` or `timestamp,series,count` rows (one series is called `counts`).
+pub fn read_counts(text: &str) -> anyhow::Result<Vec<(i64, String, u64)>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 1;
+        let r = record.with_context(|| format!("line {line}"))?;
+        let (t, series, count) = match r.len() {
+            2 => (&r[0], "counts", &r[1]),
+            3 => (&r[0], &r[1], &r[2]),
+            n => anyhow::bail!(
+                "line {line} has {n} fields; expected `timestamp,count` or `timestamp,series,count`"
+            ),
+        };
+        let (Some(t), Ok(count)) = (parse_time(t), count.parse::<u64>()) else {
+            if line == 1 {
+                continue; // a header
+            }
+            anyhow::bail!(
+                "line {line}: `{}` is not a time or `{}` not a count",
+                signaal_core::brief(t),
+                signaal_core::brief(count)
+            );
+        };
+        rows.push((t, series.to_string(), count));
+    }
+    if rows.is_empty() {
+        anyhow::bail!("no counts: expected lines of `timestamp,count` or `timestamp,series,count`");
+    }
+    Ok(rows)
+}
+
+fn rfc3339(t: i64) -> String {
+    Utc.timestamp_opt(t, 0)
+        .single()
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_else(|| t.to_string())
+}
+
+pub fn run(cmd: AlertsCommand) -> anyhow::Result<()> {
+    let AlertsCommand::Backtest(args) = cmd;
+    let settings = Settings {
+        alpha: args.alpha,
+        bucket_seconds: args.bucket_seconds,
+        ..Settings::default()
+    };
+    settings.validate()?;
+    let life = Lifecycle {
+        min_count: args.min_count,
+        ..Lifecycle::default()
+    };
+    let text = std::fs::read_to_string(&args.counts)
+        .with_context(|| format!("cannot read `{}`", args.counts.display()))?;
+    let rows = read_counts(&text).with_context(|| format!("`{}`", args.counts.display()))?;
+    let (events, summary) = backtest::run(&settings, &life, rows);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for e in &events {
+        serde_json::to_writer(&mut out, &event_json(e))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    for (name, s) in &summary.series {
+        eprintln!(
+            "{name}: {} alerts over {} buckets ({} signals): {:.2} alerts per week",
+            s.alerts, s.buckets, s.signals, s.alerts_per_week
+        );
+    }
+    Ok(())
+}
+
+fn event_json(e: &Event) -> serde_json::Value {
+    serde_json::json!({
+        "series": e.series,
+        "state": e.state,
+        "bucket_start": rfc3339(e.bucket_start),
+        "alert_start": rfc3339(e.alert_start),
+        "observed": e.observed,
+        "expected": e.expected,
+        "upper": e.upper,
+        "p_value": e.p_value,
+        "method": e.method,
+        "peak": e.peak,
+        "total": e.total,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_files_of_one_or_many_series_are_read_and_bad_lines_named() -> anyhow::Result<()> {
+        let one = read_counts("timestamp,count\n2026-11-02T09:00:00Z,4\n2026-11-02 10:00,5\n")?;
+        assert_eq!(one.len(), 2);
+        assert_eq!(one[0].1, "counts");
+        assert_eq!(one[1].0 - one[0].0, 3600);
+        let many = read_counts("1793577600,payment,3\n1793581200,reachability,7\n")?;
+        assert_eq!(many[1], (1_793_581_200, "reachability".to_string(), 7));
+        let bad = read_counts("2026-11-02T09:00:00Z,4\nnot a time,5\n");
+        assert!(
+            bad.as_ref()
+                .is_err_and(|e| format!("{e:#}").contains("line 2")),
+            "{bad:?}"
+        );
+        assert!(read_counts("").is_err());
+        Ok(())
+    }
+}
