@@ -71,3 +71,104 @@ fn a_flare_up_in_a_counts_file_is_one_alert_with_its_numbers() -> Result {
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 3"));
     Ok(())
 }
+
+/// Classified envelopes, one per line: twenty-five people about one theme is an alert; one
+/// person posting twenty-five times an hour about another is not; retweets and replays count
+/// for nothing.
+#[test]
+fn classified_signals_alert_on_people_not_on_posts() -> Result {
+    use chrono::{TimeZone, Utc};
+    use signaal_core::{
+        Cause, Channel, Classification, ClassifiedEnvelope, Kind, Signal, ThemeTag,
+    };
+
+    let dir = tempfile::tempdir()?;
+    let start = Utc
+        .with_ymd_and_hms(2026, 11, 2, 0, 0, 0)
+        .single()
+        .ok_or("time")?;
+    let mut lines = Vec::new();
+    let mut n = 0;
+    let mut post = |minute: i64, theme: &str, author: &str, retweet: bool| -> Result<String> {
+        n += 1;
+        let mut s = Signal::new(
+            Channel::Twitter,
+            "x",
+            format!("{n}"),
+            start + chrono::Duration::minutes(minute),
+            "DigiD werkt weer niet",
+        );
+        s.author = Some(author.to_string());
+        if retweet {
+            s.meta
+                .insert("retweet_of".into(), serde_json::Value::from("1"));
+        }
+        let c = Classification {
+            themes: vec![ThemeTag {
+                id: theme.into(),
+                score: 0.5,
+                evidence: vec![],
+            }],
+            cause: Cause::System,
+            kind: Kind::Complaint,
+            lang: "nl".into(),
+            sentiment: -0.5,
+            escalation: vec![],
+        };
+        Ok(serde_json::to_string(&ClassifiedEnvelope::new(
+            s, c, "test",
+        ))?)
+    };
+    // Four weeks of 3–5 people an hour on both themes.
+    for h in 0..(28 * 24_i64) {
+        for k in 0..[3, 4, 5, 4][(h % 4) as usize] {
+            let person = (h * 7 + k) % 300;
+            lines.push(post(
+                h * 60 + k,
+                "digital_service",
+                &format!("p{person}"),
+                false,
+            )?);
+            lines.push(post(h * 60 + k, "payment", &format!("q{person}"), false)?);
+        }
+    }
+    // On the last day from 10:00, three hours: 25 people about digital_service; one person
+    // 25 times an hour about payment; and 40 retweets an hour about payment.
+    let flare = (27 * 24 + 10) * 60;
+    for h in 0..3 {
+        for k in 0..25 {
+            let m = flare + h * 60 + k;
+            let line = post(m, "digital_service", &format!("flare{k}"), false)?;
+            lines.push(line.clone());
+            lines.push(line); // replayed
+            lines.push(post(m, "payment", "one-angry-person", false)?);
+        }
+        for k in 0..40 {
+            lines.push(post(
+                flare + h * 60 + k,
+                "payment",
+                &format!("rt{k}"),
+                true,
+            )?);
+        }
+    }
+    let path = dir.path().join("classified.ndjson");
+    std::fs::write(&path, lines.join("\n"))?;
+    let out = Command::new(signaal_bin()?)
+        .args(["alerts", "backtest", "--classified"])
+        .arg(&path)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<std::result::Result<_, _>>()?;
+    let firing: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["state"] == "firing").collect();
+    assert_eq!(firing.len(), 1, "{events:#?}");
+    assert_eq!(firing[0]["series"], "digital_service");
+    assert_eq!(firing[0]["bucket_start"], "2026-11-29T10:00:00+00:00");
+    assert!(stderr.contains("payment: 0 alerts"), "{stderr}");
+    Ok(())
+}

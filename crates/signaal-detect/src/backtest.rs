@@ -2,7 +2,7 @@
 //! assessment, CUSUM, guard and lifecycle as the live alerter. Operators tune `alpha` and
 //! `min_count` on their own history before going live.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Serialize;
 
@@ -41,32 +41,54 @@ pub struct SeriesSummary {
     pub alerts_per_week: f64,
 }
 
-/// Runs one series' counts (`bucket number → count`; buckets missing between the first and
-/// the last count zero). Authors are unknown in counts, so the guard checks `min_count` only.
+/// One bucket of one series: how many signals, and from whom when that is known.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bucket {
+    pub count: u64,
+    /// Distinct author pseudonyms; `None` for bare counts.
+    pub authors: Option<BTreeSet<String>>,
+}
+
+/// Runs one series (`bucket number → bucket`; buckets missing between the first and the last
+/// count zero). The guard wants `min_count` signals in the last four buckets and, when authors
+/// are known, `min_authors` distinct ones among them.
 pub fn run_series(
     settings: &Settings,
     life: &Lifecycle,
     name: &str,
-    counts: &BTreeMap<i64, u64>,
+    buckets: &BTreeMap<i64, Bucket>,
     events: &mut Vec<Event>,
 ) -> SeriesSummary {
-    let (Some((&first, _)), Some((&last, _))) = (counts.first_key_value(), counts.last_key_value())
+    let (Some((&first, _)), Some((&last, _))) =
+        (buckets.first_key_value(), buckets.last_key_value())
     else {
         return SeriesSummary::default();
     };
     let mut series = Series::new(settings, first);
     let mut tracker = Tracker::default();
     let mut summary = SeriesSummary::default();
-    let mut recent = [0u64; 4];
+    let empty = Bucket::default();
+    let known_authors = buckets.values().any(|b| b.authors.is_some());
+    let mut recent: [&Bucket; 4] = [&empty; 4];
     for b in first..=last {
-        let y = counts.get(&b).copied().unwrap_or(0);
+        let bucket = buckets.get(&b).unwrap_or(&empty);
+        let y = bucket.count;
         recent.rotate_left(1);
-        recent[3] = y;
+        recent[3] = bucket;
+        let recent_count: u64 = recent.iter().map(|r| r.count).sum();
+        let recent_authors = known_authors.then(|| {
+            recent
+                .iter()
+                .filter_map(|r| r.authors.as_ref())
+                .flatten()
+                .collect::<HashSet<_>>()
+                .len()
+        });
         let a = assess(settings, &series, b, y);
         let window = assess_window(settings, &series, &a, b).filter(|w| w.exceeded);
         let cusum = series.close(settings, b, y, &a);
         let alarm = a.exceeded || window.is_some() || cusum;
-        let ok = guard(life, recent.iter().sum(), None);
+        let ok = guard(life, recent_count, recent_authors);
         // Report the test that decided: the bucket's own, else the window's, else the CUSUM.
         let decided = if a.exceeded {
             a.clone()
@@ -113,18 +135,71 @@ pub fn run(
     life: &Lifecycle,
     rows: impl IntoIterator<Item = (i64, String, u64)>,
 ) -> (Vec<Event>, Summary) {
-    let mut by_series: BTreeMap<String, BTreeMap<i64, u64>> = BTreeMap::new();
+    let mut by_series: BTreeMap<String, BTreeMap<i64, Bucket>> = BTreeMap::new();
     for (t, series, count) in rows {
-        *by_series
+        by_series
             .entry(series)
             .or_default()
             .entry(settings.bucket_of(t))
-            .or_default() += count;
+            .or_default()
+            .count += count;
     }
+    run_all(settings, life, &by_series)
+}
+
+/// One classified signal for [`run_signals`].
+#[derive(Debug, Clone)]
+pub struct SignalRow {
+    /// Unix seconds the signal occurred.
+    pub at: i64,
+    /// Every series it counts in (its themes; theme × channel, …).
+    pub series: Vec<String>,
+    pub id: String,
+    /// The author's pseudonym; a signal without one counts, but adds no author to the guard.
+    pub author: Option<String>,
+}
+
+/// Runs signals: each id counts once per series however often it appears (a replay), each
+/// author once per bucket, and the guard sees the authors.
+pub fn run_signals(
+    settings: &Settings,
+    life: &Lifecycle,
+    signals: impl IntoIterator<Item = SignalRow>,
+) -> (Vec<Event>, Summary) {
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut by_series: BTreeMap<String, BTreeMap<i64, Bucket>> = BTreeMap::new();
+    for s in signals {
+        for name in s.series {
+            if !seen.insert((name.clone(), s.id.clone())) {
+                continue;
+            }
+            let bucket = by_series
+                .entry(name)
+                .or_default()
+                .entry(settings.bucket_of(s.at))
+                .or_default();
+            let authors = bucket.authors.get_or_insert_with(BTreeSet::new);
+            // One person counts once per bucket: twenty posts of one angry customer are one
+            // customer, not a spike. Signals without an author count each.
+            let new_person = match &s.author {
+                Some(a) => authors.insert(a.clone()),
+                None => true,
+            };
+            bucket.count += u64::from(new_person);
+        }
+    }
+    run_all(settings, life, &by_series)
+}
+
+fn run_all(
+    settings: &Settings,
+    life: &Lifecycle,
+    by_series: &BTreeMap<String, BTreeMap<i64, Bucket>>,
+) -> (Vec<Event>, Summary) {
     let mut events = Vec::new();
     let mut summary = Summary::default();
-    for (name, counts) in &by_series {
-        let s = run_series(settings, life, name, counts, &mut events);
+    for (name, buckets) in by_series {
+        let s = run_series(settings, life, name, buckets, &mut events);
         summary.series.insert(name.clone(), s);
     }
     (events, summary)
@@ -169,6 +244,64 @@ mod tests {
         assert_eq!(events[0].method, Method::Farrington);
         assert!(events[0].p_value < 1e-6);
         assert_eq!(summary.series["digital_service"].alerts, 1);
+    }
+
+    #[test]
+    fn one_author_posting_twenty_times_is_no_spike_and_replays_count_once() {
+        let settings = Settings::default();
+        let life = Lifecycle::default();
+        let start = 1_793_577_600;
+        let mut rows = Vec::new();
+        let mut n = 0;
+        let mut add = |rows: &mut Vec<SignalRow>, at: i64, theme: &str, author: &str| {
+            n += 1;
+            rows.push(SignalRow {
+                at,
+                series: vec![theme.to_string()],
+                id: format!("s{n}"),
+                author: Some(author.to_string()),
+            });
+        };
+        for h in 0..(28 * 24) {
+            for k in 0..[3, 4, 5, 4][h % 4] {
+                add(
+                    &mut rows,
+                    start + h as i64 * 3600 + k * 60,
+                    "payment",
+                    &format!("a{}", (h * 7 + k as usize) % 200),
+                );
+                add(
+                    &mut rows,
+                    start + h as i64 * 3600 + k * 60,
+                    "reachability",
+                    &format!("b{}", (h * 7 + k as usize) % 200),
+                );
+            }
+        }
+        let flare = start + 27 * 24 * 3600 + 10 * 3600;
+        for h in 0..3 {
+            for k in 0..25 {
+                let at = flare + h * 3600 + k * 60;
+                // Twenty-five people about payment; one person twenty-five times about reachability.
+                add(&mut rows, at, "payment", &format!("flare{k}"));
+                add(&mut rows, at, "reachability", "one-angry-person");
+            }
+        }
+        // Every payment signal of the flare-up again (a replay): no difference.
+        let replay: Vec<SignalRow> = rows
+            .iter()
+            .filter(|r| r.at >= flare && r.series[0] == "payment")
+            .cloned()
+            .collect();
+        rows.extend(replay);
+        let (events, summary) = run_signals(&settings, &life, rows);
+        assert_eq!(summary.series["payment"].alerts, 1, "{events:#?}");
+        assert_eq!(summary.series["reachability"].alerts, 0, "{events:#?}");
+        let first = events.iter().find(|e| e.series == "payment");
+        assert!(
+            first.is_some_and(|e| (25..=30).contains(&e.observed)),
+            "{events:#?}"
+        );
     }
 
     #[test]

@@ -8,23 +8,31 @@ use std::path::PathBuf;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use clap::{Args, Subcommand};
-use signaal_detect::backtest::{self, Event};
+use signaal_detect::backtest::{self, Event, SignalRow};
 use signaal_detect::lifecycle::Lifecycle;
 use signaal_detect::Settings;
 
 #[derive(Subcommand)]
 pub enum AlertsCommand {
     /// Run the detector over history: a CSV of counts (`timestamp,count` for one series, or
-    /// `timestamp,series,count`; a header line is optional). Counts carry no authors, so only
-    /// `--min-count` guards.
+    /// `timestamp,series,count`; a header line is optional; counts carry no authors, so only
+    /// `--min-count` guards), or classified signals as NDJSON (`signals.classified` envelopes:
+    /// a series per theme, each author once per bucket, retweets left out).
     Backtest(BacktestArgs),
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["counts", "classified"])))]
 pub struct BacktestArgs {
     /// CSV of counts.
     #[arg(long)]
-    pub counts: PathBuf,
+    pub counts: Option<PathBuf>,
+    /// NDJSON of classified envelopes (as on `signals.classified`).
+    #[arg(long)]
+    pub classified: Option<PathBuf>,
+    /// With `--classified`: also a series per theme and channel (`theme|channel`).
+    #[arg(long)]
+    pub by_channel: bool,
     /// Probability of an exceedance per bucket per series when nothing is going on.
     #[arg(long, default_value_t = Settings::default().alpha)]
     pub alpha: f64,
@@ -91,6 +99,50 @@ pub fn read_counts(text: &str) -> anyhow::Result<Vec<(i64, String, u64)>> {
     Ok(rows)
 }
 
+/// Classified envelopes, one per line, as backtest rows: a series per theme (and per theme and
+/// channel with `by_channel`). Retweets are no customer of their own and are left out.
+pub fn read_classified(
+    input: impl std::io::BufRead,
+    by_channel: bool,
+) -> anyhow::Result<Vec<SignalRow>> {
+    let mut rows = Vec::new();
+    for (i, line) in input.lines().enumerate() {
+        let line = line.with_context(|| format!("line {}", i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let env = signaal_core::ClassifiedEnvelope::decode(line.as_bytes()).map_err(|e| {
+            anyhow::anyhow!(
+                "line {} is not a classified envelope: {}",
+                i + 1,
+                signaal_core::brief(&e.to_string())
+            )
+        })?;
+        if env.signal.meta.contains_key("retweet_of") {
+            continue;
+        }
+        let mut series = Vec::new();
+        for t in &env.classification.themes {
+            if !series.contains(&t.id) {
+                series.push(t.id.clone());
+                if by_channel {
+                    series.push(format!("{}|{}", t.id, env.signal.channel.as_str()));
+                }
+            }
+        }
+        rows.push(SignalRow {
+            at: env.signal.occurred_at.timestamp(),
+            series,
+            id: env.signal.id,
+            author: env.signal.author,
+        });
+    }
+    if rows.is_empty() {
+        anyhow::bail!("no classified signals");
+    }
+    Ok(rows)
+}
+
 fn rfc3339(t: i64) -> String {
     Utc.timestamp_opt(t, 0)
         .single()
@@ -110,10 +162,22 @@ pub fn run(cmd: AlertsCommand) -> anyhow::Result<()> {
         min_count: args.min_count,
         ..Lifecycle::default()
     };
-    let text = std::fs::read_to_string(&args.counts)
-        .with_context(|| format!("cannot read `{}`", args.counts.display()))?;
-    let rows = read_counts(&text).with_context(|| format!("`{}`", args.counts.display()))?;
-    let (events, summary) = backtest::run(&settings, &life, rows);
+    let (events, summary) = match (&args.counts, &args.classified) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read `{}`", path.display()))?;
+            let rows = read_counts(&text).with_context(|| format!("`{}`", path.display()))?;
+            backtest::run(&settings, &life, rows)
+        }
+        (None, Some(path)) => {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("cannot read `{}`", path.display()))?;
+            let rows = read_classified(std::io::BufReader::new(file), args.by_channel)
+                .with_context(|| format!("`{}`", path.display()))?;
+            backtest::run_signals(&settings, &life, rows)
+        }
+        (None, None) => anyhow::bail!("give `--counts` or `--classified`"),
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for e in &events {
