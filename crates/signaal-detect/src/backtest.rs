@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Serialize;
 
-use crate::lifecycle::{guard, Change, Lifecycle, Tracker};
-use crate::{assess, assess_window, Method, Series, Settings};
+use crate::lifecycle::{Change, Lifecycle};
+use crate::watch::Watch;
+use crate::{Method, Settings};
 
 /// One alert event, as `signaal alerts backtest` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -64,18 +65,15 @@ pub fn run_series(
     else {
         return SeriesSummary::default();
     };
-    let mut series = Series::new(settings, first);
-    let mut tracker = Tracker::default();
+    let mut watch = Watch::new(settings, first);
     let mut summary = SeriesSummary::default();
     let empty = Bucket::default();
     let known_authors = buckets.values().any(|b| b.authors.is_some());
     let mut recent: [&Bucket; 4] = [&empty; 4];
     for b in first..=last {
         let bucket = buckets.get(&b).unwrap_or(&empty);
-        let y = bucket.count;
         recent.rotate_left(1);
         recent[3] = bucket;
-        let recent_count: u64 = recent.iter().map(|r| r.count).sum();
         let recent_authors = known_authors.then(|| {
             recent
                 .iter()
@@ -84,44 +82,28 @@ pub fn run_series(
                 .collect::<HashSet<_>>()
                 .len()
         });
-        let a = assess(settings, &series, b, y);
-        let window = assess_window(settings, &series, &a, b).filter(|w| w.exceeded);
-        let cusum = series.close(settings, b, y, &a);
-        let alarm = a.exceeded || window.is_some() || cusum;
-        let ok = guard(life, recent_count, recent_authors);
-        // Report the test that decided: the bucket's own, else the window's, else the CUSUM.
-        let decided = if a.exceeded {
-            a.clone()
-        } else if let Some(w) = window {
-            w
-        } else if cusum {
-            crate::Assessment {
-                method: Method::Cusum,
-                ..a.clone()
-            }
-        } else {
-            a.clone()
-        };
-        if let Some(e) = tracker.step(life, b, &a, alarm, ok) {
+        let step = watch.step(settings, life, b, bucket.count, recent_authors);
+        if let Some(e) = step.event {
             if e.change == Change::Firing {
                 summary.alerts += 1;
             }
+            let d = step.decided;
             events.push(Event {
                 series: name.to_string(),
                 state: e.change,
                 bucket_start: b * settings.bucket_seconds,
                 alert_start: e.start * settings.bucket_seconds,
-                observed: decided.observed,
-                expected: decided.expected,
-                upper: decided.upper,
-                p_value: decided.p_value,
-                method: decided.method,
+                observed: d.observed,
+                expected: d.expected,
+                upper: d.upper,
+                p_value: d.p_value,
+                method: d.method,
                 peak: e.peak,
                 total: e.total,
             });
         }
         summary.buckets += 1;
-        summary.signals += y;
+        summary.signals += bucket.count;
     }
     let weeks = summary.buckets as f64 * settings.bucket_seconds as f64 / (7.0 * 86_400.0);
     summary.alerts_per_week = summary.alerts as f64 / weeks.max(1e-9);

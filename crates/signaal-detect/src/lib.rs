@@ -21,6 +21,7 @@ pub mod dist;
 pub mod glm;
 pub mod lifecycle;
 pub mod sim;
+pub mod watch;
 
 use std::collections::VecDeque;
 

@@ -9,8 +9,9 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Gamma, Poisson};
 use serde::Serialize;
 
-use crate::lifecycle::{guard, Change, Lifecycle, Tracker};
-use crate::{assess, assess_window, Assessment, Series, Settings};
+use crate::lifecycle::{Change, Lifecycle};
+use crate::watch::Watch;
+use crate::Settings;
 
 /// How many signals an hour, on average over the week.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -232,26 +233,22 @@ fn alerts(
     let mut starts = Vec::new();
     let mut alarms = Vec::new();
     match detector {
-        Detector::FixedThreshold => {
+        Detector::FixedThreshold | Detector::EarsC1 => {
+            // Stateless rules: an alert starts where an alarm follows a bucket without one.
             let mut firing = false;
             for (i, &y) in counts.iter().enumerate() {
-                let alarm = y >= 10;
-                if alarm {
-                    alarms.push(start + i as i64);
-                    if !firing {
-                        starts.push(start + i as i64);
+                let alarm = match detector {
+                    Detector::FixedThreshold => y >= 10,
+                    _ => {
+                        i >= 7 && {
+                            let base = &counts[i - 7..i];
+                            let mean = base.iter().sum::<u64>() as f64 / 7.0;
+                            let var =
+                                base.iter().map(|&c| (c as f64 - mean).powi(2)).sum::<f64>() / 6.0;
+                            y as f64 > mean + 3.0 * var.sqrt().max(0.2)
+                        }
                     }
-                }
-                firing = alarm;
-            }
-        }
-        Detector::EarsC1 => {
-            let mut firing = false;
-            for i in 7..counts.len() {
-                let base = &counts[i - 7..i];
-                let mean = base.iter().sum::<u64>() as f64 / 7.0;
-                let var = base.iter().map(|&c| (c as f64 - mean).powi(2)).sum::<f64>() / 6.0;
-                let alarm = counts[i] as f64 > mean + 3.0 * var.sqrt().max(0.2);
+                };
                 if alarm {
                     alarms.push(start + i as i64);
                     if !firing {
@@ -262,27 +259,16 @@ fn alerts(
             }
         }
         Detector::Signaal => {
-            let mut series = Series::new(settings, start);
-            let mut tracker = Tracker::default();
+            let mut watch = Watch::new(settings, start);
             for (i, &y) in counts.iter().enumerate() {
                 let b = start + i as i64;
-                let a: Assessment = assess(settings, &series, b, y);
+                let step = watch.step(settings, life, b, y, None);
                 score.assessments += 1;
-                let window = assess_window(settings, &series, &a, b).is_some_and(|w| w.exceeded);
-                let cusum = series.close(settings, b, y, &a);
-                let recent: u64 = (1..=3)
-                    .filter_map(|lag| series.get(b - lag).map(|(c, _)| c))
-                    .sum::<u64>()
-                    + y;
-                let ok = guard(life, recent, None);
-                let alarm = a.exceeded || window || cusum;
-                if alarm && ok {
+                if step.alarm && step.guarded {
                     alarms.push(b);
                 }
-                if let Some(e) = tracker.step(life, b, &a, alarm, ok) {
-                    if e.change == Change::Firing {
-                        starts.push(e.start);
-                    }
+                if let Some(e) = step.event.filter(|e| e.change == Change::Firing) {
+                    starts.push(e.start);
                 }
             }
         }
