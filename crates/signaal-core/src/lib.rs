@@ -4,16 +4,19 @@
 //! This crate does no I/O. Everything here is plain data plus pure functions, so sources, the
 //! classifier, the store and the alerter agree on one definition of a signal.
 
+pub mod alert;
 pub mod classification;
 pub mod envelope;
 pub mod signal;
 pub mod strict;
 pub mod taxonomy;
 
+pub use alert::{AlertEvent, AlertState, Count, Severity};
 pub use classification::{Cause, Classification, Evidence, Kind, ThemeTag};
 pub use envelope::{
-    AlertEnvelope, ClassifiedEnvelope, DecodeError, RawEnvelope, MAX_ERROR_VALUE_BYTES,
-    SCHEMA_VERSION, TYPE_ALERT, TYPE_CLASSIFIED, TYPE_RAW,
+    AlertEnvelope, AlertEventEnvelope, ClassifiedEnvelope, DecodeError, RawEnvelope,
+    ALERT_EVENT_SCHEMA_VERSION, MAX_ERROR_VALUE_BYTES, SCHEMA_VERSION, TYPE_ALERT,
+    TYPE_ALERT_EVENT, TYPE_CLASSIFIED, TYPE_RAW,
 };
 pub use signal::{
     brief, signal_id, truncate, Alert, Channel, Invalid, Signal, EARLIEST_TIMESTAMP,
