@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{signaal_bin, Result};
+use common::{backtest, Result};
 
 #[test]
 fn a_flare_up_in_a_counts_file_is_one_alert_with_its_numbers() -> Result {
@@ -27,16 +25,7 @@ fn a_flare_up_in_a_counts_file_is_one_alert_with_its_numbers() -> Result {
     }
     let path = dir.path().join("counts.csv");
     std::fs::write(&path, csv)?;
-    let out = Command::new(signaal_bin()?)
-        .args(["alerts", "backtest", "--counts"])
-        .arg(&path)
-        .output()?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(serde_json::from_str)
-        .collect::<std::result::Result<_, _>>()?;
+    let (events, stderr) = backtest(None, &["--counts".as_ref(), path.as_os_str()])?;
     let firing: Vec<&serde_json::Value> =
         events.iter().filter(|e| e["state"] == "firing").collect();
     assert_eq!(firing.len(), 1, "{events:#?}");
@@ -63,12 +52,13 @@ fn a_flare_up_in_a_counts_file_is_one_alert_with_its_numbers() -> Result {
         &path,
         "timestamp,count\n2026-11-02T09:00:00Z,4\nnonsense,x\n",
     )?;
-    let out = Command::new(signaal_bin()?)
-        .args(["alerts", "backtest", "--counts"])
-        .arg(&path)
-        .output()?;
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("line 3"));
+    let refused = backtest(None, &["--counts".as_ref(), path.as_os_str()]);
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("line 3")),
+        "{refused:?}"
+    );
     Ok(())
 }
 
@@ -154,16 +144,7 @@ fn classified_signals_alert_on_people_not_on_posts() -> Result {
     }
     let path = dir.path().join("classified.ndjson");
     std::fs::write(&path, lines.join("\n"))?;
-    let out = Command::new(signaal_bin()?)
-        .args(["alerts", "backtest", "--classified"])
-        .arg(&path)
-        .output()?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(serde_json::from_str)
-        .collect::<std::result::Result<_, _>>()?;
+    let (events, stderr) = backtest(None, &["--classified".as_ref(), path.as_os_str()])?;
     let firing: Vec<&serde_json::Value> =
         events.iter().filter(|e| e["state"] == "firing").collect();
     assert_eq!(firing.len(), 1, "{events:#?}");

@@ -39,6 +39,10 @@ fn check_report(stdout: &str) {
             "the report should contain {want:?}:\n{stdout}"
         );
     }
+    // The bundled flare-up is one alert, and it has resolved by the time of the report.
+    let alerts: Vec<&str> = stdout.lines().filter(|l| l.contains(" spiked ")).collect();
+    assert_eq!(alerts.len(), 1, "one alert:\n{stdout}");
+    assert!(alerts[0].contains("resolved at"), "{}", alerts[0]);
 }
 
 #[test]

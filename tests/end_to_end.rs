@@ -105,8 +105,8 @@ access_token = "e2e-token"
 [classifier]
 author_secret = "e2e-secret"
 [alerter]
-window_seconds = 3600
-threshold = 10
+idle_seconds = 1
+lateness_seconds = 0
 "#,
             raw = topic("signals.raw"),
             classified = topic("signals.classified"),
@@ -210,7 +210,13 @@ threshold = 10
 
     // Let the alerter see the flare-up, then stop everything with SIGTERM.
     let alert_deadline = Instant::now() + Duration::from_secs(30);
-    while store.alerts().await?.is_empty() && Instant::now() < alert_deadline {
+    while !store
+        .latest_alert_states()
+        .await?
+        .iter()
+        .any(|a| a.state == signaal_core::AlertState::Resolved)
+        && Instant::now() < alert_deadline
+    {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // The operations endpoint: health for container checks, counters for Prometheus.
@@ -349,16 +355,27 @@ threshold = 10
         "the DLQ keeps the original bytes"
     );
 
-    let alerts = store.alerts().await?;
+    let alerts = store.alert_events(None).await?;
+    let fired: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.state == signaal_core::AlertState::Firing)
+        .collect();
     assert!(
-        alerts.iter().any(|a| a.theme == "digital_service"),
-        "the DigiD flare-up raises an alert: {alerts:?}"
+        fired.len() == 1 && fired[0].theme == "digital_service",
+        "the DigiD flare-up raises one alert: {alerts:#?}"
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.state == signaal_core::AlertState::Resolved
+                && a.alert_id == fired[0].alert_id),
+        "and it resolves: {alerts:#?}"
     );
     let on_topic = kcat_read(&brokers, &topic("signals.alerts"))?;
     assert_eq!(
         on_topic.len(),
         alerts.len(),
-        "each stored alert is on the alerts topic once"
+        "each stored alert event is on the alerts topic once"
     );
 
     let rate = expected.len() as f64 / elapsed.as_secs_f64();

@@ -294,3 +294,25 @@ pub fn import(bin: &Path, config: &Path, args: &[&std::ffi::OsStr]) -> Result {
     }
     Ok(())
 }
+
+/// `signaal [--config CONFIG] alerts backtest ARGS…`: the alert events it printed (one JSON
+/// object a line) and its stderr (the summary), or the error it printed.
+pub fn backtest(
+    config: Option<&Path>,
+    args: &[&std::ffi::OsStr],
+) -> Result<(Vec<serde_json::Value>, String)> {
+    let mut cmd = Command::new(signaal_bin()?);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let out = cmd.args(["alerts", "backtest"]).args(args).output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    if !out.status.success() {
+        return Err(format!("alerts backtest {args:?} failed: {stderr}").into());
+    }
+    let events = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<std::result::Result<_, _>>()?;
+    Ok((events, stderr))
+}

@@ -281,6 +281,27 @@ impl Publisher {
             .collect();
         self.publish(&records).await
     }
+
+    /// Publishes alert events (key = alert id, so one alert's changes stay in order) and waits for
+    /// every ack.
+    pub async fn publish_alert_events(&self, events: &[signaal_core::AlertEvent]) -> Result<()> {
+        let records: Vec<Record> = events
+            .iter()
+            .map(|e| Record {
+                topic: self.topics.alerts.clone(),
+                key: e.alert_id.clone(),
+                payload: to_json(&signaal_core::AlertEventEnvelope::new(e.clone())),
+                headers: vec![
+                    (
+                        header::SCHEMA_VERSION,
+                        signaal_core::ALERT_EVENT_SCHEMA_VERSION.to_string(),
+                    ),
+                    (header::TYPE, signaal_core::TYPE_ALERT_EVENT.to_string()),
+                ],
+            })
+            .collect();
+        self.publish(&records).await
+    }
 }
 
 fn envelope_headers(kind: &str, channel: Option<&str>) -> Vec<(&'static str, String)> {

@@ -99,6 +99,12 @@ pub struct Signal {
 
 impl Signal {
     /// A signal with its id derived from channel and source id; `received_at` is now.
+    /// A repost of someone else's words (an X retweet, marked `meta.retweet_of`): its reach
+    /// belongs to the original, and it adds no customer to a count.
+    pub fn is_repost(&self) -> bool {
+        self.meta.contains_key("retweet_of")
+    }
+
     pub fn new(
         channel: Channel,
         source: impl Into<String>,

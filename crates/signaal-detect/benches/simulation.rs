@@ -18,11 +18,12 @@ fn main() {
     let settings = Settings::default();
     let life = Lifecycle::default();
     println!("{series} series per cell, seed {seed}; 8 weeks of history, 4 weeks evaluated, hourly buckets, NB baseline (φ = 1.5) with daily and weekly seasonality");
+    println!("Oracle: true means, last 1 or 2 buckets; OracleThree: true means, last 3 buckets summed; both calibrated to 0.23 false alerts / series / week on other draws");
     println!();
     println!("| level | outbreak | detector | detected | false alerts / series / week | median delay (buckets) |");
     println!("|---|---|---|---|---|---|");
     let mut assessed = 0u64;
-    let started = Instant::now();
+    let mut signaal_secs = 0.0;
     for level in [Level::Low, Level::Medium, Level::High] {
         for outbreak in [
             Outbreak::None,
@@ -34,6 +35,8 @@ fn main() {
                 Detector::FixedThreshold,
                 Detector::EarsC1,
                 Detector::Signaal,
+                Detector::Oracle,
+                Detector::OracleThree,
             ] {
                 let cell = Cell {
                     level,
@@ -41,7 +44,11 @@ fn main() {
                     series,
                     seed,
                 };
+                let started = Instant::now();
                 let s = run(cell, detector, &settings, &life);
+                if detector == Detector::Signaal {
+                    signaal_secs += started.elapsed().as_secs_f64();
+                }
                 assessed += s.assessments;
                 let detected = if outbreak == Outbreak::None {
                     "–".to_string()
@@ -61,11 +68,10 @@ fn main() {
             }
         }
     }
-    let secs = started.elapsed().as_secs_f64();
     println!();
     println!(
-        "signaal detector: {assessed} bucket assessments in {secs:.1} s (all detectors) — {:.0} assessments/s",
-        assessed as f64 / secs
+        "signaal detector: {assessed} bucket assessments (each a Watch step: regression, window, CUSUM, guard, lifecycle) in {signaal_secs:.1} s — {:.0} a second on one core",
+        assessed as f64 / signaal_secs
     );
 }
 

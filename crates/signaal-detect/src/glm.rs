@@ -20,6 +20,11 @@ impl Fit {
         dot(&self.beta, x).exp()
     }
 
+    /// The prediction at `x` for a point with `offset` (its log exposure).
+    pub fn predict_offset(&self, x: &[f64], offset: f64) -> f64 {
+        (dot(&self.beta, x) + offset).exp()
+    }
+
     /// Quasi-Poisson dispersion with prior weights, at least 1.
     pub fn phi(&self, y: &[f64], weights: &[f64]) -> f64 {
         let n = y.len();
@@ -88,15 +93,30 @@ fn inverse(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
 /// does not converge (e.g. one group all zeros pushes its coefficient to −∞): the caller then
 /// uses a simpler design.
 pub fn fit_poisson(x: &[Vec<f64>], y: &[f64], weights: &[f64]) -> Option<Fit> {
+    fit_poisson_offset(x, y, weights, &vec![0.0; y.len()])
+}
+
+/// [`fit_poisson`] with a known `offset` per point: `log E[y] = X·β + offset` (an exposure, or a
+/// level known from elsewhere, such as the weekday's share of the week).
+pub fn fit_poisson_offset(
+    x: &[Vec<f64>],
+    y: &[f64],
+    weights: &[f64],
+    offset: &[f64],
+) -> Option<Fit> {
     let n = y.len();
+    if offset.len() != n {
+        return None;
+    }
     let p = x.first()?.len();
     if n == 0 || p == 0 || p > MAX_P || n < p {
         return None;
     }
     let wsum: f64 = weights.iter().sum();
     let mean = y.iter().zip(weights).map(|(y, w)| y * w).sum::<f64>() / wsum.max(1e-12);
+    let mean_offset = offset.iter().zip(weights).map(|(o, w)| o * w).sum::<f64>() / wsum.max(1e-12);
     let mut beta = vec![0.0; p];
-    beta[0] = mean.max(1e-3).ln();
+    beta[0] = mean.max(1e-3).ln() - mean_offset;
     let mut converged = false;
     let mut xtwx = vec![vec![0.0; p]; p];
     for _ in 0..60 {
@@ -105,10 +125,11 @@ pub fn fit_poisson(x: &[Vec<f64>], y: &[f64], weights: &[f64]) -> Option<Fit> {
             row.fill(0.0);
         }
         for i in 0..n {
-            let eta = dot(&beta, &x[i]).clamp(-30.0, 30.0);
-            let mu = eta.exp();
+            let eta = dot(&beta, &x[i]) + offset[i];
+            let mu = eta.clamp(-30.0, 30.0).exp();
             let w = weights[i] * mu;
-            let z = eta + (y[i] - mu) / mu;
+            // The working response without the offset: the fit solves for β alone.
+            let z = eta - offset[i] + (y[i] - mu) / mu;
             for a in 0..p {
                 xtwz[a] += w * x[i][a] * z;
                 for b in 0..p {
@@ -132,7 +153,11 @@ pub fn fit_poisson(x: &[Vec<f64>], y: &[f64], weights: &[f64]) -> Option<Fit> {
     if !converged || beta.iter().any(|b| !b.is_finite() || b.abs() > 20.0) {
         return None;
     }
-    let fitted: Vec<f64> = x.iter().map(|xi| dot(&beta, xi).exp()).collect();
+    let fitted: Vec<f64> = x
+        .iter()
+        .zip(offset)
+        .map(|(xi, o)| (dot(&beta, xi) + o).exp())
+        .collect();
     for row in xtwx.iter_mut() {
         row.fill(0.0);
     }

@@ -53,21 +53,34 @@ pub struct Settings {
     pub cusum_shift: f64,
     /// The CUSUM alarms when its sum of log-likelihood ratios reaches this.
     pub cusum_limit: f64,
+    /// The share of `alpha` spent on the window test (the last [`WINDOW`] buckets summed); the
+    /// bucket's own test gets the rest (0: no window test).
+    pub window_share: f64,
+    /// The weekday's level comes from whole days of history (an offset); the same weekday at
+    /// this hour differs from it only when significant at this level (0: never; 1: always, and
+    /// no offset, as before).
+    pub weekday_significance: f64,
+    /// Thresholds allow for the uncertainty of the expected count itself (the predictive
+    /// distribution), not only for the count's spread around a known mean.
+    pub prediction_uncertainty: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             bucket_seconds: 3600,
-            days: 14,
+            days: 42,
             weeks: 6,
             window: 1,
-            alpha: 0.001,
+            alpha: 0.002,
             min_history_days: 7,
             trend_significance: 0.05,
             ears_min_sigma: 0.5,
             cusum_shift: 2.0,
             cusum_limit: 6.0,
+            window_share: 0.75,
+            weekday_significance: 0.05,
+            prediction_uncertainty: true,
         }
     }
 }
@@ -146,6 +159,16 @@ impl Settings {
             });
         }
         Ok(())
+    }
+
+    /// The bucket's own test's share of `alpha`.
+    pub fn bucket_alpha(&self) -> f64 {
+        self.alpha * (1.0 - self.window_share.clamp(0.0, 1.0))
+    }
+
+    /// The window test's share of `alpha`.
+    pub fn window_alpha(&self) -> f64 {
+        self.alpha * self.window_share.clamp(0.0, 1.0)
     }
 
     pub fn buckets_per_day(&self) -> i64 {
@@ -230,8 +253,36 @@ pub struct Series {
     capacity: usize,
     /// The CUSUM's running sum.
     pub cusum: f64,
-    /// The last closed buckets' `(bucket, expected, observed)`, for [`assess_window`].
-    recent: VecDeque<(i64, f64, u64)>,
+    /// The last closed buckets the regression judged, for [`assess_window`].
+    recent: VecDeque<Recent>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Recent {
+    bucket: i64,
+    expected: f64,
+    observed: u64,
+    spread: Spread,
+}
+
+/// How sure an expected count is: the count's own over-dispersion around it, and the standard
+/// deviation of the estimate (from the regression's covariance). A baseline of a few signals
+/// an hour is itself uncertain by a fifth or more, and a threshold that ignores this alarms
+/// more often than `alpha` says.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Spread {
+    /// Over-dispersion of the count around the true mean (1 = Poisson).
+    pub phi: f64,
+    /// Standard deviation of the expected count's estimate.
+    pub sd: f64,
+}
+
+impl Spread {
+    /// The dispersion of the count around the *estimated* mean `mean`: `φ + sd² / mean`
+    /// (variance `φ·μ + sd²`), the predictive distribution Farrington et al. (1996) threshold on.
+    pub fn predictive_phi(&self, mean: f64) -> f64 {
+        self.phi + self.sd * self.sd / mean.max(1e-9)
+    }
 }
 
 /// Buckets summed by [`assess_window`], the current one included.
@@ -313,6 +364,23 @@ impl Series {
         count: u64,
         assessment: &Assessment,
     ) -> bool {
+        let spread = Spread {
+            phi: assessment.phi,
+            sd: 0.0,
+        };
+        self.close_spread(settings, bucket, count, assessment, spread)
+    }
+
+    /// [`Series::close`] with the estimate's [`Spread`] from [`assess_spread`], which the
+    /// window test then uses.
+    pub fn close_spread(
+        &mut self,
+        settings: &Settings,
+        bucket: i64,
+        count: u64,
+        assessment: &Assessment,
+        spread: Spread,
+    ) -> bool {
         let mut cusum_alarm = false;
         if assessment.method != Method::Insufficient {
             self.cusum = (self.cusum
@@ -330,7 +398,12 @@ impl Series {
         }
         self.set(bucket, count, assessment.exceeded || cusum_alarm);
         if assessment.method == Method::Farrington {
-            self.recent.push_back((bucket, assessment.expected, count));
+            self.recent.push_back(Recent {
+                bucket,
+                expected: assessment.expected,
+                observed: count,
+                spread,
+            });
             while self.recent.len() >= WINDOW {
                 self.recent.pop_front();
             }
@@ -342,16 +415,36 @@ impl Series {
 }
 
 /// The current bucket together with the [`WINDOW`]` − 1` closed buckets just before it: their
-/// counts summed against their expected counts summed, at the same α. A burst of three times
-/// the usual over a few hours stands out here before any single hour does. `None` unless the
-/// regression judged all of them.
+/// counts summed against their expected counts summed, at the window's share of α. A burst of
+/// three times the usual over a few hours stands out here before any single hour does. `None`
+/// unless the regression judged all of them.
 pub fn assess_window(
     settings: &Settings,
     series: &Series,
     current: &Assessment,
     bucket: i64,
 ) -> Option<Assessment> {
-    if current.method != Method::Farrington || series.recent.len() + 1 < WINDOW {
+    let spread = Spread {
+        phi: current.phi,
+        sd: 0.0,
+    };
+    assess_window_spread(settings, series, current, spread, bucket)
+}
+
+/// [`assess_window`] with the current estimate's [`Spread`]. The estimates of neighbouring
+/// buckets come from nearly the same comparable buckets, so their errors are taken as moving
+/// together: the sum's estimate has the sum of their deviations as its own.
+pub fn assess_window_spread(
+    settings: &Settings,
+    series: &Series,
+    current: &Assessment,
+    spread: Spread,
+    bucket: i64,
+) -> Option<Assessment> {
+    if current.method != Method::Farrington
+        || series.recent.len() + 1 < WINDOW
+        || settings.window_alpha() <= 0.0
+    {
         return None;
     }
     let consecutive = series
@@ -359,23 +452,31 @@ pub fn assess_window(
         .iter()
         .rev()
         .enumerate()
-        .all(|(i, (b, _, _))| *b == bucket - 1 - i as i64);
+        .all(|(i, r)| r.bucket == bucket - 1 - i as i64);
     if !consecutive {
         return None;
     }
-    let expected = current.expected + series.recent.iter().map(|(_, e, _)| e).sum::<f64>();
-    let observed = current.observed + series.recent.iter().map(|(_, _, o)| o).sum::<u64>();
+    let expected = current.expected + series.recent.iter().map(|r| r.expected).sum::<f64>();
+    let observed = current.observed + series.recent.iter().map(|r| r.observed).sum::<u64>();
+    let own_variance = spread.phi * current.expected
+        + series
+            .recent
+            .iter()
+            .map(|r| r.spread.phi * r.expected)
+            .sum::<f64>();
+    let sd = spread.sd + series.recent.iter().map(|r| r.spread.sd).sum::<f64>();
+    let phi = (own_variance + sd * sd) / expected.max(1e-9);
     let model = CountModel {
         mean: expected,
-        phi: current.phi,
+        phi,
     };
-    let upper = model.upper(settings.alpha);
+    let upper = model.upper(settings.window_alpha());
     Some(Assessment {
         observed,
         expected,
         upper: upper as f64,
         p_value: model.p_value(observed),
-        phi: current.phi,
+        phi,
         method: Method::Window,
         exceeded: observed > upper,
         baseline: current.baseline,
@@ -406,13 +507,29 @@ const EARS_LAG_MAX: i64 = 9;
 /// The verdict on `observed` signals in `bucket` of `series` (the bucket may still be open: a
 /// count above the threshold is above it whatever comes later).
 pub fn assess(settings: &Settings, series: &Series, bucket: i64, observed: u64) -> Assessment {
+    assess_spread(settings, series, bucket, observed).0
+}
+
+/// [`assess`], and how sure its expected count is (for [`assess_window_spread`]). The
+/// assessment's `phi` is the predictive one ([`Spread::predictive_phi`]).
+pub fn assess_spread(
+    settings: &Settings,
+    series: &Series,
+    bucket: i64,
+    observed: u64,
+) -> (Assessment, Spread) {
     let day = settings.buckets_per_day();
     if bucket - series.origin() >= settings.min_history_days * day {
-        if let Some(a) = farrington(settings, series, bucket, observed) {
-            return a;
+        if let Some(found) = farrington(settings, series, bucket, observed) {
+            return found;
         }
     }
-    ears(settings, series, bucket, observed)
+    let a = ears(settings, series, bucket, observed);
+    let spread = Spread {
+        phi: a.phi,
+        sd: 0.0,
+    };
+    (a, spread)
 }
 
 /// The comparable past buckets of `bucket`: same bucket of the day over `days`, same bucket of
@@ -484,15 +601,75 @@ fn reweight(y: &[f64], fit: &glm::Fit, phi: f64) -> Vec<f64> {
     raw.iter().map(|w| w * n / sum.max(1e-12)).collect()
 }
 
-/// One design: fit, reweight, fit again. Returns the fit, its weights and `φ`.
-fn fit_design(x: &[Vec<f64>], y: &[f64]) -> Option<(glm::Fit, Vec<f64>, f64)> {
+/// One design: fit, reweight, fit again. Returns the second fit, its weights and the first
+/// fit's `φ`.
+static PHI_MODE: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+fn fit_design(x: &[Vec<f64>], y: &[f64], offset: &[f64]) -> Option<(glm::Fit, Vec<f64>, f64)> {
     let ones = vec![1.0; y.len()];
-    let first = glm::fit_poisson(x, y, &ones)?;
+    let first = glm::fit_poisson_offset(x, y, &ones, offset)?;
     let phi = first.phi(y, &ones);
     let weights = reweight(y, &first, phi);
-    let fit = glm::fit_poisson(x, y, &weights)?;
-    let phi = fit.phi(y, &weights);
+    let fit = glm::fit_poisson_offset(x, y, &weights, offset)?;
+    let mode = *PHI_MODE.get_or_init(|| std::env::var("PHI_MODE").ok().and_then(|v| v.parse().ok()).unwrap_or(0));
+    let phi = match mode {
+        1 => fit.phi(y, &weights),
+        2 => {
+            let kept: Vec<f64> = weights.iter().zip(&first.leverage).map(|(w, _)| if *w < 0.999 * weights.iter().cloned().fold(0.0, f64::max) { 0.0 } else { 1.0 }).collect();
+            let n_kept: f64 = kept.iter().sum();
+            let p = fit.beta.len() as f64;
+            let pearson: f64 = y.iter().zip(&fit.fitted).zip(&kept).map(|((y, mu), k)| k * (y - mu).powi(2) / mu.max(1e-10)).sum();
+            if n_kept > p { (pearson / (n_kept - p)).max(1.0) } else { phi }
+        }
+        3 => {
+            let phi_w = fit.phi(y, &weights);
+            let cap = 2.58f64.powi(2) * phi_w;
+            let p = fit.beta.len();
+            if y.len() > p {
+                let pearson: f64 = y.iter().zip(&fit.fitted).map(|(y, mu)| ((y - mu).powi(2) / mu.max(1e-10)).min(cap)).sum();
+                (pearson / (y.len() - p) as f64).max(1.0)
+            } else { phi }
+        }
+        _ => phi,
+    };
+    // φ from the unweighted fit: down-weighting the largest residuals is right for the mean
+    // but biases the spread low (the dispersion estimated without its own tail), and a
+    // threshold on too thin a tail alarms more often than α says.
     Some((fit, weights, phi))
+}
+
+/// The log of each weekday's level (signals per bucket), from every kept bucket before
+/// `bucket` that did not alarm, with half a signal added so a silent weekday is low rather than
+/// minus infinity. A weekday's level is estimated from whole days, so from many more signals
+/// than the same hour of that weekday alone has: at night, where an hour expects one signal,
+/// this is what keeps the baseline from guessing. `None` until every weekday has a day kept.
+fn weekday_levels(settings: &Settings, series: &Series, bucket: i64) -> Option<([f64; 7], f64)> {
+    let day = settings.buckets_per_day();
+    let mut sums = [0.0f64; 7];
+    let mut buckets = [0i64; 7];
+    for b in series.get_front().max(series.origin())..bucket {
+        if let Some((count, false)) = series.get(b) {
+            let wd = weekday(settings, b) as usize;
+            sums[wd] += count as f64;
+            buckets[wd] += 1;
+        }
+    }
+    if buckets.iter().any(|n| *n < day) {
+        return None;
+    }
+    let mut levels = [0.0; 7];
+    for wd in 0..7 {
+        levels[wd] = ((sums[wd] + 0.5) / buckets[wd] as f64).ln();
+    }
+    Some((levels, sums[weekday(settings, bucket) as usize] + 0.5))
+}
+
+/// Whether the last coefficient of `fit` differs from 0 at `level` (two-sided Wald test).
+fn significant(fit: &glm::Fit, phi: f64, level: f64) -> bool {
+    let k = fit.beta.len() - 1;
+    let se = (phi * fit.cov[k][k]).sqrt();
+    let z = (fit.beta[k] / se).abs();
+    let p = 2.0 * (1.0 - normal_cdf(z));
+    !p.is_nan() && p < level
 }
 
 fn farrington(
@@ -500,7 +677,7 @@ fn farrington(
     series: &Series,
     bucket: i64,
     observed: u64,
-) -> Option<Assessment> {
+) -> Option<(Assessment, Spread)> {
     let points = comparable(settings, series, bucket);
     if points.len() < 10 {
         return None;
@@ -508,10 +685,11 @@ fn farrington(
     let y: Vec<f64> = points.iter().map(|(_, c)| *c).collect();
     let n = y.len();
     let total: f64 = y.iter().sum();
-    let (expected, phi, trend) = if total == 0.0 {
+    let (expected, spread, trend) = if total == 0.0 {
         // Nothing in any comparable bucket: half a signal over all of them (a Jeffreys-style
         // estimate), so one signal is not a sure alarm but a handful is.
-        (0.5 / n as f64, 1.0, false)
+        let spread = Spread { phi: 1.0, sd: 0.0 };
+        (0.5 / n as f64, spread, false)
     } else {
         let target_wd = weekday(settings, bucket);
         let (same, other): (Vec<_>, Vec<_>) = points
@@ -522,45 +700,88 @@ fn farrington(
         let span_weeks = (bucket - points[0].0) as f64 / (7 * settings.buckets_per_day()) as f64;
         let try_trend = settings.trend_significance > 0.0 && span_weeks >= 2.0;
         let max_y = y.iter().copied().fold(0.0, f64::max);
+        // The weekday's level as an offset when known: then the same weekday at this hour is
+        // an effect of its own only when the data say so.
+        let (levels, levels_total) = if settings.weekday_significance < 1.0 {
+            weekday_levels(settings, series, bucket).unzip()
+        } else {
+            (None, None)
+        };
+        let offset_of = |b: i64| levels.map_or(0.0, |l| l[weekday(settings, b) as usize]);
+        let offset: Vec<f64> = points.iter().map(|(b, _)| offset_of(*b)).collect();
+        let weekday_needs_test = levels.is_some();
         let mut chosen = None;
         for (wd, tr) in [
             (use_weekday, try_trend),
             (use_weekday, false),
+            (false, try_trend),
             (false, false),
         ] {
             if (tr && !try_trend) || (wd && !use_weekday) {
+                continue;
+            }
+            if wd && weekday_needs_test && settings.weekday_significance <= 0.0 {
                 continue;
             }
             let x: Vec<Vec<f64>> = points
                 .iter()
                 .map(|(b, _)| row(settings, bucket, *b, wd, tr))
                 .collect();
-            let Some((fit, _, phi)) = fit_design(&x, &y) else {
+            let Some((fit, _, phi)) = fit_design(&x, &y, &offset) else {
                 continue;
             };
             let x0 = row(settings, bucket, bucket, wd, tr);
-            let mu0 = fit.predict(&x0);
+            let mu0 = fit.predict_offset(&x0, offset_of(bucket));
             if tr {
                 // Keep the trend only when significant, and never beyond the history's peak.
-                let k = fit.beta.len() - 1;
-                let se = (phi * fit.cov[k][k]).sqrt();
-                let z = (fit.beta[k] / se).abs();
-                let p = 2.0 * (1.0 - normal_cdf(z));
-                if p.is_nan() || p >= settings.trend_significance || mu0 > max_y {
+                if !significant(&fit, phi, settings.trend_significance) || mu0 > max_y {
                     continue;
                 }
             }
-            chosen = Some((mu0, phi, tr));
+            if wd && weekday_needs_test {
+                // The same-weekday column is the last but for the trend: test it on a fit
+                // without the trend.
+                let x: Vec<Vec<f64>> = points
+                    .iter()
+                    .map(|(b, _)| row(settings, bucket, *b, true, false))
+                    .collect();
+                let keep = fit_design(&x, &y, &offset)
+                    .is_some_and(|(f, _, p)| significant(&f, p, settings.weekday_significance));
+                if !keep {
+                    continue;
+                }
+            }
+            // Variance of the linear predictor at the target: the fit's, and (roughly) that of
+            // the target weekday's level, estimated from its whole days.
+            let q: f64 = (0..x0.len())
+                .map(|a| {
+                    (0..x0.len())
+                        .map(|b| x0[a] * fit.cov[a][b] * x0[b])
+                        .sum::<f64>()
+                })
+                .sum();
+            let level_var = levels_total.map_or(0.0, |t| 1.0 / t);
+            let var_eta = if settings.prediction_uncertainty {
+                phi * (q.max(0.0) + level_var)
+            } else {
+                0.0
+            };
+            let spread = Spread {
+                phi,
+                sd: mu0 * var_eta.sqrt(),
+            };
+            chosen = Some((mu0, spread, tr));
             break;
         }
         chosen?
     };
+    let phi = spread.predictive_phi(expected);
     let model = CountModel {
         mean: expected,
         phi,
     };
-    let upper = model.upper(settings.alpha);
-    Some(Assessment {
+    let upper = model.upper(settings.bucket_alpha());
+    let a = Assessment {
         observed,
         expected,
         upper: upper as f64,
@@ -570,7 +791,8 @@ fn farrington(
         exceeded: observed > upper,
         baseline: n,
         trend,
-    })
+    };
+    Some((a, spread))
 }
 
 fn normal_cdf(z: f64) -> f64 {

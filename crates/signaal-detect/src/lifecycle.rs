@@ -97,6 +97,11 @@ impl Tracker {
         }
     }
 
+    /// The open alert's largest bucket and its total so far.
+    pub fn peak_total(&self) -> Option<(u64, u64)> {
+        self.state.as_ref().map(|a| (a.peak, a.total))
+    }
+
     /// The first bucket of the open alert, if one is open.
     pub fn start(&self) -> Option<i64> {
         self.state.as_ref().map(|a| a.start)

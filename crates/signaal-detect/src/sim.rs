@@ -9,9 +9,9 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Gamma, Poisson};
 use serde::Serialize;
 
-use crate::lifecycle::{Change, Lifecycle};
+use crate::lifecycle::{guard, Change, Lifecycle};
 use crate::watch::Watch;
-use crate::Settings;
+use crate::{CountModel, Settings};
 
 /// How many signals an hour, on average over the week.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -71,7 +71,34 @@ pub enum Detector {
     /// signaal's: Farrington flexible + CUSUM, EARS while history is short, with the guard
     /// and the lifecycle.
     Signaal,
+    /// Knows the true negative-binomial mean and dispersion of every bucket and alarms when
+    /// `P(Y ≥ y)` of the last bucket or of the last two summed is below a threshold set (on
+    /// other draws, [`oracle_threshold`]) for [`ORACLE_BUDGET`] false alerts per series per
+    /// week. No detector that has to estimate the baseline does better at that budget with
+    /// such a test: it is the ceiling the others are measured against.
+    Oracle,
+    /// The oracle with one test only, the last three buckets summed: for a three-bucket burst
+    /// of a multiple of the expected count that must be found by its third bucket, this sum is
+    /// (for Poisson counts exactly, for these negative binomials nearly) the most powerful
+    /// test there is, so its detection is the ceiling proper.
+    OracleThree,
 }
+
+impl Detector {
+    /// The windows (buckets summed) an oracle tests; empty for the others.
+    fn oracle_windows(self) -> &'static [usize] {
+        match self {
+            Detector::Oracle => &[1, 2],
+            Detector::OracleThree => &[3],
+            _ => &[],
+        }
+    }
+}
+
+/// The oracle's false-alert budget per series per week (issue 13: one a month).
+pub const ORACLE_BUDGET: f64 = 0.23;
+/// Series the oracle's threshold is calibrated on (outbreak-free, a seed of their own).
+pub const ORACLE_CALIBRATION_SERIES: usize = 400;
 
 /// Shape of the baseline: mean at bucket `b` (hour of day and weekday) for a weekly mean `m`.
 pub fn seasonal_mean(m: f64, b: i64) -> f64 {
@@ -137,6 +164,8 @@ pub struct Score {
     pub assessments: u64,
     /// Each outbreak's first bucket, its baseline mean there, and whether it was detected.
     pub outbreak_log: Vec<(i64, f64, bool)>,
+    /// The oracle's calibrated threshold on its statistic (the oracle only).
+    pub oracle_threshold: Option<f64>,
 }
 
 impl Score {
@@ -164,34 +193,143 @@ fn allowed_delay(o: Outbreak) -> i64 {
     }
 }
 
+/// Series `k` of `cell`: the outbreak's first bucket (`i64::MAX` for none) and the counts of
+/// every bucket from 0, warm-up included.
+pub fn draw_series(cell: Cell, k: usize) -> (i64, Vec<u64>) {
+    let week = 7 * 24;
+    let eval_from = WARMUP_WEEKS * week;
+    let end = eval_from + EVAL_WEEKS * week;
+    let mut rng = StdRng::seed_from_u64(cell.seed.wrapping_mul(1_000_003).wrapping_add(k as u64));
+    // The outbreak starts somewhere in the evaluated weeks, leaving room to finish.
+    let onset = if cell.outbreak == Outbreak::None {
+        i64::MAX
+    } else {
+        rng.random_range(eval_from..end - cell.outbreak.buckets())
+    };
+    let counts: Vec<u64> = (0..end)
+        .map(|b| {
+            let mu = seasonal_mean(cell.level.mean(), b);
+            let extra = if (onset..onset + cell.outbreak.buckets()).contains(&b) {
+                cell.outbreak.extra(b - onset, mu)
+            } else {
+                0.0
+            };
+            draw(&mut rng, mu, PHI) + draw(&mut rng, extra, 1.0)
+        })
+        .collect();
+    (onset, counts)
+}
+
+/// The oracle's statistic per bucket: the smallest `P(Y ≥ y)` over its windows, each under the
+/// true model (a sum of negative binomials with the same `φ` is negative binomial with the
+/// means summed). 1 where a window does not fit yet.
+fn oracle_p_values(windows: &[usize], level: Level, counts: &[u64], start: i64) -> Vec<f64> {
+    let mu: Vec<f64> = (0..counts.len())
+        .map(|i| seasonal_mean(level.mean(), start + i as i64))
+        .collect();
+    (0..counts.len())
+        .map(|i| {
+            windows
+                .iter()
+                .filter(|&&w| i + 1 >= w)
+                .map(|&w| {
+                    let model = CountModel {
+                        mean: mu[i + 1 - w..=i].iter().sum(),
+                        phi: PHI,
+                    };
+                    model.p_value(counts[i + 1 - w..=i].iter().sum())
+                })
+                .fold(1.0, f64::min)
+        })
+        .collect()
+}
+
+/// The oracle's alarms (statistic below `threshold`, the low-count guard passed) and alert
+/// starts: an alarm with none in the `keep_firing_for` buckets before it.
+fn oracle_alerts(
+    p: &[f64],
+    counts: &[u64],
+    start: i64,
+    life: &Lifecycle,
+    threshold: f64,
+) -> (Vec<i64>, Vec<i64>) {
+    let mut starts = Vec::new();
+    let mut alarms = Vec::new();
+    let mut last_alarm: Option<usize> = None;
+    for (i, &pi) in p.iter().enumerate() {
+        let recent: u64 = counts[i.saturating_sub(3)..=i].iter().sum();
+        if pi < threshold && guard(life, recent, None) {
+            alarms.push(start + i as i64);
+            if last_alarm.is_none_or(|l| i - l > life.keep_firing_for as usize) {
+                starts.push(start + i as i64);
+            }
+            last_alarm = Some(i);
+        }
+    }
+    (starts, alarms)
+}
+
+/// The oracle's threshold for `level`: the largest that gives at most [`ORACLE_BUDGET`] false
+/// alerts per series per week on [`ORACLE_CALIBRATION_SERIES`] outbreak-free series drawn
+/// with a seed derived from (not equal to) `seed`.
+pub fn oracle_threshold(windows: &[usize], level: Level, seed: u64, life: &Lifecycle) -> f64 {
+    let cell = Cell {
+        level,
+        outbreak: Outbreak::None,
+        series: ORACLE_CALIBRATION_SERIES,
+        seed: seed ^ 0x05ee_d0f0_ac1e,
+    };
+    let eval_from = WARMUP_WEEKS * 7 * 24;
+    let drawn: Vec<(Vec<f64>, Vec<u64>)> = (0..cell.series)
+        .map(|k| {
+            let (_, counts) = draw_series(cell, k);
+            (oracle_p_values(windows, level, &counts, 0), counts)
+        })
+        .collect();
+    let weeks = (cell.series as i64 * EVAL_WEEKS) as f64;
+    let rate = |t: f64| {
+        drawn
+            .iter()
+            .map(|(p, c)| {
+                oracle_alerts(p, c, 0, life, t)
+                    .0
+                    .iter()
+                    .filter(|b| **b >= eval_from)
+                    .count()
+            })
+            .sum::<usize>() as f64
+            / weeks
+    };
+    // Bisection on log t: the rate only grows with t.
+    let (mut lo, mut hi) = (-30.0f64, 0.0f64);
+    if rate(lo.exp()) > ORACLE_BUDGET {
+        return lo.exp();
+    }
+    for _ in 0..50 {
+        let mid = 0.5 * (lo + hi);
+        if rate(mid.exp()) <= ORACLE_BUDGET {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo.exp()
+}
+
 /// Runs `detector` over one cell.
 pub fn run(cell: Cell, detector: Detector, settings: &Settings, life: &Lifecycle) -> Score {
     let mut score = Score::default();
     let week = 7 * 24;
     let start = 0i64;
     let eval_from = start + WARMUP_WEEKS * week;
-    let end = eval_from + EVAL_WEEKS * week;
+    let windows = detector.oracle_windows();
+    score.oracle_threshold =
+        (!windows.is_empty()).then(|| oracle_threshold(windows, cell.level, cell.seed, life));
     for k in 0..cell.series {
-        let mut rng =
-            StdRng::seed_from_u64(cell.seed.wrapping_mul(1_000_003).wrapping_add(k as u64));
-        // The outbreak starts somewhere in the evaluated weeks, leaving room to finish.
-        let onset = if cell.outbreak == Outbreak::None {
-            i64::MAX
-        } else {
-            rng.random_range(eval_from..end - cell.outbreak.buckets())
-        };
-        let counts: Vec<u64> = (start..end)
-            .map(|b| {
-                let mu = seasonal_mean(cell.level.mean(), b);
-                let extra = if (onset..onset + cell.outbreak.buckets()).contains(&b) {
-                    cell.outbreak.extra(b - onset, mu)
-                } else {
-                    0.0
-                };
-                draw(&mut rng, mu, PHI) + draw(&mut rng, extra, 1.0)
-            })
-            .collect();
-        let (alert_starts, alarms) = alerts(detector, &counts, start, settings, life, &mut score);
+        let (onset, counts) = draw_series(cell, k);
+        let (alert_starts, alarms) = alerts(
+            detector, cell.level, &counts, start, settings, life, &mut score,
+        );
         score.series += 1;
         score.weeks += EVAL_WEEKS as f64;
         if cell.outbreak != Outbreak::None {
@@ -224,6 +362,7 @@ pub fn run(cell: Cell, detector: Detector, settings: &Settings, life: &Lifecycle
 /// `counts` (bucket `start` first).
 fn alerts(
     detector: Detector,
+    level: Level,
     counts: &[u64],
     start: i64,
     settings: &Settings,
@@ -233,6 +372,12 @@ fn alerts(
     let mut starts = Vec::new();
     let mut alarms = Vec::new();
     match detector {
+        Detector::Oracle | Detector::OracleThree => {
+            // `run` calibrated the threshold before the first series.
+            let threshold = score.oracle_threshold.unwrap_or(0.0);
+            let p = oracle_p_values(detector.oracle_windows(), level, counts, start);
+            return oracle_alerts(&p, counts, start, life, threshold);
+        }
         Detector::FixedThreshold | Detector::EarsC1 => {
             // Stateless rules: an alert starts where an alarm follows a bucket without one.
             let mut firing = false;

@@ -3,7 +3,7 @@
 //! alerter) all use.
 
 use crate::lifecycle::{guard, Event, Lifecycle, Tracker};
-use crate::{assess, assess_window, Assessment, Method, Series, Settings};
+use crate::{assess_spread, assess_window_spread, Assessment, Method, Series, Settings};
 
 pub struct Watch {
     pub series: Series,
@@ -33,6 +33,21 @@ impl Watch {
         }
     }
 
+    /// Where the series' alert is: inactive, pending or firing.
+    pub fn state(&self) -> crate::lifecycle::State {
+        self.tracker.state()
+    }
+
+    /// The first bucket of the open alert, if one is pending or firing.
+    pub fn start(&self) -> Option<i64> {
+        self.tracker.start()
+    }
+
+    /// The open alert's largest bucket and its total so far.
+    pub fn peak_total(&self) -> Option<(u64, u64)> {
+        self.tracker.peak_total()
+    }
+
     /// Closes `bucket` with `observed` signals. `recent_authors` is the number of distinct
     /// authors in the last four buckets, `None` when authors are unknown (bare counts).
     pub fn step(
@@ -47,9 +62,12 @@ impl Watch {
             + (1..=3)
                 .filter_map(|lag| self.series.get(bucket - lag).map(|(c, _)| c))
                 .sum::<u64>();
-        let a = assess(settings, &self.series, bucket, observed);
-        let window = assess_window(settings, &self.series, &a, bucket).filter(|w| w.exceeded);
-        let cusum = self.series.close(settings, bucket, observed, &a);
+        let (a, spread) = assess_spread(settings, &self.series, bucket, observed);
+        let window =
+            assess_window_spread(settings, &self.series, &a, spread, bucket).filter(|w| w.exceeded);
+        let cusum = self
+            .series
+            .close_spread(settings, bucket, observed, &a, spread);
         let alarm = a.exceeded || window.is_some() || cusum;
         let guarded = guard(life, recent_count, recent_authors);
         let event = self.tracker.step(life, bucket, &a, alarm, guarded);

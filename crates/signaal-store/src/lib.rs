@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use signaal_core::{Alert, ClassifiedEnvelope};
+use signaal_core::{Alert, AlertEvent, ClassifiedEnvelope};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::types::Json;
@@ -46,6 +46,9 @@ pub enum StoreError {
     /// fault, so this is always worth a retry.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// A call the store cannot serve as asked (a bucket of zero seconds).
+    #[error("invalid request to the store: {0}")]
+    Invalid(String),
     #[error("could not encode `{field}` as JSON: {source}")]
     Encode {
         field: &'static str,
@@ -64,7 +67,7 @@ impl StoreError {
     /// batch must never be dead-lettered for it.
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::Url { .. } | StoreError::Encode { .. } => false,
+            StoreError::Url { .. } | StoreError::Encode { .. } | StoreError::Invalid(_) => false,
             StoreError::Unavailable(_) | StoreError::ConnectTimeout { .. } => true,
             StoreError::Connect { source, .. } | StoreError::Sql(source) => transient(source),
             StoreError::Migrate(
@@ -257,6 +260,9 @@ macro_rules! on_pool {
     };
 }
 
+mod alerts;
+pub use alerts::{OutboxItem, ThemeBucketCount, ThemeSignal};
+
 /// Rows per multi-row insert: 19 parameters a row stays far below both backends' limits.
 const ROWS_PER_STATEMENT: usize = 500;
 
@@ -282,7 +288,9 @@ pub struct Report {
     pub by_theme: Vec<(String, i64)>,
     pub by_cause: Vec<(String, i64)>,
     pub by_kind: Vec<(String, i64)>,
-    pub alerts: Vec<Alert>,
+    /// Every alert's latest state (the old fixed-threshold `alerts` table of 0001 is no longer
+    /// written).
+    pub alerts: Vec<AlertEvent>,
 }
 
 impl Store {
@@ -533,7 +541,9 @@ impl Store {
         })
     }
 
-    /// Stores an alert; returns false when an alert with that id was already stored.
+    /// Stores a fixed-threshold alert of before issue 13 in the `alerts` table of 0001; returns
+    /// false when one with that id was already stored. Nothing in signaal writes these any more
+    /// (spike alerts are [`Store::save_alert_events`]); kept so that registers keep and show them.
     pub async fn save_alert(&self, alert: &Alert) -> Result<bool> {
         on_pool!(self, pool => {
             let done = sqlx::query(
@@ -618,7 +628,7 @@ impl Store {
             by_kind: self
                 .counts("select kind, count(*) as n from signals group by kind order by n desc, kind")
                 .await?,
-            alerts: self.alerts().await?,
+            alerts: self.latest_alert_states().await?,
         })
     }
 

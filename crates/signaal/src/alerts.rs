@@ -1,6 +1,8 @@
 //! `signaal alerts backtest`: the spike detector over history, to tune `alpha` and `min_count`
 //! before going live. Prints one JSON object per alert event on stdout and a summary per
-//! series on stderr.
+//! series on stderr. History is the register (`--from`, `--to`), classified NDJSON, or a CSV of
+//! counts; the detector's settings come from `[alerter]` in the configuration unless a flag
+//! overrides them.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,36 +14,60 @@ use signaal_detect::backtest::{self, Event, SignalRow};
 use signaal_detect::lifecycle::Lifecycle;
 use signaal_detect::Settings;
 
+use crate::config::Config;
+
 #[derive(Subcommand)]
 pub enum AlertsCommand {
-    /// Run the detector over history: a CSV of counts (`timestamp,count` for one series, or
-    /// `timestamp,series,count`; a header line is optional; counts carry no authors, so only
-    /// `--min-count` guards), or classified signals as NDJSON (`signals.classified` envelopes:
-    /// a series per theme, each author once per bucket, retweets left out).
+    /// Run the detector over history: the register (`--from` [`--to`]), a CSV of counts
+    /// (`timestamp,count` for one series, or `timestamp,series,count`; a header line is
+    /// optional; counts carry no authors, so only `--min-count` guards), or classified signals
+    /// as NDJSON (`signals.classified` envelopes). Signals make a series per theme, each author
+    /// counts once per bucket, retweets not at all.
     Backtest(BacktestArgs),
 }
 
 #[derive(Args)]
-#[command(group(clap::ArgGroup::new("input").required(true).args(["counts", "classified"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["counts", "classified", "from"])))]
 pub struct BacktestArgs {
+    /// The register (`[store] url` of the configuration) from this time on (RFC 3339,
+    /// `YYYY-MM-DD[ HH:MM]` in UTC, or Unix seconds).
+    #[arg(long, value_parser = parse_time_arg)]
+    pub from: Option<DateTime<Utc>>,
+    /// …up to this time (default: now).
+    #[arg(long, requires = "from", value_parser = parse_time_arg)]
+    pub to: Option<DateTime<Utc>>,
     /// CSV of counts.
     #[arg(long)]
     pub counts: Option<PathBuf>,
     /// NDJSON of classified envelopes (as on `signals.classified`).
     #[arg(long)]
     pub classified: Option<PathBuf>,
-    /// With `--classified`: also a series per theme and channel (`theme|channel`).
+    /// With signals: also a series per theme and channel (`theme/channel`; default: the
+    /// configuration's `alerter.by_channel`).
     #[arg(long)]
     pub by_channel: bool,
-    /// Probability of an exceedance per bucket per series when nothing is going on.
-    #[arg(long, default_value_t = Settings::default().alpha)]
-    pub alpha: f64,
-    /// Signals needed in the last four buckets before anything alerts.
-    #[arg(long, default_value_t = Lifecycle::default().min_count)]
-    pub min_count: u64,
-    /// Bucket length in seconds (must divide a day).
-    #[arg(long, default_value_t = Settings::default().bucket_seconds)]
-    pub bucket_seconds: i64,
+    /// Probability of an exceedance per bucket per series when nothing is going on (default:
+    /// `alerter.detect.alpha`, 0.001).
+    #[arg(long)]
+    pub alpha: Option<f64>,
+    /// Signals needed in the last four buckets before anything alerts (default:
+    /// `alerter.lifecycle.min_count`, 5).
+    #[arg(long)]
+    pub min_count: Option<u64>,
+    /// Bucket length in seconds, must divide a day (default: `alerter.detect.bucket_seconds`).
+    #[arg(long)]
+    pub bucket_seconds: Option<i64>,
+}
+
+fn parse_time_arg(s: &str) -> Result<DateTime<Utc>, String> {
+    let t = parse_time(s)
+        .or_else(|| parse_time(&format!("{} 00:00", s.trim())))
+        .ok_or_else(|| {
+            format!("`{s}` is not a time (RFC 3339, YYYY-MM-DD[ HH:MM] in UTC, or Unix seconds)")
+        })?;
+    Utc.timestamp_opt(t, 0)
+        .single()
+        .ok_or_else(|| format!("`{s}` is out of range"))
 }
 
 /// A time as counts files write them: RFC 3339, `YYYY-MM-DD HH:MM[:SS]` (UTC), or Unix seconds.
@@ -118,7 +144,7 @@ pub fn read_classified(
                 signaal_core::brief(&e.to_string())
             )
         })?;
-        if env.signal.meta.contains_key("retweet_of") {
+        if env.signal.is_repost() {
             continue;
         }
         let mut series = Vec::new();
@@ -126,7 +152,7 @@ pub fn read_classified(
             if !series.contains(&t.id) {
                 series.push(t.id.clone());
                 if by_channel {
-                    series.push(format!("{}|{}", t.id, env.signal.channel.as_str()));
+                    series.push(format!("{}/{}", t.id, env.signal.channel.as_str()));
                 }
             }
         }
@@ -150,19 +176,55 @@ fn rfc3339(t: i64) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
-pub fn run(cmd: AlertsCommand) -> anyhow::Result<()> {
+pub async fn run(cmd: AlertsCommand, cfg: &Config) -> anyhow::Result<()> {
     let AlertsCommand::Backtest(args) = cmd;
+    let defaults = &cfg.alerter;
     let settings = Settings {
-        alpha: args.alpha,
-        bucket_seconds: args.bucket_seconds,
-        ..Settings::default()
+        alpha: args.alpha.unwrap_or(defaults.detect.alpha),
+        bucket_seconds: args
+            .bucket_seconds
+            .unwrap_or(defaults.detect.bucket_seconds),
+        ..defaults.detect.clone()
     };
     settings.validate()?;
     let life = Lifecycle {
-        min_count: args.min_count,
-        ..Lifecycle::default()
+        min_count: args.min_count.unwrap_or(defaults.lifecycle.min_count),
+        ..defaults.lifecycle.clone()
     };
+    let by_channel = args.by_channel || defaults.by_channel;
     let (events, summary) = match (&args.counts, &args.classified) {
+        _ if args.from.is_some() => {
+            let from = args.from.unwrap_or_default();
+            let to = args.to.unwrap_or_else(Utc::now);
+            if to <= from {
+                anyhow::bail!("--to ({to}) is not after --from ({from})");
+            }
+            let store = crate::workers::connect_store(cfg).await?;
+            let mut rows = Vec::new();
+            store
+                .for_each_theme_signal(from, to, |sig| {
+                    let mut series = Vec::with_capacity(sig.themes.len() * 2);
+                    for t in &sig.themes {
+                        series.push(t.clone());
+                        if by_channel {
+                            series.push(format!("{t}/{}", sig.channel));
+                        }
+                    }
+                    rows.push(SignalRow {
+                        at: sig.occurred_at.timestamp(),
+                        series,
+                        id: sig.id,
+                        author: sig.author,
+                    });
+                })
+                .await?;
+            store.close().await;
+            if rows.is_empty() {
+                anyhow::bail!("the register holds no signals with a theme between {from} and {to}");
+            }
+            eprintln!("{} signals with a theme from the register", rows.len());
+            backtest::run_signals(&settings, &life, rows)
+        }
         (Some(path), _) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read `{}`", path.display()))?;
@@ -172,11 +234,11 @@ pub fn run(cmd: AlertsCommand) -> anyhow::Result<()> {
         (None, Some(path)) => {
             let file = std::fs::File::open(path)
                 .with_context(|| format!("cannot read `{}`", path.display()))?;
-            let rows = read_classified(std::io::BufReader::new(file), args.by_channel)
+            let rows = read_classified(std::io::BufReader::new(file), by_channel)
                 .with_context(|| format!("`{}`", path.display()))?;
             backtest::run_signals(&settings, &life, rows)
         }
-        (None, None) => anyhow::bail!("give `--counts` or `--classified`"),
+        (None, None) => anyhow::bail!("give `--from`, `--counts` or `--classified`"),
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -486,6 +486,9 @@ impl Config {
             )
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         }
+        self.alerter
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         Ok(())
     }
 

@@ -185,8 +185,10 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
         // The demo's pseudonyms only need to be stable within the demo.
         cfg.classifier.author_secret = "signaal-demo".into();
     }
-    cfg.alerter.window_seconds = 3600;
-    cfg.alerter.threshold = 10;
+    // The samples are history: once they are in, let the clock close the remaining buckets at
+    // once, so the flare-up's alert can resolve before the report.
+    cfg.alerter.idle_seconds = 1;
+    cfg.alerter.lateness_seconds = 0;
 
     let expected = expected_ids(dir.path(), &rec, &cfg)?;
     let store = workers::connect_store(&cfg).await?;
@@ -217,9 +219,10 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    // The alerter trails the classifier: give it a moment to count the last batch.
-    let grace = Instant::now() + Duration::from_secs(5);
-    while missing == 0 && Instant::now() < grace && store.alerts().await?.is_empty() {
+    // The alerter trails the classifier, and closes the last buckets once nothing has come for
+    // a second: give it a moment to see the flare-up through to its end.
+    let grace = Instant::now() + Duration::from_secs(10);
+    while missing == 0 && Instant::now() < grace && !all_resolved(&store).await? {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     shutdown.cancel();
@@ -237,6 +240,15 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
     store.close().await;
     print!("{}", render(&report, expected.len(), started.elapsed()));
     Ok(())
+}
+
+/// Whether at least one alert was raised and every alert has resolved.
+async fn all_resolved(store: &signaal_store::Store) -> anyhow::Result<bool> {
+    let alerts = store.latest_alert_states().await?;
+    Ok(!alerts.is_empty()
+        && alerts
+            .iter()
+            .all(|a| a.state == signaal_core::AlertState::Resolved))
 }
 
 fn bar(n: i64, max: i64, width: usize) -> String {
@@ -290,14 +302,22 @@ pub fn render(r: &Report, samples: usize, elapsed: Duration) -> String {
         let _ = writeln!(o, "  none");
     }
     for a in &r.alerts {
+        let words: Vec<&str> = a.top_words.iter().map(|w| w.value.as_str()).collect();
         let _ = writeln!(
             o,
-            "  {} spiked: {} signals between {} and {} UTC (threshold {})",
-            a.theme,
-            a.count,
-            a.window_start.format("%Y-%m-%d %H:%M"),
-            a.window_end.format("%H:%M"),
-            a.threshold
+            "  {} spiked {} UTC: peak {} signals an hour, {} in all ({}); {} at {} UTC; words: {}",
+            a.series,
+            a.alert_start.format("%Y-%m-%d %H:%M"),
+            a.peak,
+            a.total,
+            a.channels
+                .iter()
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            a.state.as_str(),
+            a.bucket_start.format("%Y-%m-%d %H:%M"),
+            words.join(", ")
         );
     }
     let _ = writeln!(o, "\nWall time {:.1} s", elapsed.as_secs_f64());

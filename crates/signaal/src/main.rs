@@ -218,7 +218,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => {
             return offline::eval(&config::Config::load(cli.config.as_deref())?, &args)
         }
-        Command::Alerts(cmd) => return alerts::run(cmd),
+        Command::Alerts(cmd) => {
+            return alerts::run(cmd, &config::Config::load(cli.config.as_deref())?).await
+        }
         Command::Email(a) => (Worker::Email, a),
         Command::Phone(a) => (Worker::Phone, a),
         Command::Social(a) => (Worker::Social, a),

@@ -86,3 +86,50 @@ pub fn envelope(
     };
     ClassifiedEnvelope::new(s, c, "test")
 }
+
+/// An hour after [`minute`]`(0)`.
+pub fn hour(h: i64) -> DateTime<Utc> {
+    minute(h * 60)
+}
+
+/// An alert event of `series` whose alert started at `hour(start)`, in `state` for the bucket
+/// `hour(bucket)`, with deterministic ids as the alerter makes them.
+pub fn alert_event(
+    series: &str,
+    start: i64,
+    state: signaal_core::AlertState,
+    bucket: i64,
+) -> signaal_core::AlertEvent {
+    use signaal_core::{AlertEvent, Count, Severity};
+    let alert_id = AlertEvent::alert_id_for(series, hour(start));
+    AlertEvent {
+        id: AlertEvent::event_id_for(&alert_id, state, hour(bucket)),
+        alert_id,
+        series: series.into(),
+        theme: series.split('/').next().unwrap_or(series).into(),
+        channel: series.split_once('/').map(|(_, c)| c.to_string()),
+        state,
+        severity: Severity::Warning,
+        alert_start: hour(start),
+        bucket_start: hour(bucket),
+        bucket_end: hour(bucket + 1),
+        observed: 12,
+        expected: 2.25,
+        upper: Some(7.0),
+        p_value: 1.5e-7,
+        method: "farrington".into(),
+        peak: 12,
+        total: 12 + u64::try_from(bucket - start).unwrap_or(0),
+        channels: [("twitter".to_string(), 9), ("email".to_string(), 3)].into(),
+        top_subjects: vec![Count {
+            value: "WOZ".into(),
+            count: 4,
+        }],
+        top_words: vec![Count {
+            value: "inloggen".into(),
+            count: 7,
+        }],
+        sample_signal_ids: vec!["0123456789abcdef0123456789abcdef".into()],
+        emitted_at: hour(bucket + 1) + chrono::Duration::seconds(5),
+    }
+}
