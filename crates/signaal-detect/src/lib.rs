@@ -5,10 +5,15 @@
 //! - with enough history, in the manner of the "Farrington flexible" method (Noufaily et al.,
 //!   2013): the baseline is the comparable past buckets — the same hour on each of the recent
 //!   days and the same hour of the week in recent weeks, ± a bucket — fitted by a quasi-Poisson
-//!   regression (an effect for "same weekday", a trend only when significant), with buckets that
-//!   alarmed before left out and outlying ones down-weighted so a flare-up does not raise its
-//!   own baseline. The threshold is the `1 − α` quantile of the negative binomial with the
-//!   estimated over-dispersion `φ` (Poisson when `φ ≤ 1`), and the p-value is `P(Y ≥ y)`;
+//!   regression (each weekday's level, from its whole days, as an offset; an effect for "same
+//!   weekday" at this hour and a trend only when significant), with buckets that alarmed before
+//!   left out and outlying ones down-weighted so a flare-up does not raise its own baseline.
+//!   The threshold is the `1 − α` quantile of the predictive negative binomial: the estimated
+//!   over-dispersion `φ` (Poisson when `φ ≤ 1`) widened by the uncertainty of the expected
+//!   count itself ([`Spread`]); the p-value is `P(Y ≥ y)`;
+//! - [`assess_window`] sums the last [`WINDOW`] buckets against their expected counts, with most
+//!   of `α` ([`Settings::window_share`]): a burst over a few quiet hours stands out in the sum
+//!   before any single hour does;
 //! - with a short history, EARS C2/C3 (mean and deviation of the buckets just before, with a
 //!   guard gap and a minimum deviation);
 //! - and [`Series::close`] runs a negative-binomial CUSUM on the expected counts, which catches
@@ -41,7 +46,10 @@ pub struct Settings {
     pub weeks: i64,
     /// Comparable buckets reach this many buckets either side.
     pub window: i64,
-    /// Probability of an exceedance per bucket per series when nothing is going on.
+    /// Probability of an exceedance per bucket per series when nothing is going on, split
+    /// between the bucket's own test and the window test ([`Settings::window_share`]). At the
+    /// default 0.001 the simulation (BENCHMARKS.md) measures about 0.23 false alerts per series
+    /// per week at 5 signals an hour: one a month.
     pub alpha: f64,
     /// History (days) needed before the regression decides; before that EARS does.
     pub min_history_days: i64,
@@ -72,7 +80,7 @@ impl Default for Settings {
             days: 42,
             weeks: 6,
             window: 1,
-            alpha: 0.002,
+            alpha: 0.001,
             min_history_days: 7,
             trend_significance: 0.05,
             ears_min_sigma: 0.5,
@@ -102,7 +110,7 @@ impl Settings {
         if self.bucket_seconds <= 0 || 86_400 % self.bucket_seconds != 0 {
             return Err(SettingsError::Bucket(self.bucket_seconds));
         }
-        let checks: [(&'static str, f64, bool, &'static str); 7] = [
+        let checks: [(&'static str, f64, bool, &'static str); 9] = [
             (
                 "days",
                 self.days as f64,
@@ -144,6 +152,18 @@ impl Settings {
                 self.cusum_limit,
                 self.cusum_limit > 0.0,
                 "above 0",
+            ),
+            (
+                "window_share",
+                self.window_share,
+                (0.0..=1.0).contains(&self.window_share),
+                "0–1",
+            ),
+            (
+                "weekday_significance",
+                self.weekday_significance,
+                (0.0..=1.0).contains(&self.weekday_significance),
+                "0–1",
             ),
         ];
         for (name, value, ok, range) in checks {
@@ -239,9 +259,11 @@ pub struct Assessment {
     pub trend: bool,
 }
 
-/// One series' recent counts per bucket, and its CUSUM. Memory: two bytes per bucket kept
-/// ([`Settings::history_buckets`], 1,009 for the defaults) plus one bit for alarms: about
-/// 2.2 KB a series.
+/// One series' recent counts per bucket, and its CUSUM. Memory ([`Series::heap_bytes`] plus the
+/// struct): a `u16` count and a `bool` alarm flag per bucket kept
+/// ([`Settings::history_buckets`] + 1, 1,010 for the defaults: 3,030 bytes), the last
+/// [`WINDOW`]` − 1` judged buckets (40 bytes each) and about 130 bytes of fields: some 3.3 KB
+/// a series, 33 MB for 10,000.
 #[derive(Debug, Clone)]
 pub struct Series {
     /// First bucket this series was watched in (earlier buckets are unknown, not zero).
@@ -294,12 +316,21 @@ impl Series {
         Series {
             origin,
             front: origin,
-            counts: VecDeque::new(),
-            alarms: VecDeque::new(),
+            // Allocated once, exactly: `set` holds one bucket more than kept before it drops
+            // the oldest.
+            counts: VecDeque::with_capacity(settings.history_buckets() + 1),
+            alarms: VecDeque::with_capacity(settings.history_buckets() + 1),
             capacity: settings.history_buckets(),
             cusum: 0.0,
             recent: VecDeque::with_capacity(WINDOW),
         }
+    }
+
+    /// Bytes this series holds on the heap (its struct aside).
+    pub fn heap_bytes(&self) -> usize {
+        self.counts.capacity() * std::mem::size_of::<u16>()
+            + self.alarms.capacity() * std::mem::size_of::<bool>()
+            + self.recent.capacity() * std::mem::size_of::<Recent>()
     }
 
     pub fn origin(&self) -> i64 {
@@ -601,40 +632,35 @@ fn reweight(y: &[f64], fit: &glm::Fit, phi: f64) -> Vec<f64> {
     raw.iter().map(|w| w * n / sum.max(1e-12)).collect()
 }
 
-/// One design: fit, reweight, fit again. Returns the second fit, its weights and the first
-/// fit's `φ`.
-static PHI_MODE: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
-fn fit_design(x: &[Vec<f64>], y: &[f64], offset: &[f64]) -> Option<(glm::Fit, Vec<f64>, f64)> {
+/// One design: fit, reweight, fit again. Returns the second fit and `φ`.
+fn fit_design(x: &[Vec<f64>], y: &[f64], offset: &[f64]) -> Option<(glm::Fit, f64)> {
     let ones = vec![1.0; y.len()];
     let first = glm::fit_poisson_offset(x, y, &ones, offset)?;
     let phi = first.phi(y, &ones);
     let weights = reweight(y, &first, phi);
     let fit = glm::fit_poisson_offset(x, y, &weights, offset)?;
-    let mode = *PHI_MODE.get_or_init(|| std::env::var("PHI_MODE").ok().and_then(|v| v.parse().ok()).unwrap_or(0));
-    let phi = match mode {
-        1 => fit.phi(y, &weights),
-        2 => {
-            let kept: Vec<f64> = weights.iter().zip(&first.leverage).map(|(w, _)| if *w < 0.999 * weights.iter().cloned().fold(0.0, f64::max) { 0.0 } else { 1.0 }).collect();
-            let n_kept: f64 = kept.iter().sum();
-            let p = fit.beta.len() as f64;
-            let pearson: f64 = y.iter().zip(&fit.fitted).zip(&kept).map(|((y, mu), k)| k * (y - mu).powi(2) / mu.max(1e-10)).sum();
-            if n_kept > p { (pearson / (n_kept - p)).max(1.0) } else { phi }
-        }
-        3 => {
-            let phi_w = fit.phi(y, &weights);
-            let cap = 2.58f64.powi(2) * phi_w;
-            let p = fit.beta.len();
-            if y.len() > p {
-                let pearson: f64 = y.iter().zip(&fit.fitted).map(|(y, mu)| ((y - mu).powi(2) / mu.max(1e-10)).min(cap)).sum();
-                (pearson / (y.len() - p) as f64).max(1.0)
-            } else { phi }
-        }
-        _ => phi,
-    };
-    // φ from the unweighted fit: down-weighting the largest residuals is right for the mean
-    // but biases the spread low (the dispersion estimated without its own tail), and a
-    // threshold on too thin a tail alarms more often than α says.
-    Some((fit, weights, phi))
+    let phi = winsorized_phi(&fit, y, &weights);
+    Some((fit, phi))
+}
+
+/// `φ` from the reweighted fit's Pearson residuals, each squared residual capped at 2.58² times
+/// the weighted estimate. Neither textbook choice is right here: the unweighted `φ` lets a
+/// few outlying buckets (another weekday's busy hour among the comparable ones) widen every
+/// threshold until a six-fold hour passes, and the weighted one (Noufaily et al.) is the
+/// dispersion estimated without its own tail, so a threshold on it alarms more often than
+/// `alpha` says. Capping keeps the ordinary tail and bounds what one outlier adds.
+fn winsorized_phi(fit: &glm::Fit, y: &[f64], weights: &[f64]) -> f64 {
+    let p = fit.beta.len();
+    if y.len() <= p {
+        return 1.0;
+    }
+    let cap = 2.58f64.powi(2) * fit.phi(y, weights);
+    let pearson: f64 = y
+        .iter()
+        .zip(&fit.fitted)
+        .map(|(y, mu)| ((y - mu).powi(2) / mu.max(1e-10)).min(cap))
+        .sum();
+    (pearson / (y.len() - p) as f64).max(1.0)
 }
 
 /// The log of each weekday's level (signals per bucket), from every kept bucket before
@@ -727,7 +753,7 @@ fn farrington(
                 .iter()
                 .map(|(b, _)| row(settings, bucket, *b, wd, tr))
                 .collect();
-            let Some((fit, _, phi)) = fit_design(&x, &y, &offset) else {
+            let Some((fit, phi)) = fit_design(&x, &y, &offset) else {
                 continue;
             };
             let x0 = row(settings, bucket, bucket, wd, tr);
@@ -746,7 +772,7 @@ fn farrington(
                     .map(|(b, _)| row(settings, bucket, *b, true, false))
                     .collect();
                 let keep = fit_design(&x, &y, &offset)
-                    .is_some_and(|(f, _, p)| significant(&f, p, settings.weekday_significance));
+                    .is_some_and(|(f, p)| significant(&f, p, settings.weekday_significance));
                 if !keep {
                     continue;
                 }
