@@ -222,17 +222,25 @@ pub async fn rebuild(store: &Store, cfg: &AlertConfig, closed: i64) -> Result<Li
     }
     // History starts where the register does: weeks of zeros before the first signal would
     // make every early signal a spike.
-    let first = counts
+    let first = match counts
         .iter()
         .map(|c| c.bucket.div_euclid(settings.bucket_seconds))
-        .min();
-    let origin = first.unwrap_or(replay_from).max(load_from);
+        .min()
+    {
+        Some(first) => Some(first),
+        None => store
+            .first_theme_signal(at(settings, replay_from), at(settings, closed + 1))
+            .await?
+            .map(|t| settings.bucket_of(t.timestamp())),
+    };
+    let origin = first.unwrap_or(closed + 1).max(load_from);
+    // The replay starts where history does when that is inside the replay window.
     let mut live = Live::new(
         settings.clone(),
         cfg.lifecycle.clone(),
         cfg.by_channel,
         origin,
-        replay_from - 1,
+        replay_from.max(origin) - 1,
     );
     for c in &counts {
         let bucket = c.bucket.div_euclid(settings.bucket_seconds);
@@ -434,9 +442,13 @@ async fn watch(
             publisher.dead_letters(undecodable).await?;
         }
         if live.is_none() {
-            // First start: history begins with the first signal seen.
-            if let Some(first) = envelopes.iter().map(|e| e.signal.occurred_at).min() {
-                let closed = settings.bucket_of(first.timestamp()) - 1;
+            // First start: history begins with the first signal seen, or as far before the
+            // newest as signals may come late, whichever is earlier (another partition's first
+            // batch may still hold older ones).
+            let times = envelopes.iter().map(|e| e.signal.occurred_at.timestamp());
+            if let (Some(first), Some(newest)) = (times.clone().min(), times.max()) {
+                let from = first.min(newest.saturating_sub(cfg.lateness_seconds));
+                let closed = settings.bucket_of(from) - 1;
                 live = Some(rebuild(store, cfg, closed).await?);
             }
         }

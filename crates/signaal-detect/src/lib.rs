@@ -865,8 +865,13 @@ fn ears(settings: &Settings, series: &Series, bucket: i64, observed: u64) -> Ass
         })
         .sum();
     let c3 = earlier + (stat - 1.0).max(0.0);
-    let c2_exceeded = stat > 3.0;
-    let c3_exceeded = c3 > 2.0 && observed as f64 > mean;
+    // EARS's normal approximation is far off for a handful of signals: never alarm on a count
+    // that a Poisson count with the baseline's mean reaches more often than α (two signals in
+    // an hour that usually has a third of one is not a spike).
+    let floor = CountModel { mean, phi: 1.0 }.upper(settings.bucket_alpha());
+    let plausible = observed > floor;
+    let c2_exceeded = stat > 3.0 && plausible;
+    let c3_exceeded = c3 > 2.0 && observed as f64 > mean && plausible;
     let method = if !c2_exceeded && c3_exceeded {
         Method::EarsC3
     } else {

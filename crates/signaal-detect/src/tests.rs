@@ -143,6 +143,26 @@ fn a_short_history_is_judged_by_ears_and_says_so() {
 }
 
 #[test]
+fn ears_does_not_alarm_on_two_signals_where_a_third_is_usual() {
+    let st = Settings::default();
+    // Seven buckets of history with one signal in two of them: EARS's own statistic calls two
+    // signals a spike (its deviation is floored at half a signal), a Poisson count would not.
+    let start = MONDAY;
+    let mut s = Series::new(&st, start);
+    for (i, y) in [0, 1, 0, 0, 0, 1, 0, 0, 0, 0].into_iter().enumerate() {
+        let b = start + i as i64;
+        let a = assess(&st, &s, b, y);
+        s.close(&st, b, y, &a);
+    }
+    let now = start + 10;
+    let two = assess(&st, &s, now, 2);
+    assert!(matches!(two.method, Method::EarsC2 | Method::EarsC3));
+    assert!(!two.exceeded, "{two:?}");
+    let six = assess(&st, &s, now, 6);
+    assert!(six.exceeded, "{six:?}");
+}
+
+#[test]
 fn the_cusum_catches_a_slow_rise_under_the_threshold() {
     let st = Settings::default();
     let (mut s, now) = history(&st, 42, 6, |_| 5.0);

@@ -405,6 +405,22 @@ impl Store {
         }
     }
 
+    /// When the earliest themed signal in `[from, to)` occurred, if there is one (where a
+    /// series' history starts). Reads the theme rows of the range: meant for the alerter's start.
+    pub async fn first_theme_signal(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>> {
+        const SQL: &str = "select min(occurred_ms) from signal_themes \
+             where occurred_ms >= $1 and occurred_ms < $2";
+        let (from, to) = (from.timestamp_millis(), to.timestamp_millis());
+        let first: Option<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar(SQL).bind(from).bind(to).fetch_one(pool).await?
+        });
+        Ok(first.and_then(DateTime::from_timestamp_millis))
+    }
+
     /// Calls `f` with every themed signal that occurred in `[from, to)`, in time order (then by
     /// id), without holding more than one signal: rows are streamed from one query. Reposts
     /// have no theme rows and are left out, as in [`Store::theme_bucket_counts`]. Returns how

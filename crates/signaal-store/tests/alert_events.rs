@@ -466,6 +466,16 @@ async fn history(store: Store, url: String) -> Result<(), BoxError> {
         .theme_bucket_counts(minute(0), minute(60), 0, false)
         .await
         .is_err());
+    assert_eq!(
+        store.first_theme_signal(minute(1), minute(200)).await?,
+        Some(minute(5)),
+        "{backend}: the first themed signal from `from` on"
+    );
+    assert_eq!(
+        store.first_theme_signal(minute(181), minute(200)).await?,
+        None,
+        "{backend}: none in the range"
+    );
 
     let mut seen = Vec::new();
     let n = store

@@ -82,21 +82,35 @@ fn recordings() -> Recordings {
     }
 }
 
+/// The bundled samples as the workers will read them: every sample's id, and the latest time a
+/// sample occurred.
+struct Expected {
+    ids: BTreeSet<String>,
+    earliest: i64,
+    latest: i64,
+}
+
 /// The ids every bundled sample must end up with, computed by the same pure parsers.
-fn expected_ids(root: &Path, rec: &Recordings, cfg: &Config) -> anyhow::Result<BTreeSet<String>> {
+fn expected_ids(root: &Path, rec: &Recordings, cfg: &Config) -> anyhow::Result<Expected> {
     let mut ids = BTreeSet::new();
+    let (mut earliest, mut latest) = (i64::MAX, i64::MIN);
+    let mut note = |s: &signaal_core::Signal| {
+        earliest = earliest.min(s.occurred_at.timestamp());
+        latest = latest.max(s.occurred_at.timestamp());
+        s.id.clone()
+    };
     let mail = signaal_email::worker::read_path(
         "demo-mail",
         &root.join("email"),
         &signaal_email::Rules::default(),
     )?;
-    ids.extend(mail.signals.iter().map(|s| s.id.clone()));
+    ids.extend(mail.signals.iter().map(&mut note));
     for inbox in &cfg.phone.inboxes {
         for entry in std::fs::read_dir(&inbox.path)? {
             let path = entry?.path();
             if path.is_file() {
                 signaal_phone::worker::read_export(&inbox.name, &path, &inbox.format(), 0, |b| {
-                    ids.extend(b.signals.iter().map(|s| s.id.clone()));
+                    ids.extend(b.signals.iter().map(&mut note));
                     Ok(())
                 })?;
             }
@@ -106,19 +120,26 @@ fn expected_ids(root: &Path, rec: &Recordings, cfg: &Config) -> anyhow::Result<B
         let resp = signaal_social::x::parse_response(body.as_bytes())?;
         ids.extend(
             signaal_social::x::to_signals(&resp, "demo-x", &[])
-                .into_iter()
-                .map(|s| s.id),
+                .iter()
+                .map(&mut note),
         );
     }
     for body in &rec.facebook_pages {
         let resp = signaal_social::facebook::parse_response(body.as_bytes())?;
         ids.extend(
             signaal_social::facebook::to_signals(&resp, "demo-facebook", FACEBOOK_PAGE)
-                .into_iter()
-                .map(|s| s.id),
+                .iter()
+                .map(&mut note),
         );
     }
-    Ok(ids)
+    if ids.is_empty() {
+        anyhow::bail!("the bundled samples hold no signals");
+    }
+    Ok(Expected {
+        ids,
+        earliest,
+        latest,
+    })
 }
 
 pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
@@ -185,12 +206,21 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
         // The demo's pseudonyms only need to be stable within the demo.
         cfg.classifier.author_secret = "signaal-demo".into();
     }
-    // The samples are history: once they are in, let the clock close the remaining buckets at
-    // once, so the flare-up's alert can resolve before the report.
+    let Expected {
+        ids: expected,
+        earliest,
+        latest,
+    } = expected_ids(dir.path(), &rec, &cfg)?;
+    // The samples are history, read in no particular order: the alerter starts once they are
+    // all on `signals.classified`, allows lateness up to their whole span (so nothing closes
+    // while it reads them), and once nothing has come for a second its clock closes every
+    // bucket up to now minus that lateness — well past the last sample.
+    let bucket = cfg.alerter.detect.bucket_seconds;
     cfg.alerter.idle_seconds = 1;
-    cfg.alerter.lateness_seconds = 0;
-
-    let expected = expected_ids(dir.path(), &rec, &cfg)?;
+    cfg.alerter.lateness_seconds = (latest - earliest).max(0) + bucket;
+    // The alerter has seen the flare-up through when its watermark is past the last sample by
+    // long enough for an alert to resolve.
+    let seen_through = latest + (i64::from(cfg.alerter.lifecycle.keep_firing_for) + 2) * bucket;
     let store = workers::connect_store(&cfg).await?;
     eprintln!(
         "signaal demo: {} samples, kafka {}, store {}",
@@ -204,14 +234,20 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
     );
 
     let shutdown = CancellationToken::new();
-    let pipeline = {
+    let mut pipeline = tokio::task::JoinSet::new();
+    for which in [
+        Worker::Email,
+        Worker::Phone,
+        Worker::Social,
+        Worker::Classifier,
+    ] {
         let (cfg, shutdown) = (cfg.clone(), shutdown.clone());
-        tokio::spawn(async move { workers::run(Worker::All, &cfg, shutdown).await })
-    };
+        pipeline.spawn(async move { workers::run(which, &cfg, shutdown).await });
+    }
 
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let mut missing = expected.len();
-    while Instant::now() < deadline && !pipeline.is_finished() {
+    while Instant::now() < deadline && pipeline.len() == 4 {
         let stored: BTreeSet<String> = store.signal_ids().await?.into_iter().collect();
         missing = expected.difference(&stored).count();
         if missing == 0 {
@@ -219,16 +255,25 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    // The alerter trails the classifier, and closes the last buckets once nothing has come for
-    // a second: give it a moment to see the flare-up through to its end.
-    let grace = Instant::now() + Duration::from_secs(10);
-    while missing == 0 && Instant::now() < grace && !all_resolved(&store).await? {
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    if missing == 0 {
+        // Stored means classified and published: the alerter finds them all on the topic.
+        let (cfg, shutdown) = (cfg.clone(), shutdown.clone());
+        pipeline.spawn(async move { workers::run(Worker::Alerter, &cfg, shutdown).await });
+        let grace = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < grace
+            && pipeline.len() == 5
+            && !alerter_done(&store, seen_through).await?
+        {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
     shutdown.cancel();
     stop_replay.cancel();
-    let outcome = pipeline.await.context("pipeline task")?;
-    outcome.context("pipeline failed")?;
+    while let Some(outcome) = pipeline.join_next().await {
+        outcome
+            .context("pipeline task")?
+            .context("pipeline failed")?;
+    }
     if missing > 0 {
         anyhow::bail!(
             "{missing} of {} samples were not stored within {} s",
@@ -236,19 +281,28 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
             args.timeout
         );
     }
+    if !alerter_done(&store, seen_through).await? {
+        anyhow::bail!("the alerter did not see the samples through within 30 s");
+    }
     let report = store.report().await?;
     store.close().await;
     print!("{}", render(&report, expected.len(), started.elapsed()));
     Ok(())
 }
 
-/// Whether at least one alert was raised and every alert has resolved.
-async fn all_resolved(store: &signaal_store::Store) -> anyhow::Result<bool> {
+/// Whether the alerter's watermark has passed `seen_through` and every alert has resolved.
+async fn alerter_done(store: &signaal_store::Store, seen_through: i64) -> anyhow::Result<bool> {
+    let watermark = store
+        .get_cursor("alerter", "watermark")
+        .await?
+        .and_then(|v| v.parse::<i64>().ok());
+    if watermark.is_none_or(|w| w < seen_through) {
+        return Ok(false);
+    }
     let alerts = store.latest_alert_states().await?;
-    Ok(!alerts.is_empty()
-        && alerts
-            .iter()
-            .all(|a| a.state == signaal_core::AlertState::Resolved))
+    Ok(alerts
+        .iter()
+        .all(|a| a.state == signaal_core::AlertState::Resolved))
 }
 
 fn bar(n: i64, max: i64, width: usize) -> String {
@@ -305,7 +359,8 @@ pub fn render(r: &Report, samples: usize, elapsed: Duration) -> String {
         let words: Vec<&str> = a.top_words.iter().map(|w| w.value.as_str()).collect();
         let _ = writeln!(
             o,
-            "  {} spiked {} UTC: peak {} signals an hour, {} in all ({}); {} at {} UTC; words: {}",
+            "  {} spiked {} UTC: peak {} people an hour, {} in all (signals: {}); {} at {} UTC; \
+             words: {}",
             a.series,
             a.alert_start.format("%Y-%m-%d %H:%M"),
             a.peak,
