@@ -9,10 +9,11 @@
 //! bucket (one person posting twenty times is one), retweets not at all. The guard sees the
 //! distinct authors of the last four buckets.
 //!
-//! Memory per series: the watch's history (2 bytes a bucket: 14 days or 6 weeks of hours are
-//! about 1,100 buckets, 2.2 KB), the open buckets' sets (only while they are open), three closed
-//! buckets of author hashes, and an open alert's tallies (capped). 10,000 quiet series take
-//! about 30 MB; `tests` measure it.
+//! Memory per series: the watch's history (3 bytes a bucket, a `u16` count and a `bool` alarm
+//! flag; 6 weeks of hours are 1,010 buckets, about 3.3 KB with the rest of the `Series`), the
+//! open buckets' sets (only while they are open), three closed buckets of author hashes, and an
+//! open alert's tallies (capped). 10,000 quiet series take about 33 MB; the simulation bench
+//! measures the histories (BENCHMARKS.md, "Spike detection, simulated").
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};

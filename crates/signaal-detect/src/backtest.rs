@@ -50,7 +50,7 @@ pub struct Bucket {
     pub authors: Option<BTreeSet<String>>,
 }
 
-/// Runs one series (`bucket number → bucket`; buckets missing between the first and the last
+/// Runs one series over the buckets `first..=last` (`bucket number → bucket`; buckets missing
 /// count zero). The guard wants `min_count` signals in the last four buckets and, when authors
 /// are known, `min_authors` distinct ones among them.
 pub fn run_series(
@@ -58,13 +58,9 @@ pub fn run_series(
     life: &Lifecycle,
     name: &str,
     buckets: &BTreeMap<i64, Bucket>,
+    (first, last): (i64, i64),
     events: &mut Vec<Event>,
 ) -> SeriesSummary {
-    let (Some((&first, _)), Some((&last, _))) =
-        (buckets.first_key_value(), buckets.last_key_value())
-    else {
-        return SeriesSummary::default();
-    };
     let mut watch = Watch::new(settings, first);
     let mut summary = SeriesSummary::default();
     let empty = Bucket::default();
@@ -180,8 +176,19 @@ fn run_all(
 ) -> (Vec<Event>, Summary) {
     let mut events = Vec::new();
     let mut summary = Summary::default();
+    // Every series runs over the whole history, as in the live alerter: from the first bucket
+    // of any series (a theme first seen later had nothing before) to the last of any (an alert
+    // at the end of one series still resolves while others go on).
+    let first = by_series.values().filter_map(|b| b.keys().next()).min();
+    let last = by_series
+        .values()
+        .filter_map(|b| b.keys().next_back())
+        .max();
+    let (Some(&first), Some(&last)) = (first, last) else {
+        return (events, summary);
+    };
     for (name, buckets) in by_series {
-        let s = run_series(settings, life, name, buckets, &mut events);
+        let s = run_series(settings, life, name, buckets, (first, last), &mut events);
         summary.series.insert(name.clone(), s);
     }
     (events, summary)
@@ -296,7 +303,9 @@ mod tests {
         ];
         let (_, summary) = run(&settings, &Lifecycle::default(), rows);
         assert_eq!(summary.series["a"].signals, 5);
-        assert_eq!(summary.series["a"].buckets, 1);
-        assert_eq!(summary.series["b"].buckets, 1);
+        assert_eq!(summary.series["b"].signals, 1);
+        // Both run over the whole history, hours 0 to 2, as the live alerter does.
+        assert_eq!(summary.series["a"].buckets, 3);
+        assert_eq!(summary.series["b"].buckets, 3);
     }
 }

@@ -37,14 +37,27 @@ fn medium_bursts_are_found_and_quiet_weeks_stay_quiet() {
         &life,
     );
     assert!(
-        quiet.false_per_week() <= 0.8,
-        "{:.2} false alerts per series per week without outbreaks (ceiling 0.8)",
+        quiet.false_per_week() <= 0.5,
+        "{:.2} false alerts per series per week without outbreaks (ceiling 0.5)",
         quiet.false_per_week()
     );
+    // 3x bursts: the full run finds 75 % (the oracle that knows the true means 75–78 %).
+    let three = run(
+        cell(Level::Medium, Outbreak::Burst { factor: 3.0 }),
+        Detector::Signaal,
+        &settings,
+        &life,
+    );
     eprintln!(
-        "medium 5x bursts found {:.0} %, {:.2} false alerts per series per week",
+        "medium bursts found: 5x {:.0} %, 3x {:.0} %; {:.2} false alerts per series per week",
         100.0 * burst.detection(),
+        100.0 * three.detection(),
         quiet.false_per_week()
+    );
+    assert!(
+        three.detection() >= 0.55,
+        "3x bursts at 5/h found {:.0} % (floor 55 %)",
+        100.0 * three.detection()
     );
     // The old fixed threshold, for scale: it alerts every few hours on the same series.
     let old = run(

@@ -1,4 +1,4 @@
-//! `[notify]` in the configuration: which notifiers are on, where they post, and how often a
+//! `[alerter.notify]` in the configuration: which notifiers are on, where they post, and how often a
 //! failed notification is tried again.
 
 use std::fmt;
@@ -52,7 +52,7 @@ impl fmt::Display for Sink {
     }
 }
 
-/// `[notify]`. Every notifier is optional; with none configured no notification is queued.
+/// `[alerter.notify]`. Every notifier is optional; with none configured no notification is queued.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifyConfig {
@@ -94,7 +94,7 @@ impl Default for NotifyConfig {
     }
 }
 
-/// `[notify.webhook]`: the URL and the signing secret, inline or in a file (re-read at every
+/// `[alerter.notify.webhook]`: the URL and the signing secret, inline or in a file (re-read at every
 /// delivery, so it can be rotated while signaal runs).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,7 +106,7 @@ pub struct WebhookConfig {
     pub secret_file: Option<PathBuf>,
 }
 
-/// `[notify.slack]`, `[notify.teams]`, `[notify.alertmanager]`.
+/// `[alerter.notify.slack]`, `[alerter.notify.teams]`, `[alerter.notify.alertmanager]`.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UrlConfig {

@@ -73,7 +73,8 @@ enum Command {
     Classify,
     /// Score the classifier on a labelled NDJSON file (precision, recall, F1, accuracies).
     Eval(offline::EvalArgs),
-    /// Spike alerts offline: `backtest` runs the detector over a history of counts.
+    /// Spike alerts offline: `backtest` runs the live alerter's detector over history (the
+    /// register, classified NDJSON or a CSV of counts).
     #[command(subcommand)]
     Alerts(alerts::AlertsCommand),
 }
