@@ -1,6 +1,6 @@
-//! `signaal alerts backtest --counts` (issue 13, the counts input): a CSV of hourly counts with
-//! one flare-up gives one firing alert at the flare-up, with its numbers, and a resolution;
-//! the summary names the series. Needs only the binary.
+//! `signaal alerts backtest` (issue 13) on its three inputs: a CSV of hourly counts, classified
+//! NDJSON and the register (`--from`/`--to`, a SQLite file). One flare-up gives one firing alert
+//! at the flare-up, with its numbers; the summary names the series. Needs only the binary.
 
 mod common;
 
@@ -151,5 +151,50 @@ fn classified_signals_alert_on_people_not_on_posts() -> Result {
     assert_eq!(firing[0]["series"], "digital_service");
     assert_eq!(firing[0]["bucket_start"], "2026-11-29T10:00:00+00:00");
     assert!(stderr.contains("payment: 0 alerts"), "{stderr}");
+
+    // The same signals stored in a register: `--from`/`--to` gives the same alert.
+    let db = format!("sqlite:{}", dir.path().join("register.db").display());
+    let envelopes = lines
+        .iter()
+        .map(|l| serde_json::from_str::<ClassifiedEnvelope>(l))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let store = signaal_store::Store::connect(&db).await?;
+        for chunk in envelopes.chunks(1_000) {
+            store.save_classified(chunk).await?;
+        }
+        store.close().await;
+        Result::Ok(())
+    })?;
+    let config = dir.path().join("signaal.toml");
+    std::fs::write(&config, format!("[store]\nurl = {db:?}\n"))?;
+    let (stored, stderr) = backtest(
+        Some(&config),
+        &[
+            "--from".as_ref(),
+            "2026-11-02".as_ref(),
+            "--to".as_ref(),
+            "2026-11-30 00:00".as_ref(),
+        ],
+    )?;
+    let firing: Vec<&serde_json::Value> =
+        stored.iter().filter(|e| e["state"] == "firing").collect();
+    assert_eq!(firing.len(), 1, "{stored:#?}");
+    assert_eq!(firing[0]["series"], "digital_service");
+    assert_eq!(firing[0]["bucket_start"], "2026-11-29T10:00:00+00:00");
+    // The hour's usual 5 people and the 25 of the flare-up; not their replays.
+    assert_eq!(firing[0]["observed"], 30);
+    assert!(stderr.contains("payment: 0 alerts"), "{stderr}");
+    // A window before the flare-up has none.
+    let (before, _) = backtest(
+        Some(&config),
+        &[
+            "--from".as_ref(),
+            "2026-11-02".as_ref(),
+            "--to".as_ref(),
+            "2026-11-29 10:00".as_ref(),
+        ],
+    )?;
+    assert!(before.iter().all(|e| e["state"] != "firing"), "{before:#?}");
     Ok(())
 }
