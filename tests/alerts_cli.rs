@@ -99,11 +99,13 @@ fn classified_signals_alert_on_people_not_on_posts() -> Result {
                 score: 0.5,
                 evidence: vec![],
             }],
+            subjects: vec![],
             cause: Cause::System,
             kind: Kind::Complaint,
             lang: "nl".into(),
             sentiment: -0.5,
             escalation: vec![],
+            impact: None,
         };
         Ok(serde_json::to_string(&ClassifiedEnvelope::new(
             s, c, "test",

@@ -91,6 +91,12 @@ fn produced_messages_match_the_schemas() -> Result {
         assert_eq!(ClassifiedEnvelope::decode(&serde_json::to_vec(&env)?)?, env);
         classified.push(env);
     }
+    // Subjects are on the wire (the samples' DigiD flare-up names DigiD).
+    let digid = classified
+        .iter()
+        .filter(|e| e.classification.subjects.iter().any(|t| t.id == "digid"))
+        .count();
+    assert!(digid >= 3, "{digid} samples name the subject `digid`");
     // The live alerter over the samples (the demo's data), closing every bucket up to half a
     // day after the last: the DigiD flare-up is one alert, and it resolves.
     let settings = signaal_detect::Settings::default();
@@ -138,6 +144,56 @@ fn produced_messages_match_the_schemas() -> Result {
             AlertEventEnvelope::decode(&serde_json::to_vec(&env)?)?,
             env,
             "consumers decode what the alerter wrote"
+        );
+    }
+    Ok(())
+}
+
+/// `classification.subjects` is an additive change to version 1: a message without it (as
+/// written before) still validates and decodes, and a malformed subject is refused.
+#[test]
+fn subjects_are_optional_in_the_classified_schema() -> Result {
+    let v = validator("signals.classified")?;
+    let classifier = signaal_classifier::Classifier::default_taxonomy()?;
+    let mut signal = sample_signals()?.remove(0);
+    signal.text = "Inloggen met DigiD op Mijn Omgeving lukt niet".into();
+    let env = ClassifiedEnvelope::new(
+        signal.clone(),
+        classifier.classify(&signal.text),
+        classifier.version(),
+    );
+    let good = serde_json::to_value(&env)?;
+    check(&v, &good, "an envelope with subjects");
+    assert_eq!(
+        good["classification"]["subjects"][0]["id"],
+        "customer_portal"
+    );
+
+    let mut old = good.clone();
+    if let Some(c) = old["classification"].as_object_mut() {
+        c.remove("subjects");
+    }
+    check(&v, &old, "an envelope written before subjects");
+    let decoded = ClassifiedEnvelope::decode(&serde_json::to_vec(&old)?)?;
+    assert!(decoded.classification.subjects.is_empty());
+    assert_eq!(decoded.classification.themes, env.classification.themes);
+
+    let mut cases: Vec<(&str, serde_json::Value)> = Vec::new();
+    let mut bad = good.clone();
+    bad["classification"]["subjects"][0]["id"] = "Mijn Omgeving".into();
+    cases.push(("a subject id that is not snake_case", bad));
+    let mut bad = good.clone();
+    if let Some(t) = bad["classification"]["subjects"][0].as_object_mut() {
+        t.remove("evidence");
+    }
+    cases.push(("a subject without evidence", bad));
+    let mut bad = good;
+    bad["classification"]["subjects"][0]["score"] = 1.into();
+    cases.push(("an unknown field on a subject", bad));
+    for (what, doc) in cases {
+        assert!(
+            !v.is_valid(&doc),
+            "the classified schema should reject {what}"
         );
     }
     Ok(())

@@ -32,6 +32,11 @@ fn check_report(stdout: &str) {
         "email         50",
         "facebook      40",
         "Themes (Pareto",
+        "Recurrence, ",
+        "pattern  digital_service / ",
+        "customers who came back: ",
+        "Frequency × impact per theme",
+        "act now    digital_service",
         "digital_service spiked",
     ] {
         assert!(

@@ -5,6 +5,8 @@
 use chrono::{DateTime, Utc};
 use signaal_core::{Channel, ClassifiedEnvelope, Signal};
 
+use signaal_analysis::{ImpactConfig, ImpactInput};
+
 use crate::privacy::{author_key, Redactor};
 use crate::{CallRules, Classifier};
 
@@ -24,6 +26,11 @@ pub struct Pipeline {
     pub redactor: Redactor,
     /// Call metadata thresholds for phone signals.
     pub calls: CallRules,
+    /// How each signal's impact is scored (`[analysis.impact]`).
+    pub impact: ImpactConfig,
+    /// Earlier signals of the same author within this many days are its repeat contacts
+    /// (`analysis.recurrence.window_days`).
+    pub contact_window_days: u32,
     secret: Vec<u8>,
 }
 
@@ -44,8 +51,33 @@ impl Pipeline {
             classifier,
             redactor: Redactor::new()?,
             calls: CallRules::default(),
+            impact: ImpactConfig::default(),
+            contact_window_days: 90,
             secret: secret.to_vec(),
         })
+    }
+
+    pub fn with_impact(mut self, impact: ImpactConfig, contact_window_days: u32) -> Pipeline {
+        self.impact = impact;
+        self.contact_window_days = contact_window_days;
+        self
+    }
+
+    /// Scores the envelope's impact (0–10) from its classification, its reach on social media
+    /// (`meta.followers`, `retweets`, `shares`, `likes`), its channel and `repeat_contacts`, the
+    /// author's earlier signals within the contact window.
+    pub fn score_impact(&self, env: &mut ClassifiedEnvelope, repeat_contacts: u32) {
+        let meta = |k: &str| env.signal.meta.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+        let input = ImpactInput {
+            sentiment: f64::from(env.classification.sentiment),
+            escalations: u32::try_from(env.classification.escalation.len()).unwrap_or(u32::MAX),
+            followers: meta("followers"),
+            shares: meta("retweets").saturating_add(meta("shares")),
+            likes: meta("likes"),
+            repeat_contacts,
+            channel: env.signal.channel,
+        };
+        env.classification.impact = Some(self.impact.score(&input).score as f32);
     }
 
     pub fn with_calls(mut self, calls: CallRules) -> Pipeline {
@@ -133,6 +165,63 @@ mod tests {
             .ok_or("no reachability tag")?;
         let ev = &tag.evidence[0];
         assert_eq!(&env.signal.text[ev.start..ev.end], ev.text);
+        Ok(())
+    }
+
+    #[test]
+    fn subjects_come_from_the_redacted_text_and_carry_no_personal_data(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let p = Pipeline::new(Classifier::default_taxonomy()?, b"k")?;
+        let secrets = [
+            "06-12345678",
+            "jan@example.nl",
+            "111222333",
+            "NL91ABNA0417164300",
+            "Kerkstraat 12",
+            "12345678",
+        ];
+        let s = Signal::new(
+            Channel::Email,
+            "inbox",
+            "<2@x>",
+            Utc::now(),
+            "Mijn DigiD en polisnummer12345678: bel 06-12345678 of mail jan@example.nl over de \
+             WOZ-beschikking van Kerkstraat 12. BSN 111222333, IBAN NL91ABNA0417164300",
+        );
+        let env = p.process(s);
+        let ids: Vec<&str> = env
+            .classification
+            .subjects
+            .iter()
+            .map(|t| t.id.as_str())
+            .collect();
+        assert_eq!(ids, vec!["digid", "policy", "woz_assessment"]);
+        for tag in &env.classification.subjects {
+            for ev in &tag.evidence {
+                assert_eq!(&env.signal.text[ev.start..ev.end], ev.text, "{}", tag.id);
+                assert!(
+                    !ev.text.contains(|c: char| c.is_ascii_digit()),
+                    "subject evidence {:?} carries a number",
+                    ev.text
+                );
+                for secret in secrets {
+                    assert!(!ev.text.contains(secret), "{secret} in {:?}", ev.text);
+                }
+            }
+        }
+        let out = serde_json::to_string(&env)?;
+        for secret in &secrets[..5] {
+            assert!(!out.contains(secret), "{secret} leaked: {out}");
+        }
+        // The placeholders redaction leaves are no subject phrase.
+        let placeholders = p
+            .classifier
+            .classify("[email] [phone] [iban] [bsn] [address] ([email]) [phone].");
+        assert!(
+            placeholders.subjects.is_empty(),
+            "{:?}",
+            placeholders.subjects
+        );
         Ok(())
     }
 

@@ -6,9 +6,18 @@
 //! text order: a negation word up to three words before a phrase, in the same clause, negates it —
 //! a negated complaint phrase ("niet onvriendelijk") is dropped, a negated praise phrase ("niet
 //! vriendelijk") becomes a complaint of the same theme. Sarcasm markers turn praise into blame.
+//!
+//! Subject phrases ride in the same automaton and the same pass, but apart: like pair terms and
+//! concept words they take no part in the themes' overlap resolution (so "de app" as a subject
+//! never hides the theme phrase "app"), and they resolve their own overlaps leftmost-longest
+//! ("parkeer vergunning" is the parking permit, not also a permit). Negation does not remove a
+//! subject: "geen DigiD" is still about DigiD. A subject phrase's `*` continues over letters only,
+//! so its evidence never carries a number written onto it.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
-use signaal_core::{Cause, CauseSide, Classification, Evidence, Kind, Theme, ThemeTag};
+use signaal_core::{
+    Cause, CauseSide, Classification, Evidence, Kind, Subject, SubjectTag, Theme, ThemeTag,
+};
 
 use crate::fold::Folded;
 use crate::taxonomy::{Taxonomy, DEFAULT_TAXONOMY};
@@ -31,6 +40,17 @@ pub enum TaxonomyError {
     UnknownConcept { theme: String, concept: String },
     #[error("theme `{0}` has an empty `when` group")]
     EmptyGroup(String),
+    #[error("`remove_subjects` names `{0}`, which the taxonomy does not have")]
+    UnknownSubject(String),
+    #[error("subject `{0}` has no phrases")]
+    SubjectEmpty(String),
+    #[error("new subject `{subject}` needs `{field}`")]
+    SubjectMissing {
+        subject: String,
+        field: &'static str,
+    },
+    #[error("subject id `{0}` is not snake_case (lowercase ASCII letters, digits and `_`, starting with a letter)")]
+    SubjectId(String),
     #[error("{list}: phrase {phrase:?} is empty after folding")]
     EmptyPhrase { list: String, phrase: String },
     #[error("could not build the phrase automaton: {0}")]
@@ -61,6 +81,8 @@ enum Cat {
     Near(u16),
     /// A word of a concept (`[concepts]`).
     Concept(u16),
+    /// A phrase of a subject (`[subjects]`).
+    Subject(u16),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -77,9 +99,13 @@ struct Entry {
 pub struct Classifier {
     version: String,
     themes: Vec<Theme>,
+    subjects: Vec<Subject>,
     automaton: AhoCorasick,
     /// Per automaton pattern: what it means (a phrase may serve several lists).
     entries: Vec<Vec<Entry>>,
+    /// Per automaton pattern: what its entries share, so a match is checked without a walk over
+    /// them.
+    shapes: Vec<Shape>,
     escalations: Vec<String>,
     languages: Vec<String>,
     /// (theme, term a, term b) proximity pairs.
@@ -102,10 +128,47 @@ struct Term {
     end: usize,
 }
 
-/// The terms found in one text: pair terms and concept words, apart.
+/// What every entry of one automaton pattern shares (the phrase's boundaries), and whether any
+/// entry, or any entry but a subject's, takes continuations (`*`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Shape {
+    word_start: bool,
+    word_end: bool,
+    prefix: bool,
+    prefix_other: bool,
+}
+
+impl Shape {
+    fn of(entries: &[Entry]) -> Shape {
+        Shape {
+            word_start: entries.first().is_some_and(|e| e.word_start),
+            word_end: entries.first().is_some_and(|e| e.word_end),
+            prefix: entries.iter().any(|e| e.prefix),
+            // A subject phrase's `*` decides nothing for the other entries of the phrase.
+            prefix_other: entries
+                .iter()
+                .any(|e| e.prefix && !matches!(e.cat, Cat::Subject(_))),
+        }
+    }
+}
+
+/// Where one subject phrase occurred in the folded text.
+#[derive(Debug, Clone, Copy)]
+struct Mention {
+    subject: u16,
+    start: usize,
+    /// The end of the evidence: the phrase, and for a `*` phrase the letters that continue it.
+    end: usize,
+    /// The end of the phrase as written: of two mentions of one span, the longer phrase is the
+    /// more specific ("incassobureau*" over "incasso*" on "incassobureau").
+    phrase_end: usize,
+}
+
+/// The terms found in one text: pair terms, concept words and subject phrases, apart.
 struct Terms {
     near: Vec<Term>,
     concepts: Vec<Term>,
+    subjects: Vec<Mention>,
 }
 
 /// How many words may stand between the two terms of a proximity pair.
@@ -263,6 +326,20 @@ impl Classifier {
                 b.add(name, p, cat)?;
             }
         }
+        let mut subjects = Vec::with_capacity(tax.subjects.len());
+        for (i, s) in tax.subjects.iter().enumerate() {
+            let cat = Cat::Subject(u16::try_from(i).unwrap_or(u16::MAX));
+            for list in s.phrases.values() {
+                for p in list {
+                    b.add(&s.id, p, cat)?;
+                }
+            }
+            subjects.push(Subject {
+                id: s.id.clone(),
+                label: s.label.clone(),
+                kind: s.kind,
+            });
+        }
         for (i, term) in near_terms.terms.iter().enumerate() {
             b.add(
                 "near",
@@ -305,7 +382,9 @@ impl Classifier {
             groups,
             version: tax.version,
             themes,
+            subjects,
             automaton,
+            shapes: b.entries.iter().map(|e| Shape::of(e)).collect(),
             entries: b.entries,
             escalations,
             languages,
@@ -320,39 +399,51 @@ impl Classifier {
         self.themes.iter()
     }
 
+    /// The subjects a classification can name, in taxonomy order.
+    pub fn subjects(&self) -> impl Iterator<Item = &Subject> {
+        self.subjects.iter()
+    }
+
     /// Every phrase occurrence on word boundaries, overlaps resolved leftmost-longest; and the
     /// language word counts over all occurrences (stop words inside phrases count too).
     fn hits(&self, text: &str, lang: &mut [u32], terms: &mut Terms) -> Vec<Hit> {
         let mut all: Vec<Hit> = Vec::with_capacity(32);
         for m in self.automaton.find_overlapping_iter(text) {
             let pattern = m.pattern().as_usize();
-            let Some(entries) = self.entries.get(pattern) else {
+            let (Some(entries), Some(shape)) =
+                (self.entries.get(pattern), self.shapes.get(pattern))
+            else {
                 continue;
             };
-            let Some(e) = entries.first() else { continue };
             let (start, end) = (m.start(), m.end());
-            if e.word_start && text[..start].chars().next_back().is_some_and(is_word) {
+            if shape.word_start && text[..start].chars().next_back().is_some_and(is_word) {
                 continue;
             }
             let mut prefix_end = end;
-            if entries.iter().any(|e| e.prefix) {
+            if shape.prefix {
                 prefix_end += text[end..]
                     .chars()
                     .take_while(|c| is_word(*c))
                     .map(char::len_utf8)
                     .sum::<usize>();
             }
-            let exact_ok = !e.word_end || !text[end..].chars().next().is_some_and(is_word);
+            let exact_ok = !shape.word_end || !text[end..].chars().next().is_some_and(is_word);
             if !exact_ok && prefix_end == end {
                 continue;
             }
+            let phrase_end = end;
             // Without a prefix entry the exact form must end on a boundary.
             let end = if exact_ok { end } else { prefix_end };
             let mut only_counted = true;
             for e in entries {
                 if !exact_ok && !e.prefix {
                     // "caller" is not the pair term or concept word "call".
-                    if !matches!(e.cat, Cat::Lang(_) | Cat::Near(_) | Cat::Concept(_)) {
+                    if shape.prefix_other
+                        && !matches!(
+                            e.cat,
+                            Cat::Lang(_) | Cat::Near(_) | Cat::Concept(_) | Cat::Subject(_)
+                        )
+                    {
                         only_counted = false;
                     }
                     continue;
@@ -361,10 +452,30 @@ impl Classifier {
                     Cat::Lang(i) => lang[usize::from(i)] += 1,
                     Cat::Near(id) => terms.near.push(Term { id, start, end }),
                     Cat::Concept(id) => terms.concepts.push(Term { id, start, end }),
+                    Cat::Subject(subject) => {
+                        // Letters only after a `*`: "polisnummer12345678" shows "polisnummer".
+                        let end = if exact_ok {
+                            phrase_end
+                        } else {
+                            phrase_end
+                                + text[phrase_end..]
+                                    .chars()
+                                    .take_while(|c| c.is_alphabetic())
+                                    .map(char::len_utf8)
+                                    .sum::<usize>()
+                        };
+                        terms.subjects.push(Mention {
+                            subject,
+                            start,
+                            end,
+                            phrase_end,
+                        });
+                    }
                     _ => only_counted = false,
                 }
             }
-            // Stop words, pair terms and concept words only count; they take no part in overlap resolution.
+            // Stop words, pair terms, concept words and subject phrases only count; they take no part
+            // in the themes' overlap resolution.
             if !only_counted {
                 all.push(Hit {
                     start,
@@ -389,18 +500,20 @@ impl Classifier {
             keep
         });
         let chosen = all;
-        // Concept words inside a set phrase ("met vriendelijke groet", "Geachte heer/mevrouw")
-        // say nothing about the signal.
-        if !terms.concepts.is_empty() {
+        // Concept words and subject phrases inside a set phrase ("met vriendelijke groet",
+        // "Geachte heer/mevrouw", "in aansluiting op") say nothing about the signal.
+        if !terms.concepts.is_empty() || !terms.subjects.is_empty() {
             let ignored: Vec<(usize, usize)> = chosen
                 .iter()
                 .filter(|h| self.entries[h.pattern].iter().any(|e| e.cat == Cat::Ignore))
                 .map(|h| (h.start, h.end))
                 .collect();
             if !ignored.is_empty() {
-                terms
-                    .concepts
-                    .retain(|t| !ignored.iter().any(|(s, e)| t.start >= *s && t.end <= *e));
+                let outside = |start: usize, end: usize| {
+                    !ignored.iter().any(|(s, e)| start >= *s && end <= *e)
+                };
+                terms.concepts.retain(|t| outside(t.start, t.end));
+                terms.subjects.retain(|m| outside(m.start, m.end));
             }
         }
         chosen
@@ -498,6 +611,59 @@ impl Classifier {
         }
     }
 
+    /// Subject mentions to tags: overlaps resolved leftmost-longest, then grouped by subject in
+    /// taxonomy order, each subject's evidence in text order.
+    fn subject_tags(
+        &self,
+        original: &str,
+        folded: &Folded,
+        mentions: &mut Vec<Mention>,
+    ) -> Vec<SubjectTag> {
+        if mentions.is_empty() {
+            return Vec::new();
+        }
+        mentions.sort_unstable_by(|a, b| {
+            (a.start.cmp(&b.start))
+                .then(b.end.cmp(&a.end))
+                .then(b.phrase_end.cmp(&a.phrase_end))
+                .then(a.subject.cmp(&b.subject))
+        });
+        // In place, as for theme phrases: `retain` visits in order.
+        let mut last_end = 0;
+        mentions.retain(|m| {
+            let keep = m.start >= last_end;
+            if keep {
+                last_end = m.end;
+            }
+            keep
+        });
+        // Stable: text order within a subject.
+        mentions.sort_by_key(|m| m.subject);
+        let mut tags: Vec<SubjectTag> = Vec::new();
+        let mut current = None;
+        for m in mentions.iter() {
+            let Some(subject) = self.subjects.get(usize::from(m.subject)) else {
+                continue;
+            };
+            let (s, e) = (
+                folded.original(m.start),
+                folded.original_end(original, m.end),
+            );
+            let evidence = Evidence::words(s, e, original[s..e].to_string());
+            match tags.last_mut() {
+                Some(tag) if current == Some(m.subject) => tag.evidence.push(evidence),
+                _ => {
+                    current = Some(m.subject);
+                    tags.push(SubjectTag {
+                        id: subject.id.clone(),
+                        evidence: vec![evidence],
+                    });
+                }
+            }
+        }
+        tags
+    }
+
     pub fn classify(&self, original: &str) -> Classification {
         let folded = Folded::new(original);
         let text = folded.text.as_str();
@@ -505,8 +671,10 @@ impl Classifier {
         let mut terms = Terms {
             near: Vec::new(),
             concepts: Vec::with_capacity(16),
+            subjects: Vec::new(),
         };
         let hits = self.hits(text, &mut lang, &mut terms);
+        let subjects = self.subject_tags(original, &folded, &mut terms.subjects);
         let mut negations: Vec<usize> = Vec::new();
 
         let mut evidence: Vec<Vec<Evidence>> = vec![Vec::new(); self.themes.len()];
@@ -559,7 +727,7 @@ impl Classifier {
                     Cat::Sarcasm => sarcasm = true,
                     Cat::Escalation(i) if !negated => escalation[usize::from(i)] = true,
                     Cat::Escalation(_) => {}
-                    Cat::Lang(_) | Cat::Near(_) | Cat::Concept(_) => {}
+                    Cat::Lang(_) | Cat::Near(_) | Cat::Concept(_) | Cat::Subject(_) => {}
                 }
             }
             if this_is_negation {
@@ -662,6 +830,7 @@ impl Classifier {
         };
         Classification {
             themes,
+            subjects,
             cause,
             kind,
             lang,
@@ -673,6 +842,7 @@ impl Classifier {
                 .filter(|(_, on)| *on)
                 .map(|(n, _)| n.clone())
                 .collect(),
+            impact: None,
         }
     }
 }
@@ -916,6 +1086,249 @@ towed = ["weggesleept", "weggehaald", "towed", "wielklem*"]
         Ok(())
     }
 
+    fn subject_ids(c: &Classification) -> Vec<&str> {
+        c.subjects.iter().map(|s| s.id.as_str()).collect()
+    }
+
+    #[test]
+    fn subjects_in_dutch_and_english_with_their_words() {
+        let c = classifier();
+        #[rustfmt::skip]
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            // (text, subjects in taxonomy order, every evidence in text order per subject)
+            ("Mijn WOZ-beschikking klopt niet, ik ga in bezwaar", &["objection_appeal", "woz_assessment"], &["bezwaar", "WOZ-beschikking"]),
+            ("The WOZ value on the assessment notice is far too high", &["woz_assessment"], &["WOZ value"]),
+            ("Inloggen met DigiD lukt niet in de app", &["app", "digid"], &["de app", "DigiD"]),
+            ("Your app logs me out and DigiD won't accept my code", &["app", "digid"], &["Your app", "DigiD"]),
+            ("Al drie weken probeer ik in te loggen op Mijn Omgeving", &["customer_portal"], &["Mijn Omgeving"]),
+            ("Ik kreeg een herinneringsbrief en daarna een aanmaning voor de aanslag gemeentelijke belastingen", &["municipal_tax", "reminder"], &["gemeentelijke belastingen", "herinneringsbrief", "aanmaning"]),
+            ("I got a final reminder for my council tax", &["municipal_tax", "reminder"], &["council tax", "final reminder"]),
+            ("Mijn parkeervergunning is nog steeds niet verlengd", &["parking_permit"], &["parkeervergunning"]),
+            ("How long does a residents' permit take?", &["parking_permit"], &["residents' permit"]),
+            ("Na de verhuizing klopt mijn adres niet; adreswijziging doorgegeven", &["move_address"], &["verhuizing", "adreswijziging"]),
+            ("I registered my change of address twice", &["move_address"], &["change of address"]),
+            ("De eigen risico en de premie voor mijn zorgverzekering zijn te hoog", &["deductible", "health_insurance", "premium"], &["eigen risico", "zorgverzekering", "premie"]),
+            ("My claim for the physiotherapy invoice was rejected", &["claim", "invoice"], &["My claim", "invoice"]),
+            ("De huurverhoging en de servicekosten kloppen niet", &["rent_increase", "service_charges"], &["huurverhoging", "servicekosten"]),
+            ("Mijn reparatieverzoek voor de cv-ketel staat al weken open", &["heating", "repair"], &["cv-ketel", "reparatieverzoek"]),
+            ("De slimme meter stuurt geen meterstand door en mijn jaarafrekening is te hoog", &["annual_statement", "meter_reading", "smart_meter"], &["jaarafrekening", "meterstand", "slimme meter"]),
+            ("Power cut again and the new smart meter shows nothing", &["outage", "smart_meter"], &["Power cut", "smart meter"]),
+            ("Waarom is mijn termijnbedrag verhoogd na de storing?", &["instalment", "outage"], &["termijnbedrag", "storing"]),
+            ("Gisteren is de grijze container niet geleegd", &["waste_collection"], &["container"]),
+            ("Mijn WMO-aanvraag voor een scootmobiel", &["wmo_support"], &["WMO-aanvraag", "scootmobiel"]),
+            ("Ik zit in de schuldhulpverlening en heb een betalingsregeling gevraagd", &["debt_help", "payment_arrangement"], &["schuldhulpverlening", "betalingsregeling"]),
+            // Diacritics and case fold; inflections through `*`.
+            ("Wanneer krijg ik mijn nieuwe PASPOORTEN en de ID-kaart?", &["passport_id"], &["PASPOORTEN", "ID-kaart"]),
+            ("Mijn zorgtoeslag en huurtoeslag zijn gestopt", &["healthcare_allowance", "rent_allowance"], &["zorgtoeslag", "huurtoeslag"]),
+        ];
+        for (text, subjects, words) in cases {
+            let got = c.classify(text);
+            assert_eq!(subject_ids(&got), *subjects, "subjects for {text:?}");
+            let evidence: Vec<&str> = got
+                .subjects
+                .iter()
+                .flat_map(|s| s.evidence.iter().map(|e| e.text.as_str()))
+                .collect();
+            assert_eq!(evidence, *words, "evidence for {text:?}");
+            for s in &got.subjects {
+                for ev in &s.evidence {
+                    assert_eq!(
+                        &text[ev.start..ev.end],
+                        ev.text,
+                        "offsets of {} in {text:?}",
+                        s.id
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn subject_phrases_do_not_fire_on_near_misses() {
+        let c = classifier();
+        for text in [
+            "Mijn appartement is mooi en de appel is rood",
+            "Dat vind ik bezwaarlijk",
+            "Ter herinnering: morgen is het loket dicht",
+            "In aansluiting op uw brief van gisteren",
+            "Bill called me yesterday",
+            "That service was rubbish and the call got disconnected",
+            "Pets are not permitted in the hall",
+            "De premiere van de film",
+            "Storingsvrij en betrouwbaar",
+            "I will appear in person",
+            "Een app gestuurd naar mijn zus",
+            "Digidentity is een ander bedrijf",
+            "De receptie en de receptionist waren er niet",
+            "De wozzeck-opera",
+        ] {
+            let got = c.classify(text);
+            assert!(
+                got.subjects.is_empty(),
+                "no subject in {text:?}: {:?}",
+                got.subjects
+            );
+        }
+    }
+
+    #[test]
+    fn the_most_specific_subject_phrase_wins_an_overlap() {
+        let c = classifier();
+        for (text, want) in [
+            ("De parkeer vergunning is verlopen", "parking_permit"),
+            ("Het incassobureau belt steeds", "debt_collection"),
+            ("I bought cancellation insurance", "travel_insurance"),
+            ("Ik wil de huur opzeggen", "tenancy_end"),
+        ] {
+            assert_eq!(subject_ids(&c.classify(text)), vec![want], "{text:?}");
+        }
+    }
+
+    #[test]
+    fn subject_evidence_never_runs_into_a_number() {
+        let c = classifier();
+        for text in [
+            "polisnummer12345678 klopt niet",
+            "Mijn polisnummer 12345678 klopt niet",
+        ] {
+            let got = c.classify(text);
+            assert_eq!(subject_ids(&got), vec!["policy"], "{text:?}");
+            assert_eq!(got.subjects[0].evidence[0].text, "polisnummer", "{text:?}");
+        }
+        // A `*` subject phrase takes the letters of a compound along.
+        let got = c.classify("De woz-beschikkingen van 2026");
+        assert_eq!(got.subjects[0].evidence[0].text, "woz-beschikkingen");
+    }
+
+    #[test]
+    fn subjects_leave_themes_alone() -> Result<(), TaxonomyError> {
+        let mut without = Taxonomy::parse(DEFAULT_TAXONOMY)?;
+        without.subjects.clear();
+        let without = Classifier::new(without)?;
+        let with = classifier();
+        for text in [
+            // "de app" is a subject phrase; the theme phrase "app" inside it still counts.
+            "In de app kan ik niet inloggen met DigiD",
+            "Een aanmaning voor een factuur die al betaald is",
+            "Storing bij Mijn Omgeving, de medewerker was niet onvriendelijk",
+            "Mijn parkeervergunningaanvraag en een wielklem",
+            "The app crashes when I upload my claim form",
+        ] {
+            let (a, b) = (with.classify(text), without.classify(text));
+            assert!(!a.subjects.is_empty(), "{text:?} has a subject");
+            assert_eq!(a.themes, b.themes, "themes of {text:?}");
+            assert_eq!(
+                (a.cause, a.kind, a.sentiment, &a.escalation),
+                (b.cause, b.kind, b.sentiment, &b.escalation),
+                "{text:?}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_default_subjects_have_both_languages() {
+        let tax = match Taxonomy::parse(DEFAULT_TAXONOMY) {
+            Ok(t) => t,
+            Err(e) => panic!("default taxonomy must parse: {e}"),
+        };
+        assert!(
+            (40..=70).contains(&tax.subjects.len()),
+            "{} subjects",
+            tax.subjects.len()
+        );
+        for s in &tax.subjects {
+            for lang in ["nl", "en"] {
+                assert!(
+                    s.label.contains_key(lang),
+                    "subject `{}` has no {lang} label",
+                    s.id
+                );
+                assert!(
+                    s.phrases.get(lang).is_some_and(|p| !p.is_empty()),
+                    "subject `{}` has no {lang} phrases",
+                    s.id
+                );
+            }
+        }
+        let c = classifier();
+        let digid = c.subjects().find(|s| s.id == "digid");
+        assert_eq!(
+            digid.map(|s| s.kind),
+            Some(signaal_core::SubjectKind::Service)
+        );
+        let woz = c.subjects().find(|s| s.id == "woz_assessment");
+        assert_eq!(woz.map(|s| s.label_in("nl")), Some("WOZ-beschikking"));
+        assert_eq!(woz.map(|s| s.label_in("de")), Some("WOZ value assessment"));
+    }
+
+    #[test]
+    fn organisations_add_change_and_remove_subjects() -> Result<(), TaxonomyError> {
+        let own = r#"
+extends = "default"
+remove_subjects = ["travel_insurance"]
+
+[subjects.waste_pass]
+kind = "product"
+label = { nl = "afvalpas", en = "waste pass" }
+phrases.nl = ["afvalpas*", "milieupas*"]
+phrases.en = ["waste pass*"]
+
+[subjects.waste_collection]
+remove_phrases.nl = ["afvalpas*"]
+
+[subjects.digid]
+label = { nl = "DigiD (inloggen)" }
+add_phrases.nl = ["inlogmiddel*"]
+"#;
+        let c = Classifier::from_toml(own)?;
+        let got =
+            c.classify("Mijn milieupas werkt niet bij de container, en mijn afvalpas ook niet");
+        assert_eq!(subject_ids(&got), vec!["waste_collection", "waste_pass"]);
+        assert_eq!(got.subjects[1].evidence[0].text, "milieupas");
+        assert_eq!(got.subjects[1].evidence[1].text, "afvalpas");
+        assert_eq!(
+            subject_ids(&c.classify("My waste pass is lost")),
+            vec!["waste_pass"]
+        );
+        assert_eq!(
+            subject_ids(&c.classify("Mijn inlogmiddel is verlopen")),
+            vec!["digid"]
+        );
+        assert!(c.classify("I bought travel insurance").subjects.is_empty());
+        let digid = c.subjects().find(|s| s.id == "digid");
+        assert_eq!(digid.map(|s| s.label_in("nl")), Some("DigiD (inloggen)"));
+        assert_eq!(
+            digid.map(|s| s.label_in("en")),
+            Some("DigiD"),
+            "other languages stay"
+        );
+        assert_eq!(
+            c.subjects().find(|s| s.id == "waste_pass").map(|s| s.kind),
+            Some(signaal_core::SubjectKind::Product)
+        );
+
+        // A file of its own, without the default, may have subjects too.
+        let alone = Classifier::from_toml(
+            r#"
+[[theme]]
+id = "payment"
+label = "betaling"
+cause = "system"
+patterns = ["dubbel afgeschreven"]
+
+[subjects.parking_permit]
+kind = "product"
+label = { nl = "parkeervergunning" }
+phrases.nl = ["parkeervergunning*"]
+"#,
+        )?;
+        let got = alone.classify("Parkeervergunning dubbel afgeschreven");
+        assert_eq!(ids(&got), vec!["payment"]);
+        assert_eq!(subject_ids(&got), vec!["parking_permit"]);
+        Ok(())
+    }
+
     #[test]
     fn bad_taxonomies_are_rejected_with_reasons() {
         let cases = [
@@ -945,6 +1358,42 @@ towed = ["weggesleept", "weggehaald", "towed", "wielklem*"]
             (
                 "[[theme]]\nid = \"a\"\nlabel = \"a\"\ncause = \"system\"\nwhen = [[]]",
                 "empty `when` group",
+            ),
+            (
+                "extends = \"default\"\nremove_subjects = [\"nope\"]",
+                "`remove_subjects` names `nope`",
+            ),
+            (
+                "extends = \"default\"\n[subjects.a]\nlabel = { nl = \"a\" }\nphrases.nl = [\"a\"]",
+                "new subject `a` needs `kind`",
+            ),
+            (
+                "extends = \"default\"\n[subjects.a]\nkind = \"product\"\nphrases.nl = [\"a\"]",
+                "new subject `a` needs `label`",
+            ),
+            (
+                "extends = \"default\"\n[subjects.a]\nkind = \"product\"\nlabel = { nl = \"a\" }",
+                "subject `a` has no phrases",
+            ),
+            (
+                "extends = \"default\"\n[subjects.digid]\nremove_phrases.nl = [\"digid\", \"digi-d\", \"digi d\", \"digid-app\", \"digid app\", \"digid-code\", \"digid code\"]\nphrases.en = []",
+                "subject `digid` has no phrases",
+            ),
+            (
+                "extends = \"default\"\n[subjects.Parkeren]\nkind = \"product\"\nlabel = { nl = \"a\" }\nphrases.nl = [\"a\"]",
+                "not snake_case",
+            ),
+            (
+                "extends = \"default\"\n[subjects.a]\nkind = \"letter\"\nlabel = { nl = \"a\" }\nphrases.nl = [\"a\"]",
+                "not valid TOML",
+            ),
+            (
+                "extends = \"default\"\n[subjects.a]\nkind = \"product\"\nlabels = { nl = \"a\" }\nphrases.nl = [\"a\"]",
+                "not valid TOML",
+            ),
+            (
+                "extends = \"default\"\n[subjects.a]\nkind = \"product\"\nlabel = { nl = \"a\" }\nphrases.nl = [\" * \"]",
+                "empty after folding",
             ),
         ];
         for (text, want) in cases {

@@ -1,6 +1,7 @@
-//! The taxonomy file: themes with their phrases, and the cue lists (negation, polarity, kind,
-//! escalation, language). An organisation's file can start from the default (`extends =
-//! "default"`) and add, rename or remove themes and phrases without recompiling.
+//! The taxonomy file: themes with their phrases, subjects with theirs, and the cue lists
+//! (negation, polarity, kind, escalation, language). An organisation's file can start from the
+//! default (`extends = "default"`) and add, rename or remove themes, subjects and phrases without
+//! recompiling.
 //!
 //! Phrase syntax: words separated by spaces, matched case- and diacritics-insensitively on word
 //! boundaries; a trailing `*` matches any continuation of the last word (`onvriendelijk*` covers
@@ -9,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use signaal_core::CauseSide;
+use signaal_core::{CauseSide, SubjectKind};
 
 use crate::TaxonomyError;
 
@@ -32,6 +33,30 @@ pub struct TaxonomyFile {
     pub concepts: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub theme: Vec<ThemeFile>,
+    #[serde(default)]
+    pub remove_subjects: Vec<String>,
+    /// What signals are about, by id (`[subjects.digid]`). A file that extends another adds
+    /// subjects and changes the ones it names.
+    #[serde(default)]
+    pub subjects: BTreeMap<String, SubjectFile>,
+}
+
+/// One `[subjects.<id>]` table. Labels and phrases are per language (`label = { nl = "…", en =
+/// "…" }`, `phrases.nl = […]`); all languages' phrases are matched in every text.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectFile {
+    pub kind: Option<SubjectKind>,
+    /// Replaces the labels of the languages it names.
+    #[serde(default)]
+    pub label: BTreeMap<String, String>,
+    /// Replaces the phrases of the languages it names.
+    #[serde(default)]
+    pub phrases: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub add_phrases: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub remove_phrases: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -105,6 +130,16 @@ pub struct Taxonomy {
     pub escalation: BTreeMap<String, Vec<String>>,
     pub language: BTreeMap<String, Vec<String>>,
     pub concepts: BTreeMap<String, Vec<String>>,
+    pub subjects: Vec<ResolvedSubject>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResolvedSubject {
+    pub id: String,
+    pub kind: SubjectKind,
+    pub label: BTreeMap<String, String>,
+    /// Phrases per language.
+    pub phrases: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -133,7 +168,31 @@ impl Taxonomy {
             return Err(TaxonomyError::NoThemes);
         }
         base.check_concepts()?;
+        base.check_subjects()?;
         Ok(base)
+    }
+
+    /// Every subject has a snake_case id (it is part of the contract), a label and a phrase.
+    fn check_subjects(&self) -> Result<(), TaxonomyError> {
+        for s in &self.subjects {
+            let snake = s.id.starts_with(|c: char| c.is_ascii_lowercase())
+                && s.id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !snake {
+                return Err(TaxonomyError::SubjectId(s.id.clone()));
+            }
+            if s.label.values().all(|l| l.trim().is_empty()) {
+                return Err(TaxonomyError::SubjectMissing {
+                    subject: s.id.clone(),
+                    field: "label",
+                });
+            }
+            if s.phrases.values().all(Vec::is_empty) {
+                return Err(TaxonomyError::SubjectEmpty(s.id.clone()));
+            }
+        }
+        Ok(())
     }
 
     /// Every concept a theme combines exists and has words; no group is empty.
@@ -194,6 +253,45 @@ impl Taxonomy {
             }
         }
         self.concepts.extend(file.concepts);
+        for id in &file.remove_subjects {
+            let before = self.subjects.len();
+            self.subjects.retain(|s| &s.id != id);
+            if self.subjects.len() == before {
+                return Err(TaxonomyError::UnknownSubject(id.clone()));
+            }
+        }
+        for (id, s) in file.subjects {
+            let at = match self.subjects.iter().position(|x| x.id == id) {
+                Some(at) => at,
+                None => {
+                    let kind = s.kind.ok_or_else(|| TaxonomyError::SubjectMissing {
+                        subject: id.clone(),
+                        field: "kind",
+                    })?;
+                    self.subjects.push(ResolvedSubject {
+                        id,
+                        kind,
+                        label: BTreeMap::new(),
+                        phrases: BTreeMap::new(),
+                    });
+                    self.subjects.len() - 1
+                }
+            };
+            let existing = &mut self.subjects[at];
+            if let Some(k) = s.kind {
+                existing.kind = k;
+            }
+            existing.label.extend(s.label);
+            existing.phrases.extend(s.phrases);
+            for (lang, add) in s.add_phrases {
+                existing.phrases.entry(lang).or_default().extend(add);
+            }
+            for (lang, remove) in s.remove_phrases {
+                if let Some(list) = existing.phrases.get_mut(&lang) {
+                    list.retain(|p| !remove.contains(p));
+                }
+            }
+        }
         for t in file.theme {
             match self.themes.iter_mut().find(|x| x.id == t.id) {
                 Some(existing) => {

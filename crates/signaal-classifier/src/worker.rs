@@ -268,9 +268,14 @@ async fn enrich(
     shutdown: &CancellationToken,
 ) -> Result<(), WorkerError> {
     let mut backoff = Duration::from_millis(100);
-    let previous = loop {
-        match previous_calls(&b.envs, pipeline, store, recent).await {
-            Ok(p) => break p,
+    let (previous, contacts) = loop {
+        let lookups = async {
+            let previous = previous_calls(&b.envs, pipeline, store, recent).await?;
+            let contacts = repeat_contacts(&b.envs, pipeline, store).await?;
+            Ok::<_, WorkerError>((previous, contacts))
+        };
+        match lookups.await {
+            Ok(found) => break found,
             Err(error) => {
                 let error = error.to_string();
                 pause(
@@ -290,7 +295,7 @@ async fn enrich(
     let (envs, payloads) = tokio::task::spawn_blocking(move || {
         let mut envs = envs;
         let mut payloads = Vec::with_capacity(envs.len());
-        for (env, before) in envs.iter_mut().zip(previous) {
+        for ((env, before), contacts) in envs.iter_mut().zip(previous).zip(contacts) {
             let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 if before.is_some() {
                     p.calls.apply_repeat(
@@ -300,6 +305,7 @@ async fn enrich(
                         &mut env.classification,
                     );
                 }
+                p.score_impact(env, contacts);
                 serde_json::to_vec(env)
                     .map_err(|e| format!("classified envelope cannot be serialised: {e}"))
             }));
@@ -530,6 +536,61 @@ async fn previous_calls(
             .await?,
     );
     Ok(calls::previous_calls(&batch, &known, days))
+}
+
+/// For each signal, how many earlier signals its author sent within the contact window, on any
+/// channel: those in the register and those earlier in the batch (the impact score's repeat
+/// contacts). Batches still being written are not seen: a customer writing twice within a
+/// second may count one contact short.
+async fn repeat_contacts(
+    envs: &[ClassifiedEnvelope],
+    pipeline: &Pipeline,
+    store: &Store,
+) -> Result<Vec<u32>, WorkerError> {
+    let window = chrono::Duration::days(i64::from(pipeline.contact_window_days));
+    let mut authors: Vec<String> = envs
+        .iter()
+        .filter_map(|e| e.signal.author.clone())
+        .collect();
+    if authors.is_empty() || pipeline.contact_window_days == 0 {
+        return Ok(vec![0; envs.len()]);
+    }
+    authors.sort_unstable();
+    authors.dedup();
+    let times = envs.iter().map(|e| e.signal.occurred_at);
+    let (Some(earliest), Some(latest)) = (times.clone().min(), times.max()) else {
+        return Ok(vec![0; envs.len()]);
+    };
+    let mut known: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
+    for (a, t) in store
+        .author_contacts(&authors, earliest - window, latest)
+        .await?
+    {
+        known.entry(a).or_default().push(t);
+    }
+    Ok(envs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let Some(a) = e.signal.author.as_deref() else {
+                return 0;
+            };
+            let t = e.signal.occurred_at;
+            let earlier = |u: &DateTime<Utc>| *u < t && *u >= t - window;
+            let stored = known
+                .get(a)
+                .map_or(0, |ts| ts.iter().filter(|u| earlier(u)).count());
+            let in_batch = envs[..i]
+                .iter()
+                .filter(|o| {
+                    o.signal.author.as_deref() == Some(a)
+                        && o.signal.id != e.signal.id
+                        && earlier(&o.signal.occurred_at)
+                })
+                .count();
+            u32::try_from(stored + in_batch).unwrap_or(u32::MAX)
+        })
+        .collect())
 }
 
 pub async fn run(

@@ -6,7 +6,8 @@ use std::io::BufReader;
 
 use signaal_classifier::eval::{evaluate, EvalReport};
 use signaal_classifier::privacy::Redactor;
-use signaal_classifier::Classifier;
+use signaal_classifier::taxonomy::Taxonomy;
+use signaal_classifier::{Classifier, DEFAULT_TAXONOMY};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -70,6 +71,54 @@ fn holdout_parts_are_scored_and_reported() -> Result {
             report.n
         );
     }
+    Ok(())
+}
+
+/// Subjects ride in the same pass as themes but never change them: over every part of the corpus,
+/// the default taxonomy classifies exactly as it does with its subjects taken out, and every
+/// subject's evidence is the redacted text at its offsets.
+#[test]
+fn subjects_never_change_the_themes() -> Result {
+    let with = Classifier::default_taxonomy()?;
+    let mut tax = Taxonomy::parse(DEFAULT_TAXONOMY)?;
+    tax.subjects.clear();
+    let without = Classifier::new(tax)?;
+    let redactor = Redactor::new()?;
+    let (mut texts, mut with_subject) = (0, 0);
+    for part in ["dev", "test", "holdout", "holdout2", "holdout3"] {
+        let path = format!("{}/../../corpus/{part}.ndjson", env!("CARGO_MANIFEST_DIR"));
+        let corpus =
+            std::fs::read_to_string(&path).map_err(|e| format!("cannot open {path}: {e}"))?;
+        for line in corpus.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line)?;
+            let Some(text) = v["text"].as_str() else {
+                continue;
+            };
+            let text = redactor.redact(text);
+            let (a, mut b) = (with.classify(&text), without.classify(&text));
+            texts += 1;
+            with_subject += usize::from(!a.subjects.is_empty());
+            for tag in &a.subjects {
+                for ev in &tag.evidence {
+                    assert_eq!(
+                        text.get(ev.start..ev.end),
+                        Some(ev.text.as_str()),
+                        "{part}: {text:?}"
+                    );
+                }
+            }
+            b.subjects.clone_from(&a.subjects);
+            assert_eq!(
+                a, b,
+                "{part}: subjects changed the classification of {text:?}"
+            );
+        }
+    }
+    eprintln!("{with_subject} of {texts} corpus texts name a subject");
+    assert!(
+        with_subject * 4 >= texts,
+        "only {with_subject} of {texts} texts name a subject"
+    );
     Ok(())
 }
 

@@ -83,9 +83,22 @@ pub struct ThemeTag {
     pub evidence: Vec<Evidence>,
 }
 
+/// What a signal is about beside its themes — a letter or form by name, a service or system, a
+/// product, a process (`woz_assessment`, `digid`, `parking_permit`, `objection_appeal`) — with the
+/// words that named it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubjectTag {
+    pub id: String,
+    pub evidence: Vec<Evidence>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Classification {
     pub themes: Vec<ThemeTag>,
+    /// Subjects, in taxonomy order. Added to schema version 1 as an optional field: messages
+    /// written before it have none.
+    #[serde(default)]
+    pub subjects: Vec<SubjectTag>,
     pub cause: Cause,
     pub kind: Kind,
     pub lang: String,
@@ -93,4 +106,9 @@ pub struct Classification {
     pub sentiment: f32,
     /// Escalation words found: `ombudsman`, `lawyer`, `press`, `cancel`, …
     pub escalation: Vec<String>,
+    /// How much the signal weighs, 0–10 (`signaal-analysis`'s impact score: intensity,
+    /// escalation, reach, repeat contact, channel), set by the classifier worker. Optional in
+    /// schema version 1: absent before it was scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact: Option<f32>,
 }

@@ -739,11 +739,13 @@ mod tests {
             signal(),
             Classification {
                 themes: vec![],
+                subjects: vec![],
                 cause: crate::Cause::System,
                 kind: crate::Kind::Complaint,
                 lang: "nl".into(),
                 sentiment: -0.5,
                 escalation: vec![],
+                impact: None,
             },
             "rules-1",
         ))?;
@@ -771,6 +773,48 @@ mod tests {
             matches!(AlertEnvelope::decode(doubled.as_bytes()), Err(DecodeError::DuplicateKey { ref key, .. }) if key == "count"),
             "{doubled}"
         );
+        Ok(())
+    }
+
+    /// `classification.subjects` was added to schema version 1 later: a message written before
+    /// it still decodes (no subjects), and one with subjects round-trips.
+    #[test]
+    fn subjects_are_optional_for_readers_of_older_messages(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let mut env = ClassifiedEnvelope::new(
+            signal(),
+            Classification {
+                themes: vec![],
+                subjects: vec![crate::SubjectTag {
+                    id: "digid".into(),
+                    evidence: vec![crate::Evidence::words(0, 5, "DigiD".into())],
+                }],
+                cause: crate::Cause::Unknown,
+                kind: crate::Kind::Complaint,
+                lang: "nl".into(),
+                sentiment: 0.0,
+                escalation: vec![],
+                impact: None,
+            },
+            "rules-1",
+        );
+        let json = serde_json::to_string(&env)?;
+        assert!(
+            json.contains(
+                r#""subjects":[{"id":"digid","evidence":[{"start":0,"end":5,"text":"DigiD"}]}]"#
+            ),
+            "{json}"
+        );
+        assert_eq!(ClassifiedEnvelope::decode(json.as_bytes())?, env);
+
+        let old = json.replacen(
+            r#","subjects":[{"id":"digid","evidence":[{"start":0,"end":5,"text":"DigiD"}]}]"#,
+            "",
+            1,
+        );
+        assert!(!old.contains("subjects"), "{old}");
+        env.classification.subjects.clear();
+        assert_eq!(ClassifiedEnvelope::decode(old.as_bytes())?, env);
         Ok(())
     }
 

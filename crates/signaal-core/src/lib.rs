@@ -12,7 +12,7 @@ pub mod strict;
 pub mod taxonomy;
 
 pub use alert::{AlertEvent, AlertState, Count, Severity};
-pub use classification::{Cause, Classification, Evidence, Kind, ThemeTag};
+pub use classification::{Cause, Classification, Evidence, Kind, SubjectTag, ThemeTag};
 pub use envelope::{
     AlertEnvelope, AlertEventEnvelope, ClassifiedEnvelope, DecodeError, RawEnvelope,
     ALERT_EVENT_SCHEMA_VERSION, MAX_ERROR_VALUE_BYTES, SCHEMA_VERSION, TYPE_ALERT,
@@ -23,4 +23,4 @@ pub use signal::{
     LATEST_TIMESTAMP_EXCLUSIVE, MAX_AUTHOR_BYTES, MAX_MESSAGE_BYTES, MAX_SOURCE_BYTES,
     MAX_SOURCE_ID_BYTES, MAX_SUBJECT_BYTES, MAX_TEXT_BYTES, MAX_THREAD_ID_BYTES,
 };
-pub use taxonomy::{CauseSide, Theme};
+pub use taxonomy::{CauseSide, Subject, SubjectKind, Theme};

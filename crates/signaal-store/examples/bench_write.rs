@@ -132,11 +132,13 @@ fn envelope(rng: &mut Rng, n: usize) -> ClassifiedEnvelope {
         .collect();
     let c = Classification {
         themes,
+        subjects: vec![],
         cause: Cause::System,
         kind: Kind::Complaint,
         lang: "nl".into(),
         sentiment: -0.4,
         escalation: vec!["ombudsman".into()],
+        impact: None,
     };
     ClassifiedEnvelope::new(s, c, "bench")
 }

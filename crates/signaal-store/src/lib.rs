@@ -262,6 +262,7 @@ macro_rules! on_pool {
 
 mod alerts;
 pub use alerts::{OutboxItem, ThemeBucketCount, ThemeSignal};
+pub mod analysis;
 
 /// Rows per multi-row insert: 19 parameters a row stays far below both backends' limits.
 const ROWS_PER_STATEMENT: usize = 500;
@@ -643,24 +644,26 @@ pub mod sql {
 
     /// A batch of classified signals in one statement. `$1`–`$19` are the `signals` columns as
     /// arrays (JSON columns as text, cast here); `$20`–`$23` the theme rows of every signal of the
-    /// batch (`signal_id`, `theme`, `score`, `occurred_ms`). Theme rows are written only for
-    /// signals this statement inserted, so a replay adds none. The result is how many signals
-    /// were new.
+    /// batch (`signal_id`, `theme`, `score`, `occurred_ms`), `$24`–`$26` its subject rows
+    /// (`signal_id`, `subject`, `occurred_ms`), `$27` the signals' impact, `$28`–`$35` the
+    /// daily rollup's rows ([`rollup_rows`]). Theme, subject and rollup rows are written only
+    /// for signals this statement inserted, so a replay adds none. The result is how many
+    /// signals were new.
     pub const SAVE_CLASSIFIED_POSTGRES: &str = "\
 with new as (
     insert into signals (id, channel, source, source_id, occurred_at, received_at, classified_at,
         author, subject, thread_id, text, meta, themes, cause, kind, lang, sentiment, escalation,
-        classifier)
+        classifier, impact)
     select id, channel, source, source_id, occurred_at, received_at, classified_at,
         author, subject, thread_id, text, meta::jsonb, themes::jsonb, cause, kind, lang, sentiment,
-        escalation::jsonb, classifier
+        escalation::jsonb, classifier, impact
     from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
         $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[],
         $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::real[],
-        $18::text[], $19::text[])
+        $18::text[], $19::text[], $27::real[])
         as s (id, channel, source, source_id, occurred_at, received_at, classified_at, author,
             subject, thread_id, text, meta, themes, cause, kind, lang, sentiment, escalation,
-            classifier)
+            classifier, impact)
     on conflict (id) do nothing
     returning id
 ), tags as (
@@ -669,6 +672,23 @@ with new as (
     from unnest($20::text[], $21::text[], $22::real[], $23::bigint[])
         as t (signal_id, theme, score, occurred_ms)
     where t.signal_id in (select id from new)
+), subjects as (
+    insert into signal_subjects (signal_id, subject, occurred_ms)
+    select u.signal_id, u.subject, u.occurred_ms
+    from unnest($24::text[], $25::text[], $26::bigint[]) as u (signal_id, subject, occurred_ms)
+    where u.signal_id in (select id from new)
+), rollup as (
+    insert into signal_rollup as r (day, theme, subject, channel, cause, kind, signals, impact_sum)
+    select x.day, x.theme, x.subject, x.channel, x.cause, x.kind, count(*), sum(x.impact)
+    from unnest($28::text[], $29::integer[], $30::text[], $31::text[], $32::text[], $33::text[],
+        $34::text[], $35::float8[])
+        as x (signal_id, day, theme, subject, channel, cause, kind, impact)
+    where x.signal_id in (select id from new)
+    group by 1, 2, 3, 4, 5, 6
+    -- In key order, so two writers that add to the same days take their row locks in one order.
+    order by 1, 2, 3, 4, 5, 6
+    on conflict (day, theme, subject, channel, cause, kind) do update
+        set signals = r.signals + excluded.signals, impact_sum = r.impact_sum + excluded.impact_sum
 )
 select count(*) from new";
 
@@ -708,6 +728,11 @@ async fn save_classified_postgres(pool: &PgPool, batch: &[ClassifiedEnvelope]) -
     let mut tag_theme = Vec::with_capacity(n * 2);
     let mut tag_score = Vec::with_capacity(n * 2);
     let mut tag_ms = Vec::with_capacity(n * 2);
+    let mut impact = Vec::with_capacity(n);
+    let mut rollup = Rollup::default();
+    let mut subject_signal = Vec::with_capacity(n);
+    let mut subject_id = Vec::with_capacity(n);
+    let mut subject_ms = Vec::with_capacity(n);
     let mut seen = HashSet::with_capacity(n);
     for env in batch {
         let s = &env.signal;
@@ -731,9 +756,10 @@ async fn save_classified_postgres(pool: &PgPool, batch: &[ClassifiedEnvelope]) -
         sentiment.push(c.sentiment);
         escalation.push(json_text("escalation", &c.escalation)?);
         classifier.push(env.classifier.as_str());
-        // Theme rows have no unique key (a random-order btree insert per row was a quarter of
-        // PostgreSQL's work): they go in only with a signal the statement inserted, once per
-        // theme, also when a batch carries the same signal twice.
+        impact.push(c.impact);
+        // Theme and subject rows have no unique key (a random-order btree insert per row was a
+        // quarter of PostgreSQL's work): they go in only with a signal the statement inserted,
+        // once per theme or subject, also when a batch carries the same signal twice.
         if !seen.insert(s.id.as_str()) || is_repost(s) {
             continue;
         }
@@ -742,6 +768,14 @@ async fn save_classified_postgres(pool: &PgPool, batch: &[ClassifiedEnvelope]) -
             tag_theme.push(t.id.as_str());
             tag_score.push(t.score);
             tag_ms.push(s.occurred_at.timestamp_millis());
+        }
+        for subject in unique_subjects(c) {
+            subject_signal.push(s.id.as_str());
+            subject_id.push(subject);
+            subject_ms.push(s.occurred_at.timestamp_millis());
+        }
+        for row in rollup_rows(env) {
+            rollup.push(s.id.as_str(), row);
         }
     }
     let mut conn = pool.acquire().await.map_err(StoreError::Unavailable)?;
@@ -769,6 +803,18 @@ async fn save_classified_postgres(pool: &PgPool, batch: &[ClassifiedEnvelope]) -
         .bind(tag_theme)
         .bind(tag_score)
         .bind(tag_ms)
+        .bind(subject_signal)
+        .bind(subject_id)
+        .bind(subject_ms)
+        .bind(impact)
+        .bind(rollup.signal)
+        .bind(rollup.day)
+        .bind(rollup.theme)
+        .bind(rollup.subject)
+        .bind(rollup.channel)
+        .bind(rollup.cause)
+        .bind(rollup.kind)
+        .bind(rollup.impact)
         .fetch_one(&mut *conn)
         .await?;
     Ok(u64::try_from(new).unwrap_or(0))
@@ -776,8 +822,8 @@ async fn save_classified_postgres(pool: &PgPool, batch: &[ClassifiedEnvelope]) -
 
 /// The embedded default: multi-row inserts in one transaction, correctness over speed.
 /// A repost of someone else's words (an X retweet, `meta.retweet_of`): stored, with its
-/// classification, but without theme rows, so Pareto lists and alert windows, which count theme
-/// rows, never count it as a customer of its own.
+/// classification, but without theme or subject rows, so Pareto lists and alert windows, which
+/// count those rows, never count it as a customer of its own.
 fn is_repost(s: &signaal_core::Signal) -> bool {
     s.meta.contains_key("retweet_of")
 }
@@ -793,7 +839,7 @@ async fn save_classified_sqlite(pool: &SqlitePool, batch: &[ClassifiedEnvelope])
         let mut q = sqlx::QueryBuilder::new(
             "insert into signals (id, channel, source, source_id, occurred_at, received_at, \
              classified_at, author, subject, thread_id, text, meta, themes, cause, kind, lang, \
-             sentiment, escalation, classifier) ",
+             sentiment, escalation, classifier, impact) ",
         );
         q.push_values(chunk, |mut b, (env, themes)| {
             let s = &env.signal;
@@ -816,21 +862,26 @@ async fn save_classified_sqlite(pool: &SqlitePool, batch: &[ClassifiedEnvelope])
                 .push_bind(&c.lang)
                 .push_bind(c.sentiment)
                 .push_bind(Json(&c.escalation))
-                .push_bind(&env.classifier);
+                .push_bind(&env.classifier)
+                .push_bind(c.impact);
         });
         q.push(" on conflict (id) do nothing returning id");
         let new: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await?;
         inserted += new.len() as u64;
         let new: HashSet<String> = new.into_iter().map(|(id,)| id).collect();
         let mut seen = HashSet::with_capacity(chunk.len());
-        let tags: Vec<(&str, &str, f32, i64)> = chunk
+        let fresh: Vec<&ClassifiedEnvelope> = chunk
             .iter()
-            .filter(|(env, _)| {
+            .map(|(env, _)| *env)
+            .filter(|env| {
                 new.contains(&env.signal.id)
                     && seen.insert(env.signal.id.as_str())
                     && !is_repost(&env.signal)
             })
-            .flat_map(|(env, _)| {
+            .collect();
+        let tags: Vec<(&str, &str, f32, i64)> = fresh
+            .iter()
+            .flat_map(|env| {
                 let s = &env.signal;
                 unique_themes(&env.classification).map(move |t| {
                     (
@@ -854,6 +905,57 @@ async fn save_classified_sqlite(pool: &SqlitePool, batch: &[ClassifiedEnvelope])
             });
             q.build().execute(&mut *tx).await?;
         }
+        let subjects: Vec<(&str, &str, i64)> = fresh
+            .iter()
+            .flat_map(|env| {
+                let s = &env.signal;
+                unique_subjects(&env.classification)
+                    .map(move |subject| (s.id.as_str(), subject, s.occurred_at.timestamp_millis()))
+            })
+            .collect();
+        for subject_chunk in subjects.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::new(
+                "insert into signal_subjects (signal_id, subject, occurred_ms) ",
+            );
+            q.push_values(subject_chunk, |mut b, (id, subject, ms)| {
+                b.push_bind(*id).push_bind(*subject).push_bind(*ms);
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        // The rollup, summed per key first (each key once per statement).
+        let mut sums: BTreeMap<RollupKey, (i64, f64)> = BTreeMap::new();
+        for env in &fresh {
+            for r in rollup_rows(env) {
+                let e = sums
+                    .entry((r.day, r.theme, r.subject, r.channel, r.cause, r.kind))
+                    .or_default();
+                e.0 += 1;
+                e.1 += r.impact;
+            }
+        }
+        let sums: Vec<_> = sums.into_iter().collect();
+        for sum_chunk in sums.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::new(
+                "insert into signal_rollup (day, theme, subject, channel, cause, kind, signals, \
+                 impact_sum) ",
+            );
+            q.push_values(sum_chunk, |mut b, ((day, t, u, ch, ca, k), (n, impact))| {
+                b.push_bind(*day)
+                    .push_bind(*t)
+                    .push_bind(*u)
+                    .push_bind(*ch)
+                    .push_bind(*ca)
+                    .push_bind(*k)
+                    .push_bind(*n)
+                    .push_bind(*impact);
+            });
+            q.push(
+                " on conflict (day, theme, subject, channel, cause, kind) do update set \
+                 signals = signals + excluded.signals, \
+                 impact_sum = impact_sum + excluded.impact_sum",
+            );
+            q.build().execute(&mut *tx).await?;
+        }
     }
     tx.commit().await?;
     Ok(inserted)
@@ -868,6 +970,84 @@ fn unique_themes(
         .enumerate()
         .filter(|(i, t)| !c.themes[..*i].iter().any(|u| u.id == t.id))
         .map(|(_, t)| t)
+}
+
+/// One signal's rows of the daily rollup (`signal_rollup`, 0006): a row per theme (subject
+/// `*`), per subject (theme `*`), per theme × subject, and one for the volume (`*`, `*`). None
+/// for a repost, which counts for nothing.
+pub struct RollupRow<'a> {
+    pub day: i32,
+    pub theme: &'a str,
+    pub subject: &'a str,
+    pub channel: &'a str,
+    pub cause: &'a str,
+    pub kind: &'a str,
+    pub impact: f64,
+}
+
+pub fn rollup_rows(env: &ClassifiedEnvelope) -> Vec<RollupRow<'_>> {
+    let s = &env.signal;
+    if is_repost(s) {
+        return Vec::new();
+    }
+    let c = &env.classification;
+    let day = i32::try_from(analysis::day_of(s.occurred_at)).unwrap_or(i32::MAX);
+    let row = |theme, subject| RollupRow {
+        day,
+        theme,
+        subject,
+        channel: s.channel.as_str(),
+        cause: c.cause.as_str(),
+        kind: c.kind.as_str(),
+        impact: c.impact.map_or(0.0, f64::from),
+    };
+    let themes: Vec<&str> = unique_themes(c).map(|t| t.id.as_str()).collect();
+    let subjects: Vec<&str> = unique_subjects(c).collect();
+    let mut rows = vec![row(analysis::ANY, analysis::ANY)];
+    rows.extend(themes.iter().map(|t| row(t, analysis::ANY)));
+    rows.extend(subjects.iter().map(|u| row(analysis::ANY, u)));
+    for t in &themes {
+        rows.extend(subjects.iter().map(|u| row(t, u)));
+    }
+    rows
+}
+
+/// A rollup row's key: day, theme, subject, channel, cause, kind.
+type RollupKey<'a> = (i32, &'a str, &'a str, &'a str, &'a str, &'a str);
+
+/// The rollup rows of a batch as column arrays (PostgreSQL's `unnest`).
+#[derive(Default)]
+struct Rollup<'a> {
+    signal: Vec<&'a str>,
+    day: Vec<i32>,
+    theme: Vec<&'a str>,
+    subject: Vec<&'a str>,
+    channel: Vec<&'a str>,
+    cause: Vec<&'a str>,
+    kind: Vec<&'a str>,
+    impact: Vec<f64>,
+}
+
+impl<'a> Rollup<'a> {
+    fn push(&mut self, signal: &'a str, r: RollupRow<'a>) {
+        self.signal.push(signal);
+        self.day.push(r.day);
+        self.theme.push(r.theme);
+        self.subject.push(r.subject);
+        self.channel.push(r.channel);
+        self.cause.push(r.cause);
+        self.kind.push(r.kind);
+        self.impact.push(r.impact);
+    }
+}
+
+/// A classification's subject ids, each once (a subject is one row per signal).
+fn unique_subjects(c: &signaal_core::Classification) -> impl Iterator<Item = &str> {
+    c.subjects
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| !c.subjects[..*i].iter().any(|u| u.id == t.id))
+        .map(|(_, t)| t.id.as_str())
 }
 
 /// Database URLs may carry passwords — in the user info (`postgres://user:pw@host/db`) or as a

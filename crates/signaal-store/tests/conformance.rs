@@ -35,6 +35,7 @@ fn envelope(source_id: &str, minute: i64, themes: &[&str]) -> ClassifiedEnvelope
                 evidence: vec![],
             })
             .collect(),
+        subjects: vec![],
         cause: if themes.is_empty() {
             Cause::Unknown
         } else {
@@ -44,6 +45,7 @@ fn envelope(source_id: &str, minute: i64, themes: &[&str]) -> ClassifiedEnvelope
         lang: "nl".into(),
         sentiment: -0.4,
         escalation: vec!["ombudsman".into()],
+        impact: None,
     };
     ClassifiedEnvelope::new(s, c, "test")
 }

@@ -190,6 +190,33 @@ async fn still_there(
         "{backend}: cursor kept"
     );
     assert_eq!(store.cursors("imap").await?.len(), 2, "{backend}");
+    // 0006 rolled the old register up: every signal in the volume, every theme row per theme.
+    let days = signaal_store::analysis::Filter {
+        from_day: signaal_store::analysis::day_of(minute(0)) - 1,
+        to_day: signaal_store::analysis::day_of(minute(60)) + 1,
+        ..Default::default()
+    };
+    assert_eq!(
+        store.rollup_total(&days).await?,
+        batch.len() as u64,
+        "{backend}: the volume rolled up"
+    );
+    let mut themes: Vec<(Option<String>, u64)> = store
+        .rollup_counts(signaal_store::analysis::Dimension::Theme, &days)
+        .await?
+        .into_iter()
+        .map(|k| (k.theme, k.signals))
+        .collect();
+    themes.sort();
+    assert_eq!(
+        themes,
+        vec![
+            (Some("handoffs".to_string()), 1),
+            (Some("reachability".to_string()), 2),
+            (Some("unclear_communication".to_string()), 1)
+        ],
+        "{backend}: theme rows rolled up"
+    );
     assert_eq!(
         store
             .author_times(
@@ -230,6 +257,11 @@ async fn still_there(
         store.report().await?.by_theme[0],
         ("reachability".to_string(), 3),
         "{backend}: only the new signal's theme row was added"
+    );
+    assert_eq!(
+        store.rollup_total(&days).await?,
+        batch.len() as u64 + 1,
+        "{backend}: the rollup gained the new signal only"
     );
     assert!(
         store
@@ -281,11 +313,12 @@ async fn sqlite_register_survives_migration() -> Result<(), BoxError> {
     assert_eq!(
         indexes.into_iter().map(|(n,)| n).collect::<Vec<_>>(),
         [
+            "signal_subjects_subject_time",
             "signal_themes_theme_time",
             "signals_author_time",
             "signals_occurred_at"
         ],
-        "sqlite: indexes after 0003"
+        "sqlite: indexes after 0003 (and 0005's on subjects)"
     );
     let check: (String,) = sqlx::query_as("pragma integrity_check")
         .fetch_one(&pool)

@@ -7,6 +7,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use signaal_alerter::AlertConfig;
+use signaal_analysis::AnalysisConfig;
+use signaal_api::http::ApiConfig;
 use signaal_bus::BusConfig;
 use signaal_phone::CsvMapping;
 use signaal_social::worker::{FacebookPage, XSearch};
@@ -21,6 +23,10 @@ pub struct Config {
     pub social: SocialConfig,
     pub classifier: ClassifierConfig,
     pub alerter: AlertConfig,
+    /// `[analysis]`: recurrence window, impact weights, improvement-action windows.
+    pub analysis: AnalysisConfig,
+    /// `[api]`: where `signaal serve` listens and the token it wants.
+    pub api: ApiConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -487,6 +493,12 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         }
         self.alerter
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        self.analysis
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: [analysis] {e}"))?;
+        self.api
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         Ok(())

@@ -285,9 +285,89 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
         anyhow::bail!("the alerter did not see the samples through within 30 s");
     }
     let report = store.report().await?;
+    let day = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.date_naive())
+            .context("sample time out of range")
+    };
+    let period = signaal_api::Query::new(day(earliest)?, day(latest)?);
+    let analysis = Analysis {
+        recurrence: signaal_api::reports::recurrence_report(
+            &store,
+            &cfg.analysis.recurrence,
+            &period,
+        )
+        .await?,
+        impact: signaal_api::reports::impact_report(
+            &store,
+            &period,
+            signaal_store::analysis::Dimension::Theme,
+        )
+        .await?,
+    };
     store.close().await;
-    print!("{}", render(&report, expected.len(), started.elapsed()));
+    print!(
+        "{}",
+        render(&report, Some(&analysis), expected.len(), started.elapsed())
+    );
     Ok(())
+}
+
+/// The register's analysis over the samples' days, for the report.
+pub struct Analysis {
+    pub recurrence: signaal_api::reports::RecurrenceReport,
+    pub impact: signaal_api::reports::ImpactReport,
+}
+
+fn render_analysis(o: &mut String, a: &Analysis) {
+    use std::fmt::Write;
+    let r = &a.recurrence;
+    let _ = writeln!(
+        o,
+        "\nRecurrence, {} – {} (1x coincidence, 2x notable, 3x pattern)",
+        r.since.format("%Y-%m-%d"),
+        (r.until - chrono::Duration::days(1)).format("%Y-%m-%d")
+    );
+    let repeated: Vec<_> = r.theme_subject.iter().filter(|g| g.count >= 2).collect();
+    if repeated.is_empty() {
+        let _ = writeln!(o, "  no theme and subject came back");
+    }
+    for g in repeated.iter().take(8) {
+        let level = match g.level {
+            signaal_analysis::Level::Pattern => "pattern",
+            signaal_analysis::Level::Notable => "notable",
+            signaal_analysis::Level::Coincidence => "coincidence",
+        };
+        let _ = writeln!(o, "  {level:<8} {:<40} {:>3}x", g.key.label(), g.count);
+    }
+    let once = r.theme_subject.iter().filter(|g| g.count < 2).count();
+    let _ = writeln!(
+        o,
+        "  …{once} once; customers who came back: {}, once: {}",
+        r.author.len(),
+        r.authors_once
+    );
+    let q = &a.impact.quadrants;
+    let _ = writeln!(
+        o,
+        "\nFrequency × impact per theme (medians: {:.0} signals, impact {:.1} of 10)",
+        q.median_count, q.median_impact
+    );
+    for row in &q.rows {
+        let quadrant = match row.quadrant {
+            signaal_analysis::Quadrant::ActNow => "act now",
+            signaal_analysis::Quadrant::Watch => "watch",
+            signaal_analysis::Quadrant::QuickWins => "quick wins",
+            signaal_analysis::Quadrant::Monitor => "monitor",
+        };
+        let _ = writeln!(
+            o,
+            "  {quadrant:<10} {:<24} {:>4} signals  impact {:.1}",
+            row.key.label(),
+            row.count,
+            row.mean_impact
+        );
+    }
 }
 
 /// Whether the alerter's watermark has passed `seen_through` and every alert has resolved.
@@ -314,7 +394,12 @@ fn bar(n: i64, max: i64, width: usize) -> String {
     "█".repeat(len.max(usize::from(n > 0)))
 }
 
-pub fn render(r: &Report, samples: usize, elapsed: Duration) -> String {
+pub fn render(
+    r: &Report,
+    analysis: Option<&Analysis>,
+    samples: usize,
+    elapsed: Duration,
+) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     let _ = writeln!(
@@ -350,6 +435,9 @@ pub fn render(r: &Report, samples: usize, elapsed: Duration) -> String {
     let _ = writeln!(o, "\nKind");
     for (k, n) in &r.by_kind {
         let _ = writeln!(o, "  {k:<10} {n:>5}");
+    }
+    if let Some(a) = analysis {
+        render_analysis(&mut o, a);
     }
     let _ = writeln!(o, "\nAlerts");
     if r.alerts.is_empty() {

@@ -5,6 +5,7 @@ mod config;
 mod demo;
 mod import;
 mod offline;
+mod report;
 mod serve;
 mod workers;
 
@@ -77,6 +78,14 @@ enum Command {
     /// register, classified NDJSON or a CSV of counts).
     #[command(subcommand)]
     Alerts(alerts::AlertsCommand),
+    /// The register's analysis: `pareto`, `recurrence`, `impact`, `actions`, `summary`.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
+    /// Improvement actions: `add`, `list`, `update` (measured by `report actions`).
+    #[command(subcommand)]
+    Action(report::ActionCommand),
+    /// Serve the register's analysis as an HTTP API (`[api]`: listen address and token).
+    Serve,
 }
 
 fn init_logging(format: LogFormat) {
@@ -221,6 +230,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Alerts(cmd) => {
             return alerts::run(cmd, &config::Config::load(cli.config.as_deref())?).await
+        }
+        Command::Report(cmd) => {
+            return report::run_report(cmd, &config::Config::load(cli.config.as_deref())?).await
+        }
+        Command::Action(cmd) => {
+            return report::run_action(cmd, &config::Config::load(cli.config.as_deref())?).await
+        }
+        Command::Serve => {
+            let cfg = config::Config::load(cli.config.as_deref())?;
+            return report::serve_api(&cfg, shutdown_on_signals()).await;
         }
         Command::Email(a) => (Worker::Email, a),
         Command::Phone(a) => (Worker::Phone, a),

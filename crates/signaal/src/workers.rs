@@ -134,7 +134,11 @@ pub async fn run(which: Worker, cfg: &Config, shutdown: CancellationToken) -> an
     let pipeline = if want(Worker::Classifier) {
         Some(Arc::new(
             Pipeline::new(classifier(cfg)?, cfg.classifier.author_secret.as_bytes())?
-                .with_calls(cfg.classifier.calls),
+                .with_calls(cfg.classifier.calls)
+                .with_impact(
+                    cfg.analysis.impact.clone(),
+                    cfg.analysis.recurrence.window_days,
+                ),
         ))
     } else {
         None

@@ -78,11 +78,13 @@ pub fn envelope(
                 evidence: vec![],
             })
             .collect(),
+        subjects: vec![],
         cause: Cause::System,
         kind: Kind::Complaint,
         lang: "nl".into(),
         sentiment: -0.4,
         escalation: vec!["ombudsman".into()],
+        impact: None,
     };
     ClassifiedEnvelope::new(s, c, "test")
 }

@@ -1,0 +1,509 @@
+//! The HTTP API (`signaal serve`): the reports as JSON, read-only except improvement actions.
+//! `openapi.yaml` in this crate describes every route; a test checks the server against it.
+//!
+//! Access: every `/api/v1` request needs `Authorization: Bearer <token>` when a token is
+//! configured; without one the server refuses to listen anywhere but on loopback.
+//! Bad input (an invalid date, an unknown theme, a reversed range, a page too large, an unknown
+//! parameter) is a 400 with `{"error": "…"}`; never a 500 for something the caller sent.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query as QueryParams, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use signaal_analysis::AnalysisConfig;
+use signaal_store::analysis::{day_of, ActionUpdate, Dimension, NewAction};
+use signaal_store::Store;
+
+use crate::reports::{self, Query, ReportError, Vocabulary};
+
+/// `[api]` in the configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Where `signaal serve` listens (default 127.0.0.1:8080).
+    pub listen: SocketAddr,
+    /// The bearer token every request must carry (or `token_file`, re-read at every request).
+    /// Without either the API listens on loopback only.
+    pub token: String,
+    pub token_file: Option<PathBuf>,
+    /// The largest page `/api/v1/signals` gives (default 500).
+    pub max_page: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            token: String::new(),
+            token_file: None,
+            max_page: 500,
+        }
+    }
+}
+
+impl ApiConfig {
+    /// Names the key that is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_page == 0 || self.max_page > 10_000 {
+            return Err(format!(
+                "`api.max_page` = {} is out of range (expected 1–10000)",
+                self.max_page
+            ));
+        }
+        if !self.token.is_empty() && self.token_file.is_some() {
+            return Err("give `api.token` or `api.token_file`, not both".into());
+        }
+        if self.token.is_empty() && self.token_file.is_none() && !self.listen.ip().is_loopback() {
+            return Err(format!(
+                "`api.listen` = {} is not a loopback address and no `api.token` or \
+                 `api.token_file` is set: without a token the API listens on loopback only",
+                self.listen
+            ));
+        }
+        Ok(())
+    }
+
+    /// The token requests must carry, if any (the file is read now).
+    fn current_token(&self) -> Result<Option<String>, String> {
+        if let Some(path) = &self.token_file {
+            let t = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read `api.token_file` {}: {e}", path.display()))?;
+            let t = t.trim().to_string();
+            if t.is_empty() {
+                return Err(format!("`api.token_file` {} is empty", path.display()));
+            }
+            return Ok(Some(t));
+        }
+        Ok((!self.token.is_empty()).then(|| self.token.clone()))
+    }
+}
+
+/// What the handlers share.
+pub struct AppState {
+    pub store: Store,
+    pub analysis: AnalysisConfig,
+    pub api: ApiConfig,
+    pub vocabulary: Vocabulary,
+    /// `/api/v1/themes` and `/api/v1/subjects` as served (from the taxonomy).
+    pub themes: serde_json::Value,
+    pub subjects: serde_json::Value,
+}
+
+/// An error as the API answers it: a status and `{"error": "…"}`.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> ApiError {
+        match e {
+            ReportError::Invalid(m) => ApiError(StatusCode::BAD_REQUEST, m),
+            ReportError::Store(e) => {
+                tracing::warn!(error = %e, "API request failed in the register");
+                ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the register failed; see the server's log".into(),
+                )
+            }
+        }
+    }
+}
+
+impl From<signaal_store::StoreError> for ApiError {
+    fn from(e: signaal_store::StoreError) -> ApiError {
+        match e {
+            signaal_store::StoreError::Invalid(m) => ApiError(StatusCode::BAD_REQUEST, m),
+            e => ReportError::Store(e).into(),
+        }
+    }
+}
+
+fn bad(m: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, m.into())
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// The query parameters of the reports and the signal listing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    from: Option<String>,
+    to: Option<String>,
+    theme: Option<String>,
+    subject: Option<String>,
+    channel: Option<String>,
+    cause: Option<String>,
+    kind: Option<String>,
+    by: Option<String>,
+    normalise: Option<bool>,
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+fn date(name: &str, v: &str) -> Result<NaiveDate, ApiError> {
+    NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .map_err(|_| bad(format!("`{name}` = {v:?} is not a date (YYYY-MM-DD)")))
+}
+
+impl Params {
+    fn query(&self, vocabulary: &Vocabulary) -> Result<Query, ApiError> {
+        let to = match &self.to {
+            Some(v) => date("to", v)?,
+            None => Utc::now().date_naive(),
+        };
+        let from = match &self.from {
+            Some(v) => date("from", v)?,
+            None => to
+                .checked_sub_months(chrono::Months::new(12))
+                .and_then(|d| d.succ_opt())
+                .ok_or_else(|| bad("`to` is too early"))?,
+        };
+        let q = Query {
+            from,
+            to,
+            theme: self.theme.clone(),
+            subject: self.subject.clone(),
+            channel: self.channel.clone(),
+            cause: self.cause.clone(),
+            kind: self.kind.clone(),
+        };
+        q.validate(vocabulary)?;
+        Ok(q)
+    }
+
+    fn dimension(&self) -> Result<Dimension, ApiError> {
+        match self.by.as_deref() {
+            None | Some("theme") => Ok(Dimension::Theme),
+            Some("subject") => Ok(Dimension::Subject),
+            Some("theme_subject") => Ok(Dimension::ThemeSubject),
+            Some(other) => Err(bad(format!(
+                "`by` = {other:?} is not one of theme, subject, theme_subject"
+            ))),
+        }
+    }
+}
+
+fn params(p: Result<QueryParams<Params>, QueryRejection>) -> Result<Params, ApiError> {
+    p.map(|QueryParams(p)| p)
+        .map_err(|e| bad(format!("bad query parameters: {}", e.body_text())))
+}
+
+async fn pareto(
+    State(s): State<Arc<AppState>>,
+    p: Result<QueryParams<Params>, QueryRejection>,
+) -> ApiResult<reports::ParetoReport> {
+    let p = params(p)?;
+    let q = p.query(&s.vocabulary)?;
+    Ok(Json(
+        reports::pareto_report(&s.store, &q, p.dimension()?).await?,
+    ))
+}
+
+async fn impact(
+    State(s): State<Arc<AppState>>,
+    p: Result<QueryParams<Params>, QueryRejection>,
+) -> ApiResult<reports::ImpactReport> {
+    let p = params(p)?;
+    let q = p.query(&s.vocabulary)?;
+    Ok(Json(
+        reports::impact_report(&s.store, &q, p.dimension()?).await?,
+    ))
+}
+
+async fn recurrence(
+    State(s): State<Arc<AppState>>,
+    p: Result<QueryParams<Params>, QueryRejection>,
+) -> ApiResult<reports::RecurrenceReport> {
+    let p = params(p)?;
+    let q = p.query(&s.vocabulary)?;
+    Ok(Json(
+        reports::recurrence_report(&s.store, &s.analysis.recurrence, &q).await?,
+    ))
+}
+
+async fn summary(
+    State(s): State<Arc<AppState>>,
+    p: Result<QueryParams<Params>, QueryRejection>,
+) -> ApiResult<reports::Summary> {
+    let p = params(p)?;
+    let q = p.query(&s.vocabulary)?;
+    Ok(Json(
+        reports::summary(&s.store, &s.analysis, &q, Utc::now()).await?,
+    ))
+}
+
+/// A page of signals and the cursor of the next one.
+#[derive(Debug, Serialize)]
+pub struct SignalsPage {
+    pub signals: Vec<signaal_store::analysis::ListedSignal>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+fn cursor(t: DateTime<Utc>, id: &str) -> String {
+    format!("{}_{id}", t.timestamp_micros())
+}
+
+fn parse_cursor(c: &str) -> Result<(DateTime<Utc>, String), ApiError> {
+    let invalid = || {
+        bad(format!(
+            "`after` = {c:?} is not a cursor from a previous page"
+        ))
+    };
+    let (t, id) = c.split_once('_').ok_or_else(invalid)?;
+    let micros: i64 = t.parse().map_err(|_| invalid())?;
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(invalid());
+    }
+    let t = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+    Ok((t, id.to_string()))
+}
+
+async fn signals(
+    State(s): State<Arc<AppState>>,
+    p: Result<QueryParams<Params>, QueryRejection>,
+) -> ApiResult<SignalsPage> {
+    let p = params(p)?;
+    let q = p.query(&s.vocabulary)?;
+    let limit = p.limit.unwrap_or(50);
+    if limit == 0 || limit > s.api.max_page {
+        return Err(bad(format!(
+            "`limit` = {limit} is out of range (1–{})",
+            s.api.max_page
+        )));
+    }
+    let after = p.after.as_deref().map(parse_cursor).transpose()?;
+    let filter = signaal_store::analysis::Filter {
+        from_day: day_of(q.from.and_time(chrono::NaiveTime::MIN).and_utc()),
+        to_day: day_of(q.to.and_time(chrono::NaiveTime::MIN).and_utc()) + 1,
+        theme: q.theme,
+        subject: q.subject,
+        channel: q.channel,
+        cause: q.cause,
+        kind: q.kind,
+    };
+    let page = s.store.signals_page(&filter, after, limit).await?;
+    let next = (page.len() == limit)
+        .then(|| page.last().map(|l| cursor(l.occurred_at, &l.id)))
+        .flatten();
+    Ok(Json(SignalsPage {
+        signals: page,
+        next,
+    }))
+}
+
+async fn actions(
+    State(s): State<Arc<AppState>>,
+    p: Result<QueryParams<Params>, QueryRejection>,
+) -> ApiResult<Vec<reports::ActionReport>> {
+    let p = params(p)?;
+    Ok(Json(
+        reports::actions_report(
+            &s.store,
+            &s.analysis.action,
+            Utc::now(),
+            p.normalise.unwrap_or(false),
+        )
+        .await?,
+    ))
+}
+
+/// The body of `POST /api/v1/actions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionIn {
+    theme: Option<String>,
+    subject: Option<String>,
+    description: String,
+    owner: String,
+    start_date: String,
+    #[serde(default = "running")]
+    status: String,
+}
+
+fn running() -> String {
+    "running".into()
+}
+
+/// The body of `PATCH /api/v1/actions/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionPatch {
+    description: Option<String>,
+    owner: Option<String>,
+    start_date: Option<String>,
+    status: Option<String>,
+}
+
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    b.map(|Json(b)| b)
+        .map_err(|e| bad(format!("bad request body: {}", e.body_text())))
+}
+
+fn text(name: &str, v: &str) -> Result<(), ApiError> {
+    if v.trim().is_empty() || v.len() > 4096 {
+        return Err(bad(format!("`{name}` must have 1–4096 bytes")));
+    }
+    Ok(())
+}
+
+async fn add_action(
+    State(s): State<Arc<AppState>>,
+    b: Result<Json<ActionIn>, JsonRejection>,
+) -> Result<(StatusCode, Json<signaal_store::analysis::Action>), ApiError> {
+    let a = body(b)?;
+    let start = date("start_date", &a.start_date)?;
+    let mut q = Query::new(start, start);
+    q.theme = a.theme.clone();
+    q.subject = a.subject.clone();
+    q.validate(&s.vocabulary)?;
+    text("description", &a.description)?;
+    text("owner", &a.owner)?;
+    let stored = s
+        .store
+        .add_action(
+            &NewAction {
+                theme: a.theme,
+                subject: a.subject,
+                description: a.description,
+                owner: a.owner,
+                start_date: start,
+                status: a.status,
+            },
+            Utc::now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+async fn patch_action(
+    State(s): State<Arc<AppState>>,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+    b: Result<Json<ActionPatch>, JsonRejection>,
+) -> ApiResult<signaal_store::analysis::Action> {
+    let Path(id) = id.map_err(|e| bad(format!("bad action id: {}", e.body_text())))?;
+    let p = body(b)?;
+    for (name, v) in [("description", &p.description), ("owner", &p.owner)] {
+        if let Some(v) = v {
+            text(name, v)?;
+        }
+    }
+    let start_date = p
+        .start_date
+        .as_deref()
+        .map(|v| date("start_date", v))
+        .transpose()?;
+    let update = ActionUpdate {
+        description: p.description,
+        owner: p.owner,
+        start_date,
+        status: p.status,
+    };
+    match s.store.update_action(id, &update, Utc::now()).await? {
+        Some(a) => Ok(Json(a)),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("there is no action {id}"),
+        )),
+    }
+}
+
+async fn themes(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(s.themes.clone())
+}
+
+async fn subjects(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(s.subjects.clone())
+}
+
+async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/yaml")],
+        include_str!("../openapi.yaml"),
+    )
+}
+
+async fn auth(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let token = match s.api.current_token() {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "API token unavailable");
+            return ApiError(StatusCode::SERVICE_UNAVAILABLE, e).into_response();
+        }
+    };
+    if let Some(token) = token {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let ok = given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()));
+        if !ok {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(serde_json::json!({ "error": "a valid bearer token is required" })),
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn not_found() -> ApiError {
+    ApiError(
+        StatusCode::NOT_FOUND,
+        "no such route (see /api/v1/openapi.yaml)".into(),
+    )
+}
+
+/// Every route of the API.
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/pareto", get(pareto))
+        .route("/recurrence", get(recurrence))
+        .route("/impact", get(impact))
+        .route("/summary", get(summary))
+        .route("/signals", get(signals))
+        .route("/actions", get(actions).post(add_action))
+        .route("/actions/{id}", axum::routing::patch(patch_action))
+        .route("/themes", get(themes))
+        .route("/subjects", get(subjects))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth))
+        .route("/openapi.yaml", get(openapi));
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    tracing::info!(addr = %listener.local_addr()?, "serving the API on /api/v1");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}

@@ -1,0 +1,624 @@
+//! What the register's analysis reads (issue 14): counts per theme, subject and theme × subject
+//! from the daily rollup, customers who came back, sample signals, and improvement actions.
+//!
+//! Every report is one statement (samples one small statement per listed group) on either
+//! backend. Counts come from `signal_rollup` (0006), kept in the statement that stores the
+//! signals, so a year of reports reads a few hundred thousand rollup rows, not millions of
+//! signals.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::QueryBuilder;
+
+use crate::{Pool, Result, Store, StoreError};
+
+/// The rollup's "any" value: a theme row of the rollup has `subject = '*'`, a subject row
+/// `theme = '*'`, the volume row both.
+pub const ANY: &str = "*";
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Days since 1970-01-01 of a time (UTC), as the rollup keys them.
+pub fn day_of(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis().div_euclid(DAY_MS)
+}
+
+/// The time a rollup day starts.
+pub fn day_start(day: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(day.saturating_mul(DAY_MS)).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// What a report groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    Theme,
+    Subject,
+    ThemeSubject,
+}
+
+/// Which signals a report covers: days `[from_day, to_day)` and optional equalities. A theme
+/// or subject filter narrows the other dimension (subjects of one theme, themes of one subject).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub from_day: i64,
+    pub to_day: i64,
+    pub theme: Option<String>,
+    pub subject: Option<String>,
+    pub channel: Option<String>,
+    pub cause: Option<String>,
+    pub kind: Option<String>,
+}
+
+/// One group of a rollup report: its key, how many signals, their impact summed (signals
+/// stored before impact was scored add 0), and the first and last day it occurred.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyCount {
+    pub theme: Option<String>,
+    pub subject: Option<String>,
+    pub signals: u64,
+    pub impact_sum: f64,
+    pub first_day: i64,
+    pub last_day: i64,
+}
+
+/// One customer (pseudonym) who came back within a window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuthorCount {
+    pub author: String,
+    pub signals: u64,
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+}
+
+/// An improvement action as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Action {
+    pub id: i64,
+    pub theme: Option<String>,
+    pub subject: Option<String>,
+    pub description: String,
+    pub owner: String,
+    pub start_date: NaiveDate,
+    /// `planned`, `running` or `done`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A new improvement action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAction {
+    pub theme: Option<String>,
+    pub subject: Option<String>,
+    pub description: String,
+    pub owner: String,
+    pub start_date: NaiveDate,
+    pub status: String,
+}
+
+/// Changes to an action; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActionUpdate {
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub start_date: Option<NaiveDate>,
+    pub status: Option<String>,
+}
+
+/// The statuses an action can have.
+pub const ACTION_STATUSES: [&str; 3] = ["planned", "running", "done"];
+
+fn check_action(status: Option<&str>, theme: Option<&str>, subject: Option<&str>) -> Result<()> {
+    if let Some(s) = status {
+        if !ACTION_STATUSES.contains(&s) {
+            return Err(StoreError::Invalid(format!(
+                "action status {s:?} is not one of planned, running, done"
+            )));
+        }
+    }
+    if theme.is_none() && subject.is_none() {
+        return Err(StoreError::Invalid(
+            "an action needs a theme, a subject or both".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+type AuthorRow = (String, i64, DateTime<Utc>, DateTime<Utc>);
+
+type ActionRow = (
+    i64,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    NaiveDate,
+    String,
+    DateTime<Utc>,
+    DateTime<Utc>,
+);
+
+fn action(row: ActionRow) -> Action {
+    let (id, theme, subject, description, owner, start_date, status, created_at, updated_at) = row;
+    Action {
+        id,
+        theme,
+        subject,
+        description,
+        owner,
+        start_date,
+        status,
+        created_at,
+        updated_at,
+    }
+}
+
+const ACTION_COLUMNS: &str =
+    "id, theme, subject, description, owner, start_date, status, created_at, updated_at";
+
+/// Appends the rollup conditions of `dim` and `f` to a `where` clause begun by the caller.
+fn push_rollup_filter<'a, DB: sqlx::Database>(
+    q: &mut QueryBuilder<'a, DB>,
+    dim: Option<Dimension>,
+    f: &'a Filter,
+) where
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    q.push(" day >= ")
+        .push_bind(f.from_day)
+        .push(" and day < ")
+        .push_bind(f.to_day);
+    let grouped_by_theme = matches!(dim, Some(Dimension::Theme | Dimension::ThemeSubject));
+    let grouped_by_subject = matches!(dim, Some(Dimension::Subject | Dimension::ThemeSubject));
+    match (&f.theme, grouped_by_theme) {
+        (Some(t), _) => q.push(" and theme = ").push_bind(t.as_str()),
+        (None, true) => q.push(" and theme <> '*'"),
+        (None, false) => q.push(" and theme = '*'"),
+    };
+    match (&f.subject, grouped_by_subject) {
+        (Some(s), _) => q.push(" and subject = ").push_bind(s.as_str()),
+        (None, true) => q.push(" and subject <> '*'"),
+        (None, false) => q.push(" and subject = '*'"),
+    };
+    for (column, value) in [
+        ("channel", &f.channel),
+        ("cause", &f.cause),
+        ("kind", &f.kind),
+    ] {
+        if let Some(v) = value {
+            q.push(format_args!(" and {column} = "))
+                .push_bind(v.as_str());
+        }
+    }
+}
+
+/// ` where` signals of known authors in `[from, to)`, of `channel` when given.
+fn push_author_filter<'a, DB: sqlx::Database>(
+    q: &mut QueryBuilder<'a, DB>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    channel: Option<&'a str>,
+) where
+    DateTime<Utc>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    q.push(" where author is not null and occurred_at >= ")
+        .push_bind(from)
+        .push(" and occurred_at < ")
+        .push_bind(to);
+    if let Some(c) = channel {
+        q.push(" and channel = ").push_bind(c);
+    }
+}
+
+impl Store {
+    /// Signals per group of `dim` over the filter's days: one statement over the rollup.
+    /// Unordered (the analysis sorts).
+    pub async fn rollup_counts(&self, dim: Dimension, f: &Filter) -> Result<Vec<KeyCount>> {
+        let rows: Vec<(String, String, i64, f64, i64, i64)> = on_pool!(self, pool => {
+            let mut q = QueryBuilder::new(
+                "select theme, subject, cast(sum(signals) as bigint), \
+                 cast(sum(impact_sum) as double precision), cast(min(day) as bigint), \
+                 cast(max(day) as bigint) from signal_rollup where",
+            );
+            push_rollup_filter(&mut q, Some(dim), f);
+            q.push(" group by theme, subject");
+            q.build_query_as().fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(theme, subject, n, impact, first, last)| KeyCount {
+                theme: (theme != ANY).then_some(theme),
+                subject: (subject != ANY).then_some(subject),
+                signals: count(n),
+                impact_sum: impact,
+                first_day: first,
+                last_day: last,
+            })
+            .collect())
+    }
+
+    /// All signals over the filter's days (the exposure when rates are normalised by volume),
+    /// or those of its theme and/or subject when it has one.
+    pub async fn rollup_total(&self, f: &Filter) -> Result<u64> {
+        let n: Option<i64> = on_pool!(self, pool => {
+            let mut q = QueryBuilder::new(
+                "select cast(sum(signals) as bigint) from signal_rollup where",
+            );
+            push_rollup_filter(&mut q, None, f);
+            q.build_query_scalar().fetch_one(pool).await?
+        });
+        Ok(n.map(count).unwrap_or(0))
+    }
+
+    /// Authors (pseudonyms) with at least `min_signals` signals in `[from, to)`, most first,
+    /// at most `limit`; and how many authors had fewer (the "once" customers).
+    pub async fn author_counts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        channel: Option<&str>,
+        min_signals: u64,
+        limit: usize,
+    ) -> Result<(Vec<AuthorCount>, u64)> {
+        let min = i64::try_from(min_signals.max(1)).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (rows, fewer): (Vec<AuthorRow>, i64) = on_pool!(self, pool => {
+            let mut q = QueryBuilder::new(
+                "select author, count(*), min(occurred_at), max(occurred_at) from signals",
+            );
+            push_author_filter(&mut q, from, to, channel);
+            q.push(" group by author having count(*) >= ")
+                .push_bind(min)
+                .push(" order by count(*) desc, max(occurred_at) desc, author limit ")
+                .push_bind(limit);
+            let rows = q.build_query_as().fetch_all(pool).await?;
+            let mut q = QueryBuilder::new("select count(*) from (select author from signals");
+            push_author_filter(&mut q, from, to, channel);
+            q.push(" group by author having count(*) < ")
+                .push_bind(min)
+                .push(") as fewer");
+            let fewer = q.build_query_scalar().fetch_one(pool).await?;
+            (rows, fewer)
+        });
+        Ok((
+            rows.into_iter()
+                .map(|(author, n, first, last)| AuthorCount {
+                    author,
+                    signals: count(n),
+                    first,
+                    last,
+                })
+                .collect(),
+            count(fewer),
+        ))
+    }
+
+    /// The newest signal ids of a group in `[from, to)`: of a theme, a subject, both, or an
+    /// author (at most `limit`).
+    pub async fn sample_ids(
+        &self,
+        theme: Option<&str>,
+        subject: Option<&str>,
+        author: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (from_ms, to_ms) = (from.timestamp_millis(), to.timestamp_millis());
+        let ids: Vec<String> = on_pool!(self, pool => {
+            match (theme, subject, author) {
+                (_, _, Some(a)) => sqlx::query_scalar(
+                    "select id from signals where author = $1 and occurred_at >= $2 \
+                     and occurred_at < $3 order by occurred_at desc, id limit $4",
+                )
+                .bind(a)
+                .bind(from)
+                .bind(to)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?,
+                // The subject's rows drive (subjects are the rarer key); each is checked
+                // against the theme's index on (theme, time).
+                (Some(t), Some(s), None) => sqlx::query_scalar(
+                    "select u.signal_id from signal_subjects u where u.subject = $2 \
+                     and u.occurred_ms >= $3 and u.occurred_ms < $4 and exists (select 1 \
+                     from signal_themes t where t.theme = $1 and t.occurred_ms = u.occurred_ms \
+                     and t.signal_id = u.signal_id) \
+                     order by u.occurred_ms desc, u.signal_id limit $5",
+                )
+                .bind(t)
+                .bind(s)
+                .bind(from_ms)
+                .bind(to_ms)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?,
+                (Some(t), None, None) => sqlx::query_scalar(
+                    "select signal_id from signal_themes where theme = $1 and occurred_ms >= $2 \
+                     and occurred_ms < $3 order by occurred_ms desc, signal_id limit $4",
+                )
+                .bind(t)
+                .bind(from_ms)
+                .bind(to_ms)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?,
+                (None, Some(s), None) => sqlx::query_scalar(
+                    "select signal_id from signal_subjects where subject = $1 \
+                     and occurred_ms >= $2 and occurred_ms < $3 \
+                     order by occurred_ms desc, signal_id limit $4",
+                )
+                .bind(s)
+                .bind(from_ms)
+                .bind(to_ms)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?,
+                (None, None, None) => Vec::new(),
+            }
+        });
+        Ok(ids)
+    }
+
+    /// Registers an improvement action.
+    pub async fn add_action(&self, a: &NewAction, now: DateTime<Utc>) -> Result<Action> {
+        check_action(Some(&a.status), a.theme.as_deref(), a.subject.as_deref())?;
+        let sql = format!(
+            "insert into improvement_actions (theme, subject, description, owner, start_date, \
+             status, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $7) \
+             returning {ACTION_COLUMNS}"
+        );
+        let row: ActionRow = on_pool!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(&a.theme)
+                .bind(&a.subject)
+                .bind(&a.description)
+                .bind(&a.owner)
+                .bind(a.start_date)
+                .bind(&a.status)
+                .bind(now)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(action(row))
+    }
+
+    /// Every improvement action, oldest start first.
+    pub async fn actions(&self) -> Result<Vec<Action>> {
+        let sql =
+            format!("select {ACTION_COLUMNS} from improvement_actions order by start_date, id");
+        let rows: Vec<ActionRow> = on_pool!(self, pool => {
+            sqlx::query_as(&sql).fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().map(action).collect())
+    }
+
+    /// One improvement action.
+    pub async fn action(&self, id: i64) -> Result<Option<Action>> {
+        let sql = format!("select {ACTION_COLUMNS} from improvement_actions where id = $1");
+        let row: Option<ActionRow> = on_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?
+        });
+        Ok(row.map(action))
+    }
+
+    /// Changes an action; `None` when there is no such action.
+    pub async fn update_action(
+        &self,
+        id: i64,
+        u: &ActionUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Action>> {
+        if let Some(s) = &u.status {
+            if !ACTION_STATUSES.contains(&s.as_str()) {
+                return Err(StoreError::Invalid(format!(
+                    "action status {s:?} is not one of planned, running, done"
+                )));
+            }
+        }
+        let sql = format!(
+            "update improvement_actions set description = coalesce($2, description), \
+             owner = coalesce($3, owner), start_date = coalesce($4, start_date), \
+             status = coalesce($5, status), updated_at = $6 where id = $1 \
+             returning {ACTION_COLUMNS}"
+        );
+        let row: Option<ActionRow> = on_pool!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(id)
+                .bind(&u.description)
+                .bind(&u.owner)
+                .bind(u.start_date)
+                .bind(&u.status)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(action))
+    }
+}
+
+/// One signal of a listing: what it said (redacted) and how it was classified.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ListedSignal {
+    pub id: String,
+    pub channel: String,
+    pub occurred_at: DateTime<Utc>,
+    pub author: Option<String>,
+    pub subject: Option<String>,
+    pub text: String,
+    /// The stored classification's themes, with their evidence.
+    pub themes: serde_json::Value,
+    pub cause: String,
+    pub kind: String,
+    pub sentiment: f32,
+    pub impact: Option<f32>,
+    pub classifier: String,
+}
+
+type ListedRow = (
+    String,
+    String,
+    DateTime<Utc>,
+    Option<String>,
+    Option<String>,
+    String,
+    sqlx::types::Json<serde_json::Value>,
+    String,
+    String,
+    f32,
+    Option<f32>,
+    String,
+);
+
+impl Store {
+    /// Signals newest first: those of the filter's days (and theme, subject, channel, cause,
+    /// kind), after the keyset `after` (`occurred_at`, `id` of the last one of the previous
+    /// page), at most `limit`. A theme or subject filter is served by its (key, time) index.
+    pub async fn signals_page(
+        &self,
+        f: &Filter,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: usize,
+    ) -> Result<Vec<ListedSignal>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (from, to) = (day_start(f.from_day), day_start(f.to_day));
+        let rows: Vec<ListedRow> = on_pool!(self, pool => {
+            let mut q = QueryBuilder::new(
+                "select s.id, s.channel, s.occurred_at, s.author, s.subject, s.text, s.themes, \
+                 s.cause, s.kind, s.sentiment, s.impact, s.classifier from signals s where \
+                 s.occurred_at >= ",
+            );
+            q.push_bind(from).push(" and s.occurred_at < ").push_bind(to);
+            if let Some(t) = &f.theme {
+                q.push(
+                    " and exists (select 1 from signal_themes t where t.theme = ",
+                )
+                .push_bind(t.as_str())
+                .push(
+                    " and t.signal_id = s.id and t.occurred_ms >= ",
+                )
+                .push_bind(from.timestamp_millis())
+                .push(" and t.occurred_ms < ")
+                .push_bind(to.timestamp_millis())
+                .push(")");
+            }
+            if let Some(x) = &f.subject {
+                q.push(
+                    " and exists (select 1 from signal_subjects u where u.subject = ",
+                )
+                .push_bind(x.as_str())
+                .push(" and u.signal_id = s.id and u.occurred_ms >= ")
+                .push_bind(from.timestamp_millis())
+                .push(" and u.occurred_ms < ")
+                .push_bind(to.timestamp_millis())
+                .push(")");
+            }
+            for (column, value) in [
+                ("s.channel", &f.channel),
+                ("s.cause", &f.cause),
+                ("s.kind", &f.kind),
+            ] {
+                if let Some(v) = value {
+                    q.push(format_args!(" and {column} = ")).push_bind(v.as_str());
+                }
+            }
+            if let Some((t, id)) = &after {
+                q.push(" and (s.occurred_at < ")
+                    .push_bind(*t)
+                    .push(" or (s.occurred_at = ")
+                    .push_bind(*t)
+                    .push(" and s.id < ")
+                    .push_bind(id.as_str())
+                    .push("))");
+            }
+            q.push(" order by s.occurred_at desc, s.id desc limit ")
+                .push_bind(limit);
+            q.build_query_as().fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(
+                |(
+                    id,
+                    channel,
+                    occurred_at,
+                    author,
+                    subject,
+                    text,
+                    themes,
+                    cause,
+                    kind,
+                    sentiment,
+                    impact,
+                    classifier,
+                )| ListedSignal {
+                    id,
+                    channel,
+                    occurred_at,
+                    author,
+                    subject,
+                    text,
+                    themes: themes.0,
+                    cause,
+                    kind,
+                    sentiment,
+                    impact,
+                    classifier,
+                },
+            )
+            .collect())
+    }
+}
+
+impl Store {
+    /// When each of `authors` sent a signal in `[since, until)`, on any channel (for the impact
+    /// score's repeat contacts). Served by `signals_author_time (author, occurred_at)`.
+    pub async fn author_contacts(
+        &self,
+        authors: &[String],
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>> {
+        if authors.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.pool {
+            Pool::Postgres(pool) => Ok(sqlx::query_as(
+                "select author, occurred_at from signals where author = any($1) \
+                 and occurred_at >= $2 and occurred_at < $3",
+            )
+            .bind(authors)
+            .bind(since)
+            .bind(until)
+            .fetch_all(pool)
+            .await?),
+            Pool::Sqlite(pool) => {
+                let mut out = Vec::new();
+                for chunk in authors.chunks(500) {
+                    let mut q = QueryBuilder::new(
+                        "select author, occurred_at from signals where occurred_at >= ",
+                    );
+                    q.push_bind(since)
+                        .push(" and occurred_at < ")
+                        .push_bind(until)
+                        .push(" and author in (");
+                    let mut list = q.separated(", ");
+                    for a in chunk {
+                        list.push_bind(a.as_str());
+                    }
+                    q.push(")");
+                    out.extend(q.build_query_as().fetch_all(pool).await?);
+                }
+                Ok(out)
+            }
+        }
+    }
+}
