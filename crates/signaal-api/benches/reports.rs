@@ -35,20 +35,41 @@ const SUBJECTS: usize = 60;
 const DAYS: i64 = 730;
 const BATCH: usize = 5_000;
 
-/// Index `0..n` with weights ∝ 1/(i+1): a few large groups and a long tail.
-fn zipf(rng: &mut StdRng, n: usize) -> usize {
-    let h: f64 = (1..=n).map(|i| 1.0 / i as f64).sum();
-    let mut x = rng.random::<f64>() * h;
-    for i in 0..n {
-        x -= 1.0 / (i + 1) as f64;
-        if x <= 0.0 {
-            return i;
-        }
-    }
-    n - 1
+/// Draws an index `0..n` with weights ∝ 1/(i+1): a few large groups and a long tail.
+struct Zipf {
+    cumulative: Vec<f64>,
 }
 
-fn signal(rng: &mut StdRng, i: u64, end: DateTime<Utc>, n: u64) -> ClassifiedEnvelope {
+impl Zipf {
+    fn new(n: usize) -> Zipf {
+        let mut sum = 0.0;
+        let cumulative = (1..=n.max(1))
+            .map(|i| {
+                sum += 1.0 / i as f64;
+                sum
+            })
+            .collect();
+        Zipf { cumulative }
+    }
+
+    fn draw(&self, rng: &mut StdRng) -> usize {
+        let total = self.cumulative.last().copied().unwrap_or(1.0);
+        let x = rng.random::<f64>() * total;
+        self.cumulative
+            .partition_point(|c| *c < x)
+            .min(self.cumulative.len() - 1)
+    }
+}
+
+/// The draws of one register: themes, subjects, kinds and customers.
+struct Draws {
+    themes: Zipf,
+    subjects: Zipf,
+    kinds: Zipf,
+    authors: Zipf,
+}
+
+fn signal(rng: &mut StdRng, d: &Draws, i: u64, end: DateTime<Utc>) -> ClassifiedEnvelope {
     let at = end - Duration::seconds((rng.random::<f64>() * (DAYS * 86_400) as f64) as i64);
     let channel = match rng.random_range(0..10) {
         0..=3 => Channel::Phone,
@@ -58,21 +79,17 @@ fn signal(rng: &mut StdRng, i: u64, end: DateTime<Utc>, n: u64) -> ClassifiedEnv
     };
     let mut s = Signal::new(channel, "bench", format!("b{i}"), at, "gegenereerd");
     // Customers: a third as many as signals, a few of them very often.
-    let authors = (n / 3).max(1) as usize;
-    s.author = Some(format!(
-        "a{}",
-        zipf(rng, authors.min(200_000)) + rng.random_range(0..(authors / 200_000).max(1)) * 200_000
-    ));
+    s.author = Some(format!("a{}", d.authors.draw(rng)));
     let themes = (0..rng.random_range(1..=2))
         .map(|_| ThemeTag {
-            id: THEMES[zipf(rng, THEMES.len())].into(),
+            id: THEMES[d.themes.draw(rng)].into(),
             score: 0.5,
             evidence: vec![],
         })
         .collect();
     let subjects = (0..rng.random_range(0..=2))
         .map(|_| SubjectTag {
-            id: format!("subject_{}", zipf(rng, SUBJECTS)),
+            id: format!("subject_{}", d.subjects.draw(rng)),
             evidence: vec![],
         })
         .collect();
@@ -85,7 +102,7 @@ fn signal(rng: &mut StdRng, i: u64, end: DateTime<Utc>, n: u64) -> ClassifiedEnv
             Kind::Question,
             Kind::Compliment,
             Kind::Suggestion,
-        ][zipf(rng, 4)],
+        ][d.kinds.draw(rng)],
         lang: "nl".into(),
         sentiment: -rng.random::<f32>(),
         escalation: vec![],
@@ -138,10 +155,16 @@ async fn main() -> Result<(), BoxError> {
     if stored < n {
         let started = Instant::now();
         let mut rng = StdRng::seed_from_u64(2026 + stored);
+        let draws = Draws {
+            themes: Zipf::new(THEMES.len()),
+            subjects: Zipf::new(SUBJECTS),
+            kinds: Zipf::new(4),
+            authors: Zipf::new((n / 3).max(1) as usize),
+        };
         let mut i = stored;
         while i < n {
             let batch: Vec<ClassifiedEnvelope> = (i..(i + BATCH as u64).min(n))
-                .map(|k| signal(&mut rng, k, end, n))
+                .map(|k| signal(&mut rng, &draws, k, end))
                 .collect();
             i += batch.len() as u64;
             store.save_classified(&batch).await?;
