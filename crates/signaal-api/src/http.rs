@@ -20,7 +20,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use signaal_analysis::AnalysisConfig;
-use signaal_store::analysis::{day_of, ActionUpdate, Dimension, NewAction};
+use signaal_store::analysis::{ActionUpdate, Dimension, NewAction};
 use signaal_store::Store;
 
 use crate::reports::{self, Query, ReportError, Vocabulary};
@@ -288,16 +288,7 @@ async fn signals(
         )));
     }
     let after = p.after.as_deref().map(parse_cursor).transpose()?;
-    let filter = signaal_store::analysis::Filter {
-        from_day: day_of(q.from.and_time(chrono::NaiveTime::MIN).and_utc()),
-        to_day: day_of(q.to.and_time(chrono::NaiveTime::MIN).and_utc()) + 1,
-        theme: q.theme,
-        subject: q.subject,
-        channel: q.channel,
-        cause: q.cause,
-        kind: q.kind,
-    };
-    let page = s.store.signals_page(&filter, after, limit).await?;
+    let page = s.store.signals_page(&q.filter(), after, limit).await?;
     let next = (page.len() == limit)
         .then(|| page.last().map(|l| cursor(l.occurred_at, &l.id)))
         .flatten();

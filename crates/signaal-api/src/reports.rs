@@ -127,7 +127,7 @@ impl Query {
     }
 
     /// The register filter: days `[from, to + 1)`.
-    fn filter(&self) -> Filter {
+    pub fn filter(&self) -> Filter {
         Filter {
             from_day: day_of_date(self.from),
             to_day: day_of_date(self.to) + 1,

@@ -333,11 +333,7 @@ fn render_analysis(o: &mut String, a: &Analysis) {
         let _ = writeln!(o, "  no theme and subject came back");
     }
     for g in repeated.iter().take(8) {
-        let level = match g.level {
-            signaal_analysis::Level::Pattern => "pattern",
-            signaal_analysis::Level::Notable => "notable",
-            signaal_analysis::Level::Coincidence => "coincidence",
-        };
+        let level = crate::report::level_name(g.level);
         let _ = writeln!(o, "  {level:<8} {:<40} {:>3}x", g.key.label(), g.count);
     }
     let once = r.theme_subject.iter().filter(|g| g.count < 2).count();
@@ -354,12 +350,7 @@ fn render_analysis(o: &mut String, a: &Analysis) {
         q.median_count, q.median_impact
     );
     for row in &q.rows {
-        let quadrant = match row.quadrant {
-            signaal_analysis::Quadrant::ActNow => "act now",
-            signaal_analysis::Quadrant::Watch => "watch",
-            signaal_analysis::Quadrant::QuickWins => "quick wins",
-            signaal_analysis::Quadrant::Monitor => "monitor",
-        };
+        let quadrant = crate::report::quadrant_name(row.quadrant);
         let _ = writeln!(
             o,
             "  {quadrant:<10} {:<24} {:>4} signals  impact {:.1}",

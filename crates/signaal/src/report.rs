@@ -357,7 +357,7 @@ fn recurrence_table(r: &RecurrenceReport) -> String {
             let _ = writeln!(
                 o,
                 "  {:<11} {:<40} {:>5}x  {} – {}  {}",
-                format!("{:?}", g.level).to_lowercase(),
+                level_name(g.level),
                 g.key.label(),
                 g.count,
                 g.first.format("%Y-%m-%d"),
@@ -375,7 +375,7 @@ fn recurrence_table(r: &RecurrenceReport) -> String {
         let _ = writeln!(
             o,
             "  {:<11} {:<34} {:>5}x  {} – {}",
-            format!("{:?}", g.level).to_lowercase(),
+            level_name(g.level),
             g.key,
             g.count,
             g.first.format("%Y-%m-%d %H:%M"),
@@ -390,7 +390,7 @@ fn recurrence_csv(r: &RecurrenceReport, w: &mut csv::Writer<Vec<u8>>) -> csv::Re
     w.write_record([
         "group", "theme", "subject", "author", "level", "count", "first", "last", "samples",
     ])?;
-    let level = |l: signaal_analysis::Level| format!("{l:?}").to_lowercase();
+    let level = |l: signaal_analysis::Level| level_name(l).to_string();
     for (group, rows) in [("theme_subject", &r.theme_subject), ("subject", &r.subject)] {
         for g in rows {
             w.write_record([
@@ -422,7 +422,16 @@ fn recurrence_csv(r: &RecurrenceReport, w: &mut csv::Writer<Vec<u8>>) -> csv::Re
     Ok(())
 }
 
-fn quadrant_name(q: signaal_analysis::Quadrant) -> &'static str {
+/// A recurrence level as the reports write it.
+pub fn level_name(l: signaal_analysis::Level) -> &'static str {
+    match l {
+        signaal_analysis::Level::Pattern => "pattern",
+        signaal_analysis::Level::Notable => "notable",
+        signaal_analysis::Level::Coincidence => "coincidence",
+    }
+}
+
+pub fn quadrant_name(q: signaal_analysis::Quadrant) -> &'static str {
     match q {
         signaal_analysis::Quadrant::ActNow => "act now",
         signaal_analysis::Quadrant::Watch => "watch",
