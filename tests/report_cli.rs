@@ -238,3 +238,103 @@ fn reports_agree_in_every_format_and_refuse_bad_input() -> Result {
     )?;
     Ok(())
 }
+
+/// A new subject reaches history: `signaal reclassify` with an organisation's taxonomy over the
+/// demo's register finds it in signals stored before it existed, reports say which version
+/// they cover, themes stay as they were, and a second run has nothing left to do.
+#[test]
+fn reclassify_brings_a_new_subject_to_history() -> Result {
+    let dir = tempfile::tempdir()?;
+    let db = format!("sqlite:{}", dir.path().join("register.db").display());
+    ok(signaal(&db, dir.path())?
+        .args(["demo", "--database", &db])
+        .output()?)?;
+    let taxonomy = dir.path().join("gemeente.toml");
+    std::fs::write(
+        &taxonomy,
+        "extends = \"default\"\nversion = \"gemeente-2026.12\"\n\n\
+         [subjects.letter_or_form]\nkind = \"document\"\n\
+         label = { nl = \"brief of formulier\", en = \"letter or form\" }\n\
+         phrases.nl = [\"brief\", \"formulier*\"]\nphrases.en = [\"letter\", \"form\"]\n",
+    )?;
+    let run = |args: &[&str], own: bool| -> Result<String> {
+        let mut cmd = signaal(&db, dir.path())?;
+        if own {
+            cmd.env("SIGNAAL_CLASSIFIER__TAXONOMY", &taxonomy);
+        }
+        ok(cmd.args(args).output()?)
+    };
+    let pareto = |by: &str| -> Result<serde_json::Value> {
+        Ok(serde_json::from_str(&run(
+            &[
+                &["report", "pareto", "--by", by][..],
+                &PERIOD,
+                &["--format", "json"],
+            ]
+            .concat(),
+            true,
+        )?)?)
+    };
+    let themes_before = pareto("theme")?;
+    let versions = &themes_before["classifiers"];
+    let stored = versions[0]["signals"].as_u64().ok_or("signals")?;
+    assert_eq!(versions.as_array().map(Vec::len), Some(1), "{versions}");
+    assert!(
+        versions[0]["classifier"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("default-")),
+        "{versions}"
+    );
+    let subjects = pareto("subject")?;
+    assert!(
+        !subjects.to_string().contains("letter_or_form"),
+        "{subjects}"
+    );
+
+    let said = run(&["reclassify", "--batch", "7"], true)?;
+    assert!(
+        said.contains(&format!("{stored} reclassified with gemeente-2026.12")),
+        "{said}"
+    );
+    let subjects = pareto("subject")?;
+    let letters = subjects["rows"]
+        .as_array()
+        .ok_or("rows")?
+        .iter()
+        .find(|r| r["key"]["subject"] == "letter_or_form")
+        .and_then(|r| r["count"].as_u64());
+    assert!(letters.is_some_and(|n| n >= 10), "{subjects}");
+    assert_eq!(
+        subjects["classifiers"],
+        serde_json::json!([{"classifier": "gemeente-2026.12", "signals": stored}])
+    );
+    let themes_after = pareto("theme")?;
+    assert_eq!(
+        themes_after["rows"], themes_before["rows"],
+        "the organisation's taxonomy adds a subject only"
+    );
+    let table = run(&[&["report", "pareto"][..], &PERIOD].concat(), true)?;
+    assert!(
+        table.contains(&format!(
+            "Classified by gemeente-2026.12 ({stored} signals)."
+        )),
+        "{table}"
+    );
+
+    let again = run(&["reclassify"], true)?;
+    assert!(
+        again.contains(&format!(
+            "0 reclassified with gemeente-2026.12 (0 changed), {stored} already current"
+        )),
+        "{again}"
+    );
+    // Back to the default taxonomy: every signal moves again.
+    let back = run(&["reclassify", "--since", "2026-11-01"], false)?;
+    assert!(back.contains(&format!("{stored} reclassified")), "{back}");
+    let subjects = pareto("subject")?;
+    assert!(
+        !subjects.to_string().contains("letter_or_form"),
+        "{subjects}"
+    );
+    Ok(())
+}

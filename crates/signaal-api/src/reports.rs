@@ -9,7 +9,9 @@ use signaal_analysis::recurrence::{Group, Recurring};
 use signaal_analysis::{
     pareto, quadrant, recurrence, ActionConfig, AnalysisConfig, Pareto, RecurrenceConfig,
 };
-use signaal_store::analysis::{day_of, day_start, Action, Dimension, Filter, KeyCount};
+use signaal_store::analysis::{
+    day_of, day_start, Action, Dimension, Filter, KeyCount, VersionCount,
+};
 use signaal_store::{Store, StoreError};
 
 /// The longest period a report may cover.
@@ -189,6 +191,9 @@ fn key(k: &KeyCount, dim: Dimension) -> Key {
 pub struct ParetoReport {
     pub query: Query,
     pub dimension: Dimension,
+    /// The classifier versions that classified the period's signals, most first: more than
+    /// one means the report mixes taxonomies (`signaal reclassify` brings them to one).
+    pub classifiers: Vec<VersionCount>,
     #[serde(flatten)]
     pub pareto: Pareto<Key>,
 }
@@ -200,10 +205,14 @@ pub async fn pareto_report(
     query: &Query,
     dimension: Dimension,
 ) -> Result<ParetoReport, ReportError> {
-    let rows = store.rollup_counts(dimension, &query.filter()).await?;
+    let filter = query.filter();
+    let rows = store.rollup_counts(dimension, &filter).await?;
     Ok(ParetoReport {
         query: query.clone(),
         dimension,
+        classifiers: store
+            .classifier_versions(filter.from_day, filter.to_day)
+            .await?,
         pareto: pareto::pareto(rows.iter().map(|r| (key(r, dimension), r.signals))),
     })
 }
@@ -213,6 +222,9 @@ pub async fn pareto_report(
 pub struct ImpactReport {
     pub query: Query,
     pub dimension: Dimension,
+    /// The classifier versions that classified the period's signals, most first: more than
+    /// one means the report mixes taxonomies (`signaal reclassify` brings them to one).
+    pub classifiers: Vec<VersionCount>,
     #[serde(flatten)]
     pub quadrants: quadrant::Quadrants<Key>,
 }
@@ -222,10 +234,14 @@ pub async fn impact_report(
     query: &Query,
     dimension: Dimension,
 ) -> Result<ImpactReport, ReportError> {
-    let rows = store.rollup_counts(dimension, &query.filter()).await?;
+    let filter = query.filter();
+    let rows = store.rollup_counts(dimension, &filter).await?;
     Ok(ImpactReport {
         query: query.clone(),
         dimension,
+        classifiers: store
+            .classifier_versions(filter.from_day, filter.to_day)
+            .await?,
         quadrants: quadrant::quadrants(rows.iter().map(|r| quadrant::ImpactRow {
             key: key(r, dimension),
             count: r.signals,
@@ -242,6 +258,9 @@ pub struct RecurrenceReport {
     /// The window: `since` up to the end of the query's last day.
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
+    /// The classifier versions that classified the window's signals, most first: more than
+    /// one means the report mixes taxonomies (`signaal reclassify` brings them to one).
+    pub classifiers: Vec<VersionCount>,
     pub theme_subject: Vec<Recurring<Key>>,
     pub subject: Vec<Recurring<Key>>,
     /// Customers who came back (two signals or more), most first.
@@ -314,6 +333,9 @@ pub async fn recurrence_report(
         query: query.clone(),
         since,
         until,
+        classifiers: store
+            .classifier_versions(filter.from_day, filter.to_day)
+            .await?,
         theme_subject,
         subject,
         author: recurrence::recurrence(author_groups, cfg),
@@ -419,6 +441,9 @@ pub async fn actions_report(
 pub struct Summary {
     pub query: Query,
     pub signals: u64,
+    /// The classifier versions that classified the period's signals, most first: more than
+    /// one means the report mixes taxonomies (`signaal reclassify` brings them to one).
+    pub classifiers: Vec<VersionCount>,
     /// Themes inside the 80 % line, largest first.
     pub vital_few: Vec<signaal_analysis::ParetoRow<Key>>,
     /// Theme × subject groups and customers at the pattern level (3x or more) in the window.
@@ -442,6 +467,7 @@ pub async fn summary(
     Ok(Summary {
         query: query.clone(),
         signals,
+        classifiers: themes.classifiers.clone(),
         vital_few: themes
             .pareto
             .rows

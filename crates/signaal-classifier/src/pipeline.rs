@@ -94,6 +94,21 @@ impl Pipeline {
         self.process_with(s, None)
     }
 
+    /// Classifies a stored signal again: its text and subject line were redacted when it was
+    /// first processed (redacting them again changes nothing), its author is a pseudonym
+    /// already, and personal metadata is gone. The repeat-call rule and impact are the
+    /// caller's, as for a new signal.
+    pub fn reclassify(&self, mut s: Signal) -> ClassifiedEnvelope {
+        s.text = self.redactor.redact(&s.text).into_owned();
+        s.subject = s.subject.map(|x| self.redactor.redact(&x).into_owned());
+        let mut classification = self.classifier.classify(&s.text);
+        if s.channel == Channel::Phone {
+            self.calls
+                .apply(&self.classifier, &s, None, &mut classification);
+        }
+        ClassifiedEnvelope::new(s, classification, self.classifier.version())
+    }
+
     /// As [`Pipeline::process`], knowing when the same caller called before (for phone signals).
     pub fn process_with(
         &self,

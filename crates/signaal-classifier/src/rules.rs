@@ -665,7 +665,8 @@ impl Classifier {
     }
 
     pub fn classify(&self, original: &str) -> Classification {
-        let folded = Folded::new(original);
+        let mut folded = Folded::new(original);
+        crate::privacy::mask_placeholders(&mut folded.text);
         let text = folded.text.as_str();
         let mut lang = vec![0u32; self.languages.len()];
         let mut terms = Terms {

@@ -271,7 +271,7 @@ async fn enrich(
     let (previous, contacts) = loop {
         let lookups = async {
             let previous = previous_calls(&b.envs, pipeline, store, recent).await?;
-            let contacts = repeat_contacts(&b.envs, pipeline, store).await?;
+            let contacts = repeat_contacts(&b.envs, pipeline, store, false).await?;
             Ok::<_, WorkerError>((previous, contacts))
         };
         match lookups.await {
@@ -541,11 +541,13 @@ async fn previous_calls(
 /// For each signal, how many earlier signals its author sent within the contact window, on any
 /// channel: those in the register and those earlier in the batch (the impact score's repeat
 /// contacts). Batches still being written are not seen: a customer writing twice within a
-/// second may count one contact short.
+/// second may count one contact short. When the batch is stored already (reclassification),
+/// the register alone says it.
 async fn repeat_contacts(
     envs: &[ClassifiedEnvelope],
     pipeline: &Pipeline,
     store: &Store,
+    batch_stored: bool,
 ) -> Result<Vec<u32>, WorkerError> {
     let window = chrono::Duration::days(i64::from(pipeline.contact_window_days));
     let mut authors: Vec<String> = envs
@@ -582,6 +584,7 @@ async fn repeat_contacts(
                 .map_or(0, |ts| ts.iter().filter(|u| earlier(u)).count());
             let in_batch = envs[..i]
                 .iter()
+                .filter(|_| !batch_stored)
                 .filter(|o| {
                     o.signal.author.as_deref() == Some(a)
                         && o.signal.id != e.signal.id
@@ -591,6 +594,35 @@ async fn repeat_contacts(
             u32::try_from(stored + in_batch).unwrap_or(u32::MAX)
         })
         .collect())
+}
+
+/// Classifies stored signals again with the pipeline's taxonomy, as the worker would have:
+/// the stored (redacted) text, the same repeat-call rule and impact score from the register.
+/// Returns each stored envelope with its new classification, for
+/// [`Store::replace_classifications`].
+pub async fn reclassify(
+    pipeline: &Pipeline,
+    store: &Store,
+    stored: Vec<ClassifiedEnvelope>,
+) -> Result<Vec<(ClassifiedEnvelope, ClassifiedEnvelope)>, WorkerError> {
+    let mut fresh: Vec<ClassifiedEnvelope> = stored
+        .iter()
+        .map(|old| pipeline.reclassify(old.signal.clone()))
+        .collect();
+    let previous = previous_calls(&fresh, pipeline, store, None).await?;
+    let contacts = repeat_contacts(&fresh, pipeline, store, true).await?;
+    for ((env, before), contacts) in fresh.iter_mut().zip(previous).zip(contacts) {
+        if before.is_some() {
+            pipeline.calls.apply_repeat(
+                &pipeline.classifier,
+                &env.signal,
+                before,
+                &mut env.classification,
+            );
+        }
+        pipeline.score_impact(env, contacts);
+    }
+    Ok(stored.into_iter().zip(fresh).collect())
 }
 
 pub async fn run(

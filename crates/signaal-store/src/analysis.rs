@@ -18,6 +18,12 @@ pub const ANY: &str = "*";
 
 const DAY_MS: i64 = 86_400_000;
 
+/// The rollup's grain of a row keyed by a theme and/or a subject: 0 volume, 1 theme,
+/// 2 subject, 3 theme × subject. The key starts with it, so a report reads one grain.
+pub fn grain(theme: bool, subject: bool) -> i16 {
+    i16::from(theme) + 2 * i16::from(subject)
+}
+
 /// Days since 1970-01-01 of a time (UTC), as the rollup keys them.
 pub fn day_of(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis().div_euclid(DAY_MS)
@@ -60,6 +66,13 @@ pub struct KeyCount {
     pub impact_sum: f64,
     pub first_day: i64,
     pub last_day: i64,
+}
+
+/// How many signals of a period one classifier version classified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionCount {
+    pub classifier: String,
+    pub signals: u64,
 }
 
 /// One customer (pseudonym) who came back within a window.
@@ -130,6 +143,13 @@ fn count(n: i64) -> u64 {
 }
 
 type AuthorRow = (String, i64, DateTime<Utc>, DateTime<Utc>);
+type AuthorCountRow = (
+    Option<String>,
+    Option<i64>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    i64,
+);
 
 type ActionRow = (
     i64,
@@ -170,22 +190,22 @@ fn push_rollup_filter<'a, DB: sqlx::Database>(
     i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
-    q.push(" day >= ")
+    let by_theme =
+        f.theme.is_some() || matches!(dim, Some(Dimension::Theme | Dimension::ThemeSubject));
+    let by_subject =
+        f.subject.is_some() || matches!(dim, Some(Dimension::Subject | Dimension::ThemeSubject));
+    q.push(" grain = ")
+        .push_bind(i64::from(grain(by_theme, by_subject)))
+        .push(" and day >= ")
         .push_bind(f.from_day)
         .push(" and day < ")
         .push_bind(f.to_day);
-    let grouped_by_theme = matches!(dim, Some(Dimension::Theme | Dimension::ThemeSubject));
-    let grouped_by_subject = matches!(dim, Some(Dimension::Subject | Dimension::ThemeSubject));
-    match (&f.theme, grouped_by_theme) {
-        (Some(t), _) => q.push(" and theme = ").push_bind(t.as_str()),
-        (None, true) => q.push(" and theme <> '*'"),
-        (None, false) => q.push(" and theme = '*'"),
-    };
-    match (&f.subject, grouped_by_subject) {
-        (Some(s), _) => q.push(" and subject = ").push_bind(s.as_str()),
-        (None, true) => q.push(" and subject <> '*'"),
-        (None, false) => q.push(" and subject = '*'"),
-    };
+    if let Some(t) = &f.theme {
+        q.push(" and theme = ").push_bind(t.as_str());
+    }
+    if let Some(u) = &f.subject {
+        q.push(" and subject = ").push_bind(u.as_str());
+    }
     for (column, value) in [
         ("channel", &f.channel),
         ("cause", &f.cause),
@@ -257,6 +277,33 @@ impl Store {
         Ok(n.map(count).unwrap_or(0))
     }
 
+    /// The classifier versions that classified the signals of days `[from_day, to_day)`, with
+    /// how many each, most first (from `classifier_days`, kept on write and by reclassify).
+    pub async fn classifier_versions(
+        &self,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<VersionCount>> {
+        let rows: Vec<(String, i64)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "select classifier, cast(sum(signals) as bigint) from classifier_days \
+                 where day >= $1 and day < $2 group by classifier having sum(signals) > 0 \
+                 order by 2 desc, 1",
+            )
+            .bind(from_day)
+            .bind(to_day)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(classifier, n)| VersionCount {
+                classifier,
+                signals: count(n),
+            })
+            .collect())
+    }
+
     /// Authors (pseudonyms) with at least `min_signals` signals in `[from, to)`, most first,
     /// at most `limit`; and how many authors had fewer (the "once" customers).
     pub async fn author_counts(
@@ -269,24 +316,35 @@ impl Store {
     ) -> Result<(Vec<AuthorCount>, u64)> {
         let min = i64::try_from(min_signals.max(1)).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let (rows, fewer): (Vec<AuthorRow>, i64) = on_pool!(self, pool => {
+        // One pass over the window (an index-only scan of `signals_time` on PostgreSQL): the
+        // groups are counted once, then split into those listed and the number of the rest,
+        // which comes on every row (and on a row of its own when none is listed).
+        let rows: Vec<AuthorCountRow> = on_pool!(self, pool => {
             let mut q = QueryBuilder::new(
-                "select author, count(*), min(occurred_at), max(occurred_at) from signals",
+                "with groups as (select author, count(*) as n, min(occurred_at) as first_at, \
+                 max(occurred_at) as last_at from signals",
             );
             push_author_filter(&mut q, from, to, channel);
-            q.push(" group by author having count(*) >= ")
+            q.push(" group by author), listed as (select * from groups where n >= ")
                 .push_bind(min)
-                .push(" order by count(*) desc, max(occurred_at) desc, author limit ")
-                .push_bind(limit);
-            let rows = q.build_query_as().fetch_all(pool).await?;
-            let mut q = QueryBuilder::new("select count(*) from (select author from signals");
-            push_author_filter(&mut q, from, to, channel);
-            q.push(" group by author having count(*) < ")
+                .push(" order by n desc, last_at desc, author limit ")
+                .push_bind(limit)
+                .push(
+                    ") select l.author, l.n, l.first_at, l.last_at, f.fewer from (select \
+                     count(*) as fewer from groups where n < ",
+                )
                 .push_bind(min)
-                .push(") as fewer");
-            let fewer = q.build_query_scalar().fetch_one(pool).await?;
-            (rows, fewer)
+                .push(
+                    ") as f left join listed l on true \
+                     order by l.n desc, l.last_at desc, l.author",
+                );
+            q.build_query_as().fetch_all(pool).await?
         });
+        let fewer = rows.first().map_or(0, |r| r.4);
+        let rows: Vec<AuthorRow> = rows
+            .into_iter()
+            .filter_map(|(a, n, first, last, _)| Some((a?, n?, first?, last?)))
+            .collect();
         Ok((
             rows.into_iter()
                 .map(|(author, n, first, last)| AuthorCount {
@@ -456,6 +514,8 @@ pub struct ListedSignal {
     pub text: String,
     /// The stored classification's themes, with their evidence.
     pub themes: serde_json::Value,
+    /// Its subjects, with their evidence (ids only for signals stored before 0007).
+    pub subjects: serde_json::Value,
     pub cause: String,
     pub kind: String,
     pub sentiment: f32,
@@ -470,6 +530,7 @@ type ListedRow = (
     Option<String>,
     Option<String>,
     String,
+    sqlx::types::Json<serde_json::Value>,
     sqlx::types::Json<serde_json::Value>,
     String,
     String,
@@ -490,37 +551,49 @@ impl Store {
     ) -> Result<Vec<ListedSignal>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let (from, to) = (day_start(f.from_day), day_start(f.to_day));
+        let (from_ms, to_ms) = (from.timestamp_millis(), to.timestamp_millis());
         let rows: Vec<ListedRow> = on_pool!(self, pool => {
             let mut q = QueryBuilder::new(
                 "select s.id, s.channel, s.occurred_at, s.author, s.subject, s.text, s.themes, \
-                 s.cause, s.kind, s.sentiment, s.impact, s.classifier from signals s where \
-                 s.occurred_at >= ",
+                 s.subjects, s.cause, s.kind, s.sentiment, s.impact, s.classifier from ",
             );
-            q.push_bind(from).push(" and s.occurred_at < ").push_bind(to);
-            if let Some(t) = &f.theme {
-                q.push(
-                    " and exists (select 1 from signal_themes t where t.theme = ",
-                )
-                .push_bind(t.as_str())
-                .push(
-                    " and t.signal_id = s.id and t.occurred_ms >= ",
-                )
-                .push_bind(from.timestamp_millis())
-                .push(" and t.occurred_ms < ")
-                .push_bind(to.timestamp_millis())
-                .push(")");
-            }
-            if let Some(x) = &f.subject {
-                q.push(
-                    " and exists (select 1 from signal_subjects u where u.subject = ",
-                )
-                .push_bind(x.as_str())
-                .push(" and u.signal_id = s.id and u.occurred_ms >= ")
-                .push_bind(from.timestamp_millis())
-                .push(" and u.occurred_ms < ")
-                .push_bind(to.timestamp_millis())
-                .push(")");
-            }
+            // With a theme or subject, its (key, time) index drives, newest first, and the
+            // signals are looked up by id; otherwise `signals_time` does. The keyset follows
+            // whichever drives (milliseconds there, as the index keys them).
+            let order = match (&f.theme, &f.subject) {
+                (theme, Some(subject)) => {
+                    q.push("signal_subjects d join signals s on s.id = d.signal_id where d.subject = ")
+                        .push_bind(subject.as_str())
+                        .push(" and d.occurred_ms >= ")
+                        .push_bind(from_ms)
+                        .push(" and d.occurred_ms < ")
+                        .push_bind(to_ms);
+                    if let Some(t) = theme {
+                        q.push(
+                            " and exists (select 1 from signal_themes t where t.theme = ",
+                        )
+                        .push_bind(t.as_str())
+                        .push(" and t.occurred_ms = d.occurred_ms and t.signal_id = d.signal_id)");
+                    }
+                    Some(("d.occurred_ms", "d.signal_id"))
+                }
+                (Some(theme), None) => {
+                    q.push("signal_themes d join signals s on s.id = d.signal_id where d.theme = ")
+                        .push_bind(theme.as_str())
+                        .push(" and d.occurred_ms >= ")
+                        .push_bind(from_ms)
+                        .push(" and d.occurred_ms < ")
+                        .push_bind(to_ms);
+                    Some(("d.occurred_ms", "d.signal_id"))
+                }
+                (None, None) => {
+                    q.push("signals s where s.occurred_at >= ")
+                        .push_bind(from)
+                        .push(" and s.occurred_at < ")
+                        .push_bind(to);
+                    None
+                }
+            };
             for (column, value) in [
                 ("s.channel", &f.channel),
                 ("s.cause", &f.cause),
@@ -530,16 +603,30 @@ impl Store {
                     q.push(format_args!(" and {column} = ")).push_bind(v.as_str());
                 }
             }
-            if let Some((t, id)) = &after {
-                q.push(" and (s.occurred_at < ")
-                    .push_bind(*t)
-                    .push(" or (s.occurred_at = ")
-                    .push_bind(*t)
-                    .push(" and s.id < ")
-                    .push_bind(id.as_str())
-                    .push("))");
+            match (order, &after) {
+                (Some((time, id_column)), Some((t, id))) => {
+                    let ms = t.timestamp_millis();
+                    q.push(format_args!(" and ({time} < "))
+                        .push_bind(ms)
+                        .push(format_args!(" or ({time} = "))
+                        .push_bind(ms)
+                        .push(format_args!(" and {id_column} < "))
+                        .push_bind(id.as_str())
+                        .push("))");
+                }
+                (None, Some((t, id))) => {
+                    q.push(" and (s.occurred_at < ")
+                        .push_bind(*t)
+                        .push(" or (s.occurred_at = ")
+                        .push_bind(*t)
+                        .push(" and s.id < ")
+                        .push_bind(id.as_str())
+                        .push("))");
+                }
+                (_, None) => {}
             }
-            q.push(" order by s.occurred_at desc, s.id desc limit ")
+            let (time, id_column) = order.unwrap_or(("s.occurred_at", "s.id"));
+            q.push(format_args!(" order by {time} desc, {id_column} desc limit "))
                 .push_bind(limit);
             q.build_query_as().fetch_all(pool).await?
         });
@@ -554,6 +641,7 @@ impl Store {
                     subject,
                     text,
                     themes,
+                    subjects,
                     cause,
                     kind,
                     sentiment,
@@ -567,6 +655,7 @@ impl Store {
                     subject,
                     text,
                     themes: themes.0,
+                    subjects: subjects.0,
                     cause,
                     kind,
                     sentiment,

@@ -263,6 +263,7 @@ macro_rules! on_pool {
 mod alerts;
 pub use alerts::{OutboxItem, ThemeBucketCount, ThemeSignal};
 pub mod analysis;
+mod reclassify;
 
 /// Rows per multi-row insert: 19 parameters a row stays far below both backends' limits.
 const ROWS_PER_STATEMENT: usize = 500;
@@ -645,27 +646,28 @@ pub mod sql {
     /// A batch of classified signals in one statement. `$1`–`$19` are the `signals` columns as
     /// arrays (JSON columns as text, cast here); `$20`–`$23` the theme rows of every signal of the
     /// batch (`signal_id`, `theme`, `score`, `occurred_ms`), `$24`–`$26` its subject rows
-    /// (`signal_id`, `subject`, `occurred_ms`), `$27` the signals' impact, `$28`–`$35` the
-    /// daily rollup's rows ([`rollup_rows`]). Theme, subject and rollup rows are written only
+    /// (`signal_id`, `subject`, `occurred_ms`), `$27` the signals' impact, `$28`–`$36` the
+    /// daily rollup's rows ([`rollup_rows`]), `$37` the subjects (JSON as text); the new signals are also counted per day and
+    /// classifier version (`classifier_days`). Theme, subject and rollup rows are written only
     /// for signals this statement inserted, so a replay adds none. The result is how many
     /// signals were new.
     pub const SAVE_CLASSIFIED_POSTGRES: &str = "\
 with new as (
     insert into signals (id, channel, source, source_id, occurred_at, received_at, classified_at,
         author, subject, thread_id, text, meta, themes, cause, kind, lang, sentiment, escalation,
-        classifier, impact)
+        classifier, impact, subjects)
     select id, channel, source, source_id, occurred_at, received_at, classified_at,
         author, subject, thread_id, text, meta::jsonb, themes::jsonb, cause, kind, lang, sentiment,
-        escalation::jsonb, classifier, impact
+        escalation::jsonb, classifier, impact, subjects::jsonb
     from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
         $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[],
         $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::real[],
-        $18::text[], $19::text[], $27::real[])
+        $18::text[], $19::text[], $27::real[], $37::text[])
         as s (id, channel, source, source_id, occurred_at, received_at, classified_at, author,
             subject, thread_id, text, meta, themes, cause, kind, lang, sentiment, escalation,
-            classifier, impact)
+            classifier, impact, subjects)
     on conflict (id) do nothing
-    returning id
+    returning id, occurred_at, classifier
 ), tags as (
     insert into signal_themes (signal_id, theme, score, occurred_ms)
     select t.signal_id, t.theme, t.score, t.occurred_ms
@@ -678,17 +680,26 @@ with new as (
     from unnest($24::text[], $25::text[], $26::bigint[]) as u (signal_id, subject, occurred_ms)
     where u.signal_id in (select id from new)
 ), rollup as (
-    insert into signal_rollup as r (day, theme, subject, channel, cause, kind, signals, impact_sum)
-    select x.day, x.theme, x.subject, x.channel, x.cause, x.kind, count(*), sum(x.impact)
+    insert into signal_rollup as r (grain, day, theme, subject, channel, cause, kind, signals,
+        impact_sum)
+    select x.grain, x.day, x.theme, x.subject, x.channel, x.cause, x.kind, count(*),
+        sum(x.impact)
     from unnest($28::text[], $29::integer[], $30::text[], $31::text[], $32::text[], $33::text[],
-        $34::text[], $35::float8[])
-        as x (signal_id, day, theme, subject, channel, cause, kind, impact)
+        $34::text[], $35::float8[], $36::smallint[])
+        as x (signal_id, day, theme, subject, channel, cause, kind, impact, grain)
     where x.signal_id in (select id from new)
-    group by 1, 2, 3, 4, 5, 6
+    group by 1, 2, 3, 4, 5, 6, 7
     -- In key order, so two writers that add to the same days take their row locks in one order.
-    order by 1, 2, 3, 4, 5, 6
-    on conflict (day, theme, subject, channel, cause, kind) do update
+    order by 1, 2, 3, 4, 5, 6, 7
+    on conflict (grain, day, theme, subject, channel, cause, kind) do update
         set signals = r.signals + excluded.signals, impact_sum = r.impact_sum + excluded.impact_sum
+), versions as (
+    insert into classifier_days as v (day, classifier, signals)
+    select floor(extract(epoch from occurred_at) / 86400)::integer, classifier, count(*)
+    from new
+    group by 1, 2
+    order by 1, 2
+    on conflict (day, classifier) do update set signals = v.signals + excluded.signals
 )
 select count(*) from new";
 
@@ -718,6 +729,7 @@ async fn save_classified_postgres(pool: &PgPool, batch: &[ClassifiedEnvelope]) -
     let mut text = Vec::with_capacity(n);
     let mut meta = Vec::with_capacity(n);
     let mut themes = Vec::with_capacity(n);
+    let mut subjects = Vec::with_capacity(n);
     let mut cause = Vec::with_capacity(n);
     let mut kind = Vec::with_capacity(n);
     let mut lang = Vec::with_capacity(n);
@@ -750,6 +762,7 @@ async fn save_classified_postgres(pool: &PgPool, batch: &[ClassifiedEnvelope]) -
         text.push(s.text.as_str());
         meta.push(json_text("meta", &s.meta)?);
         themes.push(json_text("themes", &c.themes)?);
+        subjects.push(json_text("subjects", &c.subjects)?);
         cause.push(c.cause.as_str());
         kind.push(c.kind.as_str());
         lang.push(c.lang.as_str());
@@ -815,6 +828,8 @@ async fn save_classified_postgres(pool: &PgPool, batch: &[ClassifiedEnvelope]) -
         .bind(rollup.cause)
         .bind(rollup.kind)
         .bind(rollup.impact)
+        .bind(rollup.grain)
+        .bind(subjects)
         .fetch_one(&mut *conn)
         .await?;
     Ok(u64::try_from(new).unwrap_or(0))
@@ -839,7 +854,7 @@ async fn save_classified_sqlite(pool: &SqlitePool, batch: &[ClassifiedEnvelope])
         let mut q = sqlx::QueryBuilder::new(
             "insert into signals (id, channel, source, source_id, occurred_at, received_at, \
              classified_at, author, subject, thread_id, text, meta, themes, cause, kind, lang, \
-             sentiment, escalation, classifier, impact) ",
+             sentiment, escalation, classifier, impact, subjects) ",
         );
         q.push_values(chunk, |mut b, (env, themes)| {
             let s = &env.signal;
@@ -863,7 +878,8 @@ async fn save_classified_sqlite(pool: &SqlitePool, batch: &[ClassifiedEnvelope])
                 .push_bind(c.sentiment)
                 .push_bind(Json(&c.escalation))
                 .push_bind(&env.classifier)
-                .push_bind(c.impact);
+                .push_bind(c.impact)
+                .push_bind(Json(&c.subjects));
         });
         q.push(" on conflict (id) do nothing returning id");
         let new: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await?;
@@ -927,20 +943,48 @@ async fn save_classified_sqlite(pool: &SqlitePool, batch: &[ClassifiedEnvelope])
         for env in &fresh {
             for r in rollup_rows(env) {
                 let e = sums
-                    .entry((r.day, r.theme, r.subject, r.channel, r.cause, r.kind))
+                    .entry((
+                        r.grain, r.day, r.theme, r.subject, r.channel, r.cause, r.kind,
+                    ))
                     .or_default();
                 e.0 += 1;
                 e.1 += r.impact;
             }
         }
-        let sums: Vec<_> = sums.into_iter().collect();
-        for sum_chunk in sums.chunks(ROWS_PER_STATEMENT) {
-            let mut q = sqlx::QueryBuilder::new(
-                "insert into signal_rollup (day, theme, subject, channel, cause, kind, signals, \
-                 impact_sum) ",
-            );
-            q.push_values(sum_chunk, |mut b, ((day, t, u, ch, ca, k), (n, impact))| {
-                b.push_bind(*day)
+        add_rollup_sqlite(&mut tx, sums).await?;
+        let mut versions: BTreeMap<(i32, &str), i64> = BTreeMap::new();
+        for (env, _) in chunk.iter().filter(|(env, _)| new.contains(&env.signal.id)) {
+            *versions
+                .entry((day_number(env.signal.occurred_at), env.classifier.as_str()))
+                .or_default() += 1;
+        }
+        add_versions_sqlite(&mut tx, versions).await?;
+    }
+    tx.commit().await?;
+    Ok(inserted)
+}
+
+/// The rollup day of a time, as a column value.
+fn day_number(t: chrono::DateTime<chrono::Utc>) -> i32 {
+    i32::try_from(analysis::day_of(t)).unwrap_or(i32::MAX)
+}
+
+/// Adds counts (which may be negative, when a signal is reclassified) to the rollup.
+async fn add_rollup_sqlite(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    sums: BTreeMap<RollupKey<'_>, (i64, f64)>,
+) -> Result<()> {
+    let sums: Vec<_> = sums.into_iter().collect();
+    for sum_chunk in sums.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::new(
+            "insert into signal_rollup (grain, day, theme, subject, channel, cause, kind, \
+             signals, impact_sum) ",
+        );
+        q.push_values(
+            sum_chunk,
+            |mut b, ((g, day, t, u, ch, ca, k), (n, impact))| {
+                b.push_bind(*g)
+                    .push_bind(*day)
                     .push_bind(*t)
                     .push_bind(*u)
                     .push_bind(*ch)
@@ -948,17 +992,34 @@ async fn save_classified_sqlite(pool: &SqlitePool, batch: &[ClassifiedEnvelope])
                     .push_bind(*k)
                     .push_bind(*n)
                     .push_bind(*impact);
-            });
-            q.push(
-                " on conflict (day, theme, subject, channel, cause, kind) do update set \
-                 signals = signals + excluded.signals, \
-                 impact_sum = impact_sum + excluded.impact_sum",
-            );
-            q.build().execute(&mut *tx).await?;
-        }
+            },
+        );
+        q.push(
+            " on conflict (grain, day, theme, subject, channel, cause, kind) do update set \
+             signals = signals + excluded.signals, \
+             impact_sum = impact_sum + excluded.impact_sum",
+        );
+        q.build().execute(&mut **tx).await?;
     }
-    tx.commit().await?;
-    Ok(inserted)
+    Ok(())
+}
+
+/// Adds counts per day and classifier version (`classifier_days`).
+async fn add_versions_sqlite(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    versions: BTreeMap<(i32, &str), i64>,
+) -> Result<()> {
+    let rows: Vec<_> = versions.into_iter().collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut q =
+            sqlx::QueryBuilder::new("insert into classifier_days (day, classifier, signals) ");
+        q.push_values(chunk, |mut b, ((day, version), n)| {
+            b.push_bind(*day).push_bind(*version).push_bind(*n);
+        });
+        q.push(" on conflict (day, classifier) do update set signals = signals + excluded.signals");
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// A classification's themes, each id once (the first tag wins).
@@ -976,6 +1037,8 @@ fn unique_themes(
 /// `*`), per subject (theme `*`), per theme × subject, and one for the volume (`*`, `*`). None
 /// for a repost, which counts for nothing.
 pub struct RollupRow<'a> {
+    /// 0 volume, 1 theme, 2 subject, 3 theme × subject ([`analysis::grain`]).
+    pub grain: i16,
     pub day: i32,
     pub theme: &'a str,
     pub subject: &'a str,
@@ -991,8 +1054,9 @@ pub fn rollup_rows(env: &ClassifiedEnvelope) -> Vec<RollupRow<'_>> {
         return Vec::new();
     }
     let c = &env.classification;
-    let day = i32::try_from(analysis::day_of(s.occurred_at)).unwrap_or(i32::MAX);
+    let day = day_number(s.occurred_at);
     let row = |theme, subject| RollupRow {
+        grain: analysis::grain(theme != analysis::ANY, subject != analysis::ANY),
         day,
         theme,
         subject,
@@ -1012,8 +1076,8 @@ pub fn rollup_rows(env: &ClassifiedEnvelope) -> Vec<RollupRow<'_>> {
     rows
 }
 
-/// A rollup row's key: day, theme, subject, channel, cause, kind.
-type RollupKey<'a> = (i32, &'a str, &'a str, &'a str, &'a str, &'a str);
+/// A rollup row's key: grain, day, theme, subject, channel, cause, kind.
+type RollupKey<'a> = (i16, i32, &'a str, &'a str, &'a str, &'a str, &'a str);
 
 /// The rollup rows of a batch as column arrays (PostgreSQL's `unnest`).
 #[derive(Default)]
@@ -1026,6 +1090,7 @@ struct Rollup<'a> {
     cause: Vec<&'a str>,
     kind: Vec<&'a str>,
     impact: Vec<f64>,
+    grain: Vec<i16>,
 }
 
 impl<'a> Rollup<'a> {
@@ -1038,6 +1103,7 @@ impl<'a> Rollup<'a> {
         self.cause.push(r.cause);
         self.kind.push(r.kind);
         self.impact.push(r.impact);
+        self.grain.push(r.grain);
     }
 }
 

@@ -316,9 +316,9 @@ async fn sqlite_register_survives_migration() -> Result<(), BoxError> {
             "signal_subjects_subject_time",
             "signal_themes_theme_time",
             "signals_author_time",
-            "signals_occurred_at"
+            "signals_time"
         ],
-        "sqlite: indexes after 0003 (and 0005's on subjects)"
+        "sqlite: indexes after 0003 (0005's on subjects, 0007's on time)"
     );
     let check: (String,) = sqlx::query_as("pragma integrity_check")
         .fetch_one(&pool)
@@ -373,10 +373,10 @@ async fn postgres_register_survives_migration() -> Result<(), BoxError> {
             [
                 "signal_themes_theme_time",
                 "signals_author_time",
-                "signals_occurred_at",
-                "signals_pkey"
+                "signals_pkey",
+                "signals_time"
             ],
-            "postgresql: indexes after 0003"
+            "postgresql: indexes after 0003 (and 0007's on time)"
         );
         pool.close().await;
         Ok::<_, BoxError>(())

@@ -5,6 +5,7 @@ mod config;
 mod demo;
 mod import;
 mod offline;
+mod reclassify;
 mod report;
 mod serve;
 mod workers;
@@ -84,6 +85,9 @@ enum Command {
     /// Improvement actions: `add`, `list`, `update` (measured by `report actions`).
     #[command(subcommand)]
     Action(report::ActionCommand),
+    /// Classify stored signals again with the current taxonomy (resumable: signals the current
+    /// version classified already are passed over).
+    Reclassify(reclassify::ReclassifyArgs),
     /// Serve the register's analysis as an HTTP API (`[api]`: listen address and token).
     Serve,
 }
@@ -236,6 +240,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Action(cmd) => {
             return report::run_action(cmd, &config::Config::load(cli.config.as_deref())?).await
+        }
+        Command::Reclassify(args) => {
+            let cfg = config::Config::load(cli.config.as_deref())?;
+            return reclassify::run(args, &cfg, shutdown_on_signals()).await;
         }
         Command::Serve => {
             let cfg = config::Config::load(cli.config.as_deref())?;

@@ -176,18 +176,27 @@ pub async fn run_report(cmd: ReportCommand, cfg: &Config) -> anyhow::Result<()> 
                 .await
                 .map_err(user_error)?;
             out = render(a.format, &r, pareto_table, pareto_csv)?;
+            if matches!(a.format, Format::Table) {
+                out.push_str(&classified_by(&r.classifiers));
+            }
         }
         ReportCommand::Recurrence(a) => {
             let r = reports::recurrence_report(&store, &cfg.analysis.recurrence, &q)
                 .await
                 .map_err(user_error)?;
             out = render(a.format, &r, recurrence_table, recurrence_csv)?;
+            if matches!(a.format, Format::Table) {
+                out.push_str(&classified_by(&r.classifiers));
+            }
         }
         ReportCommand::Impact(a) => {
             let r = reports::impact_report(&store, &q, a.by.into())
                 .await
                 .map_err(user_error)?;
             out = render(a.format, &r, impact_table, impact_csv)?;
+            if matches!(a.format, Format::Table) {
+                out.push_str(&classified_by(&r.classifiers));
+            }
         }
         ReportCommand::Actions(a) => {
             let r = reports::actions_report(&store, &cfg.analysis.action, now, a.normalise)
@@ -240,6 +249,7 @@ pub async fn run_report(cmd: ReportCommand, cfg: &Config) -> anyhow::Result<()> 
                     }
                     out.push_str("\nImprovement actions\n");
                     out.push_str(&actions_table(&r.actions));
+                    out.push_str(&classified_by(&r.classifiers));
                 }
             }
         }
@@ -247,6 +257,23 @@ pub async fn run_report(cmd: ReportCommand, cfg: &Config) -> anyhow::Result<()> 
     store.close().await;
     std::io::stdout().write_all(out.as_bytes())?;
     Ok(())
+}
+
+/// The closing line of a table: which classifier versions the report covers, and what to do
+/// when it mixes them.
+fn classified_by(versions: &[signaal_store::analysis::VersionCount]) -> String {
+    let list: Vec<String> = versions
+        .iter()
+        .map(|v| format!("{} ({} signals)", v.classifier, v.signals))
+        .collect();
+    match list.len() {
+        0 => String::new(),
+        1 => format!("\nClassified by {}.\n", list[0]),
+        _ => format!(
+            "\nClassified by {}: mixed versions; `signaal reclassify` brings them to the current one.\n",
+            list.join(", ")
+        ),
+    }
 }
 
 fn render<T: serde::Serialize>(
