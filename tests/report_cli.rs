@@ -236,6 +236,26 @@ fn reports_agree_in_every_format_and_refuse_bad_input() -> Result {
         ])?,
         "a theme, a subject or both",
     )?;
+    // Years whose derived days would need five digits (as the API refuses them).
+    refused(
+        cmd(&["report", "recurrence", "--to", "9999-12-31"])?,
+        "9999-01-01 is out of range (years 1000 to 8999)",
+    )?;
+    refused(
+        cmd(&[
+            "action",
+            "add",
+            "--theme",
+            "payment",
+            "--description",
+            "x",
+            "--owner",
+            "y",
+            "--start",
+            "9999-12-01",
+        ])?,
+        "`--start` = 9999-12-01 is out of range",
+    )?;
     Ok(())
 }
 

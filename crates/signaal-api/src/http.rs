@@ -1,10 +1,12 @@
 //! The HTTP API (`signaal serve`): the reports as JSON, read-only except improvement actions.
-//! `openapi.yaml` in this crate describes every route; a test checks the server against it.
+//! `openapi.yaml` in this crate describes every route; `scripts/api-conformance` checks the
+//! server against it (schemathesis, in CI).
 //!
 //! Access: every `/api/v1` request needs `Authorization: Bearer <token>` when a token is
 //! configured; without one the server refuses to listen anywhere but on loopback.
-//! Bad input (an invalid date, an unknown theme, a reversed range, a page too large, an unknown
-//! parameter) is a 400 with `{"error": "…"}`; never a 500 for something the caller sent.
+//! Bad input (an invalid date, an unknown theme, a reversed range, a page too large, a parameter
+//! the route does not take) is a 400 with `{"error": "…"}`; never a 500 for something the
+//! caller sent. A method a route does not take is a 405, an unknown route a 404, both in JSON.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -154,9 +156,23 @@ pub struct Params {
     after: Option<String>,
 }
 
+/// A day exactly as `YYYY-MM-DD` (chrono alone would take `2026-1-5` and `+2026-01-05`).
 fn date(name: &str, v: &str) -> Result<NaiveDate, ApiError> {
-    NaiveDate::parse_from_str(v, "%Y-%m-%d")
-        .map_err(|_| bad(format!("`{name}` = {v:?} is not a date (YYYY-MM-DD)")))
+    let b = v.as_bytes();
+    let shaped = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    let d = shaped
+        .then(|| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| bad(format!("`{name}` = {v:?} is not a date (YYYY-MM-DD)")))?;
+    reports::check_year(name, d).map_err(|e| bad(e.to_string()))?;
+    Ok(d)
 }
 
 impl Params {
@@ -185,6 +201,33 @@ impl Params {
         Ok(q)
     }
 
+    /// Refuses a parameter `route` does not take (each route's are in `openapi.yaml`), rather
+    /// than ignoring it.
+    fn only(&self, route: &str, takes: &[&str]) -> Result<(), ApiError> {
+        let given = [
+            ("from", self.from.is_some()),
+            ("to", self.to.is_some()),
+            ("theme", self.theme.is_some()),
+            ("subject", self.subject.is_some()),
+            ("channel", self.channel.is_some()),
+            ("cause", self.cause.is_some()),
+            ("kind", self.kind.is_some()),
+            ("by", self.by.is_some()),
+            ("normalise", self.normalise.is_some()),
+            ("limit", self.limit.is_some()),
+            ("after", self.after.is_some()),
+        ];
+        match given
+            .iter()
+            .find(|(name, set)| *set && !takes.contains(name))
+        {
+            Some((name, _)) => Err(bad(format!(
+                "bad query parameters: /api/v1/{route} takes no `{name}`"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     fn dimension(&self) -> Result<Dimension, ApiError> {
         match self.by.as_deref() {
             None | Some("theme") => Ok(Dimension::Theme),
@@ -197,16 +240,27 @@ impl Params {
     }
 }
 
-fn params(p: Result<QueryParams<Params>, QueryRejection>) -> Result<Params, ApiError> {
-    p.map(|QueryParams(p)| p)
-        .map_err(|e| bad(format!("bad query parameters: {}", e.body_text())))
+/// The filters every report takes.
+const FILTERS: [&str; 7] = ["from", "to", "theme", "subject", "channel", "cause", "kind"];
+
+/// The query parameters, of which `route` takes `takes`.
+fn params(
+    p: Result<QueryParams<Params>, QueryRejection>,
+    route: &str,
+    takes: &[&str],
+) -> Result<Params, ApiError> {
+    let p = p
+        .map(|QueryParams(p)| p)
+        .map_err(|e| bad(format!("bad query parameters: {}", e.body_text())))?;
+    p.only(route, takes)?;
+    Ok(p)
 }
 
 async fn pareto(
     State(s): State<Arc<AppState>>,
     p: Result<QueryParams<Params>, QueryRejection>,
 ) -> ApiResult<reports::ParetoReport> {
-    let p = params(p)?;
+    let p = params(p, "pareto", &[&FILTERS[..], &["by"]].concat())?;
     let q = p.query(&s.vocabulary)?;
     Ok(Json(
         reports::pareto_report(&s.store, &q, p.dimension()?).await?,
@@ -217,7 +271,7 @@ async fn impact(
     State(s): State<Arc<AppState>>,
     p: Result<QueryParams<Params>, QueryRejection>,
 ) -> ApiResult<reports::ImpactReport> {
-    let p = params(p)?;
+    let p = params(p, "impact", &[&FILTERS[..], &["by"]].concat())?;
     let q = p.query(&s.vocabulary)?;
     Ok(Json(
         reports::impact_report(&s.store, &q, p.dimension()?).await?,
@@ -228,7 +282,7 @@ async fn recurrence(
     State(s): State<Arc<AppState>>,
     p: Result<QueryParams<Params>, QueryRejection>,
 ) -> ApiResult<reports::RecurrenceReport> {
-    let p = params(p)?;
+    let p = params(p, "recurrence", &FILTERS)?;
     let q = p.query(&s.vocabulary)?;
     Ok(Json(
         reports::recurrence_report(&s.store, &s.analysis.recurrence, &q).await?,
@@ -239,7 +293,7 @@ async fn summary(
     State(s): State<Arc<AppState>>,
     p: Result<QueryParams<Params>, QueryRejection>,
 ) -> ApiResult<reports::Summary> {
-    let p = params(p)?;
+    let p = params(p, "summary", &FILTERS)?;
     let q = p.query(&s.vocabulary)?;
     Ok(Json(
         reports::summary(&s.store, &s.analysis, &q, Utc::now()).await?,
@@ -278,7 +332,7 @@ async fn signals(
     State(s): State<Arc<AppState>>,
     p: Result<QueryParams<Params>, QueryRejection>,
 ) -> ApiResult<SignalsPage> {
-    let p = params(p)?;
+    let p = params(p, "signals", &[&FILTERS[..], &["limit", "after"]].concat())?;
     let q = p.query(&s.vocabulary)?;
     let limit = p.limit.unwrap_or(50);
     if limit == 0 || limit > s.api.max_page {
@@ -302,7 +356,7 @@ async fn actions(
     State(s): State<Arc<AppState>>,
     p: Result<QueryParams<Params>, QueryRejection>,
 ) -> ApiResult<Vec<reports::ActionReport>> {
-    let p = params(p)?;
+    let p = params(p, "actions", &["normalise"])?;
     Ok(Json(
         reports::actions_report(
             &s.store,
@@ -349,6 +403,10 @@ fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
 fn text(name: &str, v: &str) -> Result<(), ApiError> {
     if v.trim().is_empty() || v.len() > 4096 {
         return Err(bad(format!("`{name}` must have 1–4096 bytes")));
+    }
+    // PostgreSQL cannot store NUL in text: refused here rather than failing in the register.
+    if v.contains('\0') {
+        return Err(bad(format!("`{name}` must not contain NUL characters")));
     }
     Ok(())
 }
@@ -414,12 +472,20 @@ async fn patch_action(
     }
 }
 
-async fn themes(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    Json(s.themes.clone())
+async fn themes(
+    State(s): State<Arc<AppState>>,
+    p: Result<QueryParams<Params>, QueryRejection>,
+) -> ApiResult<serde_json::Value> {
+    params(p, "themes", &[])?;
+    Ok(Json(s.themes.clone()))
 }
 
-async fn subjects(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    Json(s.subjects.clone())
+async fn subjects(
+    State(s): State<Arc<AppState>>,
+    p: Result<QueryParams<Params>, QueryRejection>,
+) -> ApiResult<serde_json::Value> {
+    params(p, "subjects", &[])?;
+    Ok(Json(s.subjects.clone()))
 }
 
 async fn openapi() -> impl IntoResponse {
@@ -467,6 +533,14 @@ async fn not_found() -> ApiError {
     )
 }
 
+/// A route that exists asked with a method it does not take (axum adds `Allow`).
+async fn method_not_allowed() -> ApiError {
+    ApiError(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "the route does not take this method (see /api/v1/openapi.yaml)".into(),
+    )
+}
+
 /// Every route of the API.
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
@@ -480,7 +554,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/themes", get(themes))
         .route("/subjects", get(subjects))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth))
-        .route("/openapi.yaml", get(openapi));
+        .route("/openapi.yaml", get(openapi))
+        .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .nest("/api/v1", api)
         .fallback(not_found)

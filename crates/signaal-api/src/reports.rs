@@ -85,6 +85,8 @@ impl Query {
 
     /// Checks the dates and that every filter names something that exists.
     pub fn validate(&self, vocabulary: &Vocabulary) -> Result<(), ReportError> {
+        check_year("from", self.from)?;
+        check_year("to", self.to)?;
         if self.to < self.from {
             return Err(invalid(format!(
                 "the period ends ({}) before it starts ({})",
@@ -186,6 +188,25 @@ fn key(k: &KeyCount, dim: Dimension) -> Key {
     }
 }
 
+/// The years a day given to a report or an action may have: every day and time derived from it
+/// (a year before, a recurrence window of up to ten years, an action's windows of up to two
+/// years) then has four digits as well, as RFC 3339 wants.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1000..=8999;
+
+/// Refuses a day outside [`YEARS`], naming the parameter.
+pub fn check_year(name: &str, d: NaiveDate) -> Result<(), ReportError> {
+    use chrono::Datelike as _;
+    if YEARS.contains(&d.year()) {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "`{name}` = {d} is out of range (years {} to {})",
+            YEARS.start(),
+            YEARS.end()
+        )))
+    }
+}
+
 /// A Pareto list over a period.
 #[derive(Debug, Clone, Serialize)]
 pub struct ParetoReport {
@@ -213,8 +234,20 @@ pub async fn pareto_report(
         classifiers: store
             .classifier_versions(filter.from_day, filter.to_day)
             .await?,
-        pareto: pareto::pareto(rows.iter().map(|r| (key(r, dimension), r.signals))),
+        pareto: pareto_of(&rows, dimension),
     })
+}
+
+fn pareto_of(rows: &[KeyCount], dimension: Dimension) -> Pareto<Key> {
+    pareto::pareto(rows.iter().map(|r| (key(r, dimension), r.signals)))
+}
+
+fn quadrants_of(rows: &[KeyCount], dimension: Dimension) -> quadrant::Quadrants<Key> {
+    quadrant::quadrants(rows.iter().map(|r| quadrant::ImpactRow {
+        key: key(r, dimension),
+        count: r.signals,
+        impact_sum: r.impact_sum,
+    }))
 }
 
 /// Frequency × impact over a period: each key against the medians.
@@ -242,11 +275,7 @@ pub async fn impact_report(
         classifiers: store
             .classifier_versions(filter.from_day, filter.to_day)
             .await?,
-        quadrants: quadrant::quadrants(rows.iter().map(|r| quadrant::ImpactRow {
-            key: key(r, dimension),
-            count: r.signals,
-            impact_sum: r.impact_sum,
-        })),
+        quadrants: quadrants_of(&rows, dimension),
     })
 }
 
@@ -274,28 +303,42 @@ pub async fn recurrence_report(
     cfg: &RecurrenceConfig,
     query: &Query,
 ) -> Result<RecurrenceReport, ReportError> {
+    recurrence_parts(store, cfg, query, true).await
+}
+
+/// The recurrence report; without `full` (the summary, which shows the theme × subject
+/// patterns and how many customers came back) the subject section and the customers' samples
+/// are left out.
+async fn recurrence_parts(
+    store: &Store,
+    cfg: &RecurrenceConfig,
+    query: &Query,
+    full: bool,
+) -> Result<RecurrenceReport, ReportError> {
     let until = midnight(query.to) + chrono::Duration::days(1);
     let since = cfg.since(until);
     let mut filter = query.filter();
     filter.from_day = day_of(since);
-    let mut sections = Vec::new();
-    for dim in [Dimension::ThemeSubject, Dimension::Subject] {
-        let rows = store.rollup_counts(dim, &filter).await?;
-        let mut groups: Vec<Group<Key>> = rows
-            .iter()
-            .map(|r| Group {
+    let sampled = if cfg.samples == 0 { 0 } else { SAMPLED_GROUPS };
+    // The rollup sections and the customers read different tables: they run side by side, and
+    // the sample lookups of a section run together (the pool bounds how many at once).
+    let section = |dim: Dimension| {
+        let filter = &filter;
+        async move {
+            if !full && dim == Dimension::Subject {
+                return Ok(Vec::new());
+            }
+            let rows = store.rollup_counts(dim, filter).await?;
+            let groups = rows.iter().map(|r| Group {
                 key: key(r, dim),
                 count: r.signals,
                 first: day_start(r.first_day),
                 last: day_start(r.last_day),
                 samples: Vec::new(),
-            })
-            .collect();
-        let mut levelled = recurrence::recurrence(groups.drain(..), cfg);
-        let sampled = if cfg.samples == 0 { 0 } else { SAMPLED_GROUPS };
-        for r in levelled.iter_mut().take(sampled) {
-            r.samples = store
-                .sample_ids(
+            });
+            let mut levelled = recurrence::recurrence(groups, cfg);
+            let samples = futures::future::try_join_all(levelled.iter().take(sampled).map(|r| {
+                store.sample_ids(
                     r.key.theme.as_deref(),
                     r.key.subject.as_deref(),
                     None,
@@ -303,39 +346,55 @@ pub async fn recurrence_report(
                     until,
                     cfg.samples,
                 )
-                .await?;
+            }))
+            .await?;
+            for (r, s) in levelled.iter_mut().zip(samples) {
+                r.samples = s;
+            }
+            Ok::<_, ReportError>(levelled)
         }
-        sections.push(levelled);
-    }
-    let (authors, once) = store
-        .author_counts(since, until, query.channel.as_deref(), 2, MAX_AUTHORS)
+    };
+    let customers = async {
+        let (authors, once) = store
+            .author_counts(since, until, query.channel.as_deref(), 2, MAX_AUTHORS)
+            .await?;
+        let samples = futures::future::try_join_all(
+            authors
+                .iter()
+                .take(if full { sampled } else { 0 })
+                .map(|a| store.sample_ids(None, None, Some(&a.author), since, until, cfg.samples)),
+        )
         .await?;
-    let mut author_groups = Vec::with_capacity(authors.len());
-    for (i, a) in authors.into_iter().enumerate() {
-        let samples = if i < SAMPLED_GROUPS {
-            store
-                .sample_ids(None, None, Some(&a.author), since, until, cfg.samples)
-                .await?
-        } else {
-            Vec::new()
-        };
-        author_groups.push(Group {
-            key: a.author,
-            count: a.signals,
-            first: a.first,
-            last: a.last,
-            samples,
-        });
-    }
-    let subject = sections.pop().unwrap_or_default();
-    let theme_subject = sections.pop().unwrap_or_default();
+        let mut samples = samples.into_iter();
+        let groups: Vec<Group<String>> = authors
+            .into_iter()
+            .map(|a| Group {
+                key: a.author,
+                count: a.signals,
+                first: a.first,
+                last: a.last,
+                samples: samples.next().unwrap_or_default(),
+            })
+            .collect();
+        Ok::<_, ReportError>((groups, once))
+    };
+    let (theme_subject, subject, (author_groups, once), classifiers) = tokio::try_join!(
+        section(Dimension::ThemeSubject),
+        section(Dimension::Subject),
+        customers,
+        async {
+            Ok::<_, ReportError>(
+                store
+                    .classifier_versions(filter.from_day, filter.to_day)
+                    .await?,
+            )
+        },
+    )?;
     Ok(RecurrenceReport {
         query: query.clone(),
         since,
         until,
-        classifiers: store
-            .classifier_versions(filter.from_day, filter.to_day)
-            .await?,
+        classifiers,
         theme_subject,
         subject,
         author: recurrence::recurrence(author_groups, cfg),
@@ -460,16 +519,27 @@ pub async fn summary(
     query: &Query,
     now: DateTime<Utc>,
 ) -> Result<Summary, ReportError> {
-    let signals = store.rollup_total(&query.filter()).await?;
-    let themes = pareto_report(store, query, Dimension::Theme).await?;
-    let recurring = recurrence_report(store, &cfg.recurrence, query).await?;
-    let impact = impact_report(store, query, Dimension::Theme).await?;
+    let filter = query.filter();
+    // Each part reads on its own connection, side by side; the vital few and the quadrants come
+    // from one read of the theme counts.
+    let (signals, themes, recurring, actions, classifiers) = tokio::try_join!(
+        async { Ok::<_, ReportError>(store.rollup_total(&filter).await?) },
+        async { Ok::<_, ReportError>(store.rollup_counts(Dimension::Theme, &filter).await?) },
+        recurrence_parts(store, &cfg.recurrence, query, false),
+        actions_report(store, &cfg.action, now, false),
+        async {
+            Ok::<_, ReportError>(
+                store
+                    .classifier_versions(filter.from_day, filter.to_day)
+                    .await?,
+            )
+        },
+    )?;
     Ok(Summary {
         query: query.clone(),
         signals,
-        classifiers: themes.classifiers.clone(),
-        vital_few: themes
-            .pareto
+        classifiers,
+        vital_few: pareto_of(&themes, Dimension::Theme)
             .rows
             .into_iter()
             .filter(|r| r.vital_few)
@@ -480,13 +550,12 @@ pub async fn summary(
             .filter(|r| r.level == recurrence::Level::Pattern)
             .collect(),
         returning_customers: recurring.author.len(),
-        act_now: impact
-            .quadrants
+        act_now: quadrants_of(&themes, Dimension::Theme)
             .rows
             .into_iter()
             .filter(|r| r.quadrant == quadrant::Quadrant::ActNow)
             .collect(),
-        actions: actions_report(store, &cfg.action, now, false).await?,
+        actions,
     })
 }
 

@@ -190,6 +190,17 @@ async fn the_api_wants_its_token_answers_and_refuses_bad_requests() -> Result<()
         ("/signals?limit=0", "`limit`"),
         ("/signals?after=garbage", "`after`"),
         ("/actions?normalise=perhaps", "bad query parameters"),
+        // Days exactly as YYYY-MM-DD, in years whose derived windows stay four-digit years.
+        ("/pareto?to=2026-1-5", "`to`"),
+        ("/pareto?to=%2B2026-01-05", "`to`"),
+        ("/pareto?to=0000-01-01", "out of range"),
+        ("/recurrence?to=9999-12-31", "out of range"),
+        ("/summary?from=0999-12-31&to=1000-01-01", "out of range"),
+        // A parameter the route does not take is refused, not ignored.
+        ("/pareto?limit=5", "takes no `limit`"),
+        ("/recurrence?by=subject", "takes no `by`"),
+        ("/actions?theme=payment", "takes no `theme`"),
+        ("/themes?from=2026-11-01", "takes no `from`"),
     ] {
         let resp = get(path).await?;
         assert_eq!(resp.status(), 400, "{path}");
@@ -217,6 +228,14 @@ async fn the_api_wants_its_token_answers_and_refuses_bad_requests() -> Result<()
         (
             serde_json::json!({"theme": "payment", "extra": 1}),
             "bad request body",
+        ),
+        (
+            serde_json::json!({"theme": "payment", "description": "a\u{0}b", "owner": "y", "start_date": "2026-11-01"}),
+            "NUL",
+        ),
+        (
+            serde_json::json!({"theme": "payment", "description": "x", "owner": "y", "start_date": "9999-12-01"}),
+            "out of range",
         ),
     ] {
         let resp = http
@@ -246,6 +265,22 @@ async fn the_api_wants_its_token_answers_and_refuses_bad_requests() -> Result<()
         .await?;
     assert_eq!(not_json.status(), 400);
     assert_eq!(get("/nowhere").await?.status(), 404);
+    // A method a route does not take: 405, with `Allow` and the error in JSON like every other.
+    let wrong_method = http
+        .delete(format!("{base}/pareto"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await?;
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(
+        wrong_method
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok()),
+        Some("GET,HEAD")
+    );
+    let body: serde_json::Value = wrong_method.json().await?;
+    assert!(body["error"].is_string(), "{body}");
 
     shutdown.cancel();
     server.await??;

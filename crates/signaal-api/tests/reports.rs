@@ -315,6 +315,24 @@ async fn suite(store: Store) -> Result<(), BoxError> {
             now,
         )
         .await?;
+    // Text no database keeps as text is refused by the store itself, on both backends.
+    let nul = store
+        .add_action(
+            &NewAction {
+                theme: Some("payment".into()),
+                subject: None,
+                description: "a\0b".into(),
+                owner: "x".into(),
+                start_date: date(2026, 3, 1)?,
+                status: "planned".into(),
+            },
+            now,
+        )
+        .await;
+    assert!(
+        matches!(&nul, Err(signaal_store::StoreError::Invalid(m)) if m.contains("NUL")),
+        "{backend}: {nul:?}"
+    );
     let measured = reports::actions_report(&store, &cfg.action, now, false).await?;
     assert_eq!(measured.len(), 2);
     let m = measured[0].measurement.as_ref().ok_or("measured")?;

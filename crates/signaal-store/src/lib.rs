@@ -307,6 +307,13 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store> {
         let pool = match Backend::of(url)? {
             Backend::Postgres(opts) => {
+                // No JIT compilation: the register's statements run for milliseconds to half a
+                // second, and compiling them cost more than it saved (the customers' grouping
+                // of 90 days on 5 million signals: 0.60 s with JIT, 0.43 s without). And a plan
+                // for each execution's own values: a cached generic plan, made without knowing
+                // a day range or an author, walked the time index for one customer's three
+                // newest signals (70 ms instead of 1) and scanned where a range would do.
+                let opts = opts.options([("jit", "off"), ("plan_cache_mode", "force_custom_plan")]);
                 let target = postgres_target(&opts);
                 let connect = PgConnection::connect_with(&opts);
                 match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {

@@ -504,6 +504,20 @@ impl Config {
         Ok(())
     }
 
+    /// The top-level sections, the first word of a `SIGNAAL_<SECTION>__<KEY>` variable (a test
+    /// checks that every field of [`Config`] is here).
+    const SECTIONS: [&'static str; 9] = [
+        "bus",
+        "store",
+        "email",
+        "phone",
+        "social",
+        "classifier",
+        "alerter",
+        "analysis",
+        "api",
+    ];
+
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         Config::load_with(file, "SIGNAAL_")
     }
@@ -520,20 +534,11 @@ impl Config {
         }
         // Only `SIGNAAL_<SECTION>__…` configures; other SIGNAAL_ variables (SIGNAAL_LOG,
         // SIGNAAL_CONFIG, test settings) are not configuration keys.
-        const SECTIONS: [&str; 7] = [
-            "bus",
-            "store",
-            "email",
-            "phone",
-            "social",
-            "classifier",
-            "alerter",
-        ];
         let env = Env::prefixed(prefix).split("__").filter(|k| {
             let k = k.as_str().to_ascii_lowercase();
             // The key arrives with `__` already turned into `.`.
             let section = k.split(['.', '_']).next().unwrap_or_default();
-            SECTIONS.contains(&section) && k.len() > section.len()
+            Config::SECTIONS.contains(&section) && k.len() > section.len()
         });
         f = f.merge(env);
         let config: Config = f
@@ -580,6 +585,33 @@ path = "/mail/klachten"
             Ok(())
         });
         Ok(())
+    }
+
+    #[test]
+    fn every_section_is_configurable_from_the_environment() -> anyhow::Result<()> {
+        let fields = serde_json::to_value(Config::default())?;
+        let mut fields: Vec<&str> = fields
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let mut sections = Config::SECTIONS.to_vec();
+        fields.sort_unstable();
+        sections.sort_unstable();
+        assert_eq!(fields, sections);
+        Ok(())
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure signature, not ours
+    fn the_api_token_and_analysis_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SIGNAALAPITEST_API__TOKEN", "s3cret");
+            jail.set_env("SIGNAALAPITEST_ANALYSIS__RECURRENCE__WINDOW_DAYS", "30");
+            let c = Config::load_with(None, "SIGNAALAPITEST_").map_err(|e| e.to_string())?;
+            assert_eq!(c.api.token, "s3cret");
+            assert_eq!(c.analysis.recurrence.window_days, 30);
+            Ok(())
+        });
     }
 
     fn imap_account(toml: &str) -> anyhow::Result<signaal_email::imap::ImapConfig> {

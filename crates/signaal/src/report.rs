@@ -621,6 +621,7 @@ pub async fn run_action(cmd: ActionCommand, cfg: &Config) -> anyhow::Result<()> 
             status,
         } => {
             check(&theme, &subject)?;
+            reports::check_year("--start", start).map_err(user_error)?;
             let a = store
                 .add_action(
                     &NewAction {
@@ -688,6 +689,9 @@ pub async fn run_action(cmd: ActionCommand, cfg: &Config) -> anyhow::Result<()> 
             start,
             status,
         } => {
+            if let Some(d) = start {
+                reports::check_year("--start", d).map_err(user_error)?;
+            }
             let update = ActionUpdate {
                 description,
                 owner,
