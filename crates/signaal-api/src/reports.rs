@@ -207,6 +207,13 @@ pub fn check_year(name: &str, d: NaiveDate) -> Result<(), ReportError> {
     }
 }
 
+/// The classifier versions of the filter's days.
+async fn versions(store: &Store, filter: &Filter) -> Result<Vec<VersionCount>, ReportError> {
+    Ok(store
+        .classifier_versions(filter.from_day, filter.to_day)
+        .await?)
+}
+
 /// A Pareto list over a period.
 #[derive(Debug, Clone, Serialize)]
 pub struct ParetoReport {
@@ -231,9 +238,7 @@ pub async fn pareto_report(
     Ok(ParetoReport {
         query: query.clone(),
         dimension,
-        classifiers: store
-            .classifier_versions(filter.from_day, filter.to_day)
-            .await?,
+        classifiers: versions(store, &filter).await?,
         pareto: pareto_of(&rows, dimension),
     })
 }
@@ -272,9 +277,7 @@ pub async fn impact_report(
     Ok(ImpactReport {
         query: query.clone(),
         dimension,
-        classifiers: store
-            .classifier_versions(filter.from_day, filter.to_day)
-            .await?,
+        classifiers: versions(store, &filter).await?,
         quadrants: quadrants_of(&rows, dimension),
     })
 }
@@ -382,13 +385,7 @@ async fn recurrence_parts(
         section(Dimension::ThemeSubject),
         section(Dimension::Subject),
         customers,
-        async {
-            Ok::<_, ReportError>(
-                store
-                    .classifier_versions(filter.from_day, filter.to_day)
-                    .await?,
-            )
-        },
+        versions(store, &filter),
     )?;
     Ok(RecurrenceReport {
         query: query.clone(),
@@ -527,13 +524,7 @@ pub async fn summary(
         async { Ok::<_, ReportError>(store.rollup_counts(Dimension::Theme, &filter).await?) },
         recurrence_parts(store, &cfg.recurrence, query, false),
         actions_report(store, &cfg.action, now, false),
-        async {
-            Ok::<_, ReportError>(
-                store
-                    .classifier_versions(filter.from_day, filter.to_day)
-                    .await?,
-            )
-        },
+        versions(store, &filter),
     )?;
     Ok(Summary {
         query: query.clone(),
