@@ -10,6 +10,9 @@
 //! - `backends`: only the connections of the bench's own database, read just before they close;
 //!   the number to trust when other work shares the cluster.
 //!
+//! Signals occur anywhere in a year, in random order (every batch adds to hundreds of rollup
+//! days); `SIGNAAL_BENCH_ARRIVAL=ordered` writes them in time order, as a live feed does.
+//!
 //! `SIGNAAL_BENCH_SETUP_SQL` (`;`-separated) runs after the migrations, to measure a schema
 //! variant (a foreign key or an index put back) without a migration of its own.
 //! `SIGNAAL_BENCH_OLD=1` measures the store as it was before migration 0003: schema 0001–0002
@@ -93,12 +96,20 @@ impl Rng {
     }
 }
 
-fn envelope(rng: &mut Rng, n: usize) -> ClassifiedEnvelope {
+/// When signal `n` of `total` occurred: anywhere in the year (the worst case for the rollup:
+/// every batch adds to hundreds of days), or, `ordered`, in arrival order as a live feed writes.
+fn envelope(rng: &mut Rng, n: usize, total: usize, ordered: bool) -> ClassifiedEnvelope {
     let start = Utc
         .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
         .single()
         .unwrap_or_default();
-    let at = start + Duration::seconds(rng.below(365 * 86_400) as i64);
+    const YEAR: u64 = 365 * 86_400;
+    let second = if ordered {
+        n as u64 * YEAR / total.max(1) as u64
+    } else {
+        rng.below(YEAR)
+    };
+    let at = start + Duration::seconds(second as i64);
     let mut text = String::with_capacity(320);
     while text.len() < 300 {
         if !text.is_empty() {
@@ -288,6 +299,7 @@ async fn main() -> Result<(), BoxError> {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000);
+    let ordered = std::env::var("SIGNAAL_BENCH_ARRIVAL").is_ok_and(|v| v == "ordered");
     let pid_file = std::env::var("SIGNAAL_BENCH_POSTMASTER_PID")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
@@ -304,8 +316,11 @@ async fn main() -> Result<(), BoxError> {
 
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     // Leaked so each batch can be handed to a future by reference; the process ends after.
-    let envelopes: &'static [ClassifiedEnvelope] =
-        Vec::leak((0..total).map(|n| envelope(&mut rng, n)).collect());
+    let envelopes: &'static [ClassifiedEnvelope] = Vec::leak(
+        (0..total)
+            .map(|n| envelope(&mut rng, n, total, ordered))
+            .collect(),
+    );
 
     let name = format!(
         "signaal_bench_{}_{}",

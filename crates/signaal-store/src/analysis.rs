@@ -2,8 +2,9 @@
 //! from the daily rollup, customers who came back, sample signals, and improvement actions.
 //!
 //! Every report is one statement (samples one small statement per listed group) on either
-//! backend. Counts come from `signal_rollup` (0006), kept in the statement that stores the
-//! signals, so a year of reports reads a few hundred thousand rollup rows, not millions of
+//! backend. Counts come from `signal_rollup` (0006, keyed by grain since 0007) or, without a
+//! channel, cause or kind filter, `signal_rollup_days` (0008), kept in the statement that stores
+//! the signals, so a year of reports reads a few hundred thousand rollup rows, not millions of
 //! signals.
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -191,6 +192,17 @@ fn action(row: ActionRow) -> Action {
 const ACTION_COLUMNS: &str =
     "id, theme, subject, description, owner, start_date, status, created_at, updated_at";
 
+/// The rollup a filter reads: without a channel, cause or kind, the one summed over them
+/// (`signal_rollup_days`, 0008), a few thousand rows a year per grain instead of hundreds of
+/// thousands.
+fn rollup_table(f: &Filter) -> &'static str {
+    if f.channel.is_none() && f.cause.is_none() && f.kind.is_none() {
+        "signal_rollup_days"
+    } else {
+        "signal_rollup"
+    }
+}
+
 /// Appends the rollup conditions of `dim` and `f` to a `where` clause begun by the caller.
 fn push_rollup_filter<'a, DB: sqlx::Database>(
     q: &mut QueryBuilder<'a, DB>,
@@ -257,8 +269,9 @@ impl Store {
             let mut q = QueryBuilder::new(
                 "select theme, subject, cast(sum(signals) as bigint), \
                  cast(sum(impact_sum) as double precision), cast(min(day) as bigint), \
-                 cast(max(day) as bigint) from signal_rollup where",
+                 cast(max(day) as bigint) from ",
             );
+            q.push(rollup_table(f)).push(" where");
             push_rollup_filter(&mut q, Some(dim), f);
             q.push(" group by theme, subject");
             q.build_query_as().fetch_all(pool).await?
@@ -280,9 +293,8 @@ impl Store {
     /// or those of its theme and/or subject when it has one.
     pub async fn rollup_total(&self, f: &Filter) -> Result<u64> {
         let n: Option<i64> = on_pool!(self, pool => {
-            let mut q = QueryBuilder::new(
-                "select cast(sum(signals) as bigint) from signal_rollup where",
-            );
+            let mut q = QueryBuilder::new("select cast(sum(signals) as bigint) from ");
+            q.push(rollup_table(f)).push(" where");
             push_rollup_filter(&mut q, None, f);
             q.build_query_scalar().fetch_one(pool).await?
         });

@@ -654,7 +654,8 @@ pub mod sql {
     /// arrays (JSON columns as text, cast here); `$20`–`$23` the theme rows of every signal of the
     /// batch (`signal_id`, `theme`, `score`, `occurred_ms`), `$24`–`$26` its subject rows
     /// (`signal_id`, `subject`, `occurred_ms`), `$27` the signals' impact, `$28`–`$36` the
-    /// daily rollup's rows ([`rollup_rows`]), `$37` the subjects (JSON as text); the new signals are also counted per day and
+    /// daily rollup's rows ([`rollup_rows`], added to `signal_rollup` and, without channel, cause
+    /// and kind, to `signal_rollup_days`), `$37` the subjects (JSON as text); the new signals are also counted per day and
     /// classifier version (`classifier_days`). Theme, subject and rollup rows are written only
     /// for signals this statement inserted, so a replay adds none. The result is how many
     /// signals were new.
@@ -686,20 +687,30 @@ with new as (
     select u.signal_id, u.subject, u.occurred_ms
     from unnest($24::text[], $25::text[], $26::bigint[]) as u (signal_id, subject, occurred_ms)
     where u.signal_id in (select id from new)
-), rollup as (
-    insert into signal_rollup as r (grain, day, theme, subject, channel, cause, kind, signals,
-        impact_sum)
-    select x.grain, x.day, x.theme, x.subject, x.channel, x.cause, x.kind, count(*),
-        sum(x.impact)
+), fresh as materialized (
+    select x.grain, x.day, x.theme, x.subject, x.channel, x.cause, x.kind, x.impact
     from unnest($28::text[], $29::integer[], $30::text[], $31::text[], $32::text[], $33::text[],
         $34::text[], $35::float8[], $36::smallint[])
         as x (signal_id, day, theme, subject, channel, cause, kind, impact, grain)
     where x.signal_id in (select id from new)
+), rollup as (
+    insert into signal_rollup as r (grain, day, theme, subject, channel, cause, kind, signals,
+        impact_sum)
+    select grain, day, theme, subject, channel, cause, kind, count(*), sum(impact)
+    from fresh
     group by 1, 2, 3, 4, 5, 6, 7
     -- In key order, so two writers that add to the same days take their row locks in one order.
     order by 1, 2, 3, 4, 5, 6, 7
     on conflict (grain, day, theme, subject, channel, cause, kind) do update
         set signals = r.signals + excluded.signals, impact_sum = r.impact_sum + excluded.impact_sum
+), rollup_days as (
+    insert into signal_rollup_days as d (grain, day, theme, subject, signals, impact_sum)
+    select grain, day, theme, subject, count(*), sum(impact)
+    from fresh
+    group by 1, 2, 3, 4
+    order by 1, 2, 3, 4
+    on conflict (grain, day, theme, subject) do update
+        set signals = d.signals + excluded.signals, impact_sum = d.impact_sum + excluded.impact_sum
 ), versions as (
     insert into classifier_days as v (day, classifier, signals)
     select floor(extract(epoch from occurred_at) / 86400)::integer, classifier, count(*)
@@ -958,7 +969,7 @@ async fn save_classified_sqlite(pool: &SqlitePool, batch: &[ClassifiedEnvelope])
                 e.1 += r.impact;
             }
         }
-        add_rollup_sqlite(&mut tx, sums).await?;
+        add_rollup_sqlite(&mut tx, &sums).await?;
         let mut versions: BTreeMap<(i32, &str), i64> = BTreeMap::new();
         for (env, _) in chunk.iter().filter(|(env, _)| new.contains(&env.signal.id)) {
             *versions
@@ -976,13 +987,14 @@ fn day_number(t: chrono::DateTime<chrono::Utc>) -> i32 {
     i32::try_from(analysis::day_of(t)).unwrap_or(i32::MAX)
 }
 
-/// Adds counts (which may be negative, when a signal is reclassified) to the rollup.
+/// Adds counts (which may be negative, when a signal is reclassified) to the rollup, and their
+/// sums over channel, cause and kind to `signal_rollup_days`.
 async fn add_rollup_sqlite(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    sums: BTreeMap<RollupKey<'_>, (i64, f64)>,
+    sums: &BTreeMap<RollupKey<'_>, (i64, f64)>,
 ) -> Result<()> {
-    let sums: Vec<_> = sums.into_iter().collect();
-    for sum_chunk in sums.chunks(ROWS_PER_STATEMENT) {
+    let rows: Vec<_> = sums.iter().collect();
+    for sum_chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut q = sqlx::QueryBuilder::new(
             "insert into signal_rollup (grain, day, theme, subject, channel, cause, kind, \
              signals, impact_sum) ",
@@ -1008,7 +1020,44 @@ async fn add_rollup_sqlite(
         );
         q.build().execute(&mut **tx).await?;
     }
+    let days = rollup_days(sums);
+    let rows: Vec<_> = days.iter().collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::new(
+            "insert into signal_rollup_days (grain, day, theme, subject, signals, impact_sum) ",
+        );
+        q.push_values(chunk, |mut b, ((g, day, t, u), (n, impact))| {
+            b.push_bind(*g)
+                .push_bind(*day)
+                .push_bind(*t)
+                .push_bind(*u)
+                .push_bind(*n)
+                .push_bind(*impact);
+        });
+        q.push(
+            " on conflict (grain, day, theme, subject) do update set \
+             signals = signals + excluded.signals, \
+             impact_sum = impact_sum + excluded.impact_sum",
+        );
+        q.build().execute(&mut **tx).await?;
+    }
     Ok(())
+}
+
+/// A `signal_rollup_days` key: grain, day, theme, subject.
+type RollupDayKey<'a> = (i16, i32, &'a str, &'a str);
+
+/// Rollup counts summed over channel, cause and kind.
+fn rollup_days<'a>(
+    sums: &BTreeMap<RollupKey<'a>, (i64, f64)>,
+) -> BTreeMap<RollupDayKey<'a>, (i64, f64)> {
+    let mut days: BTreeMap<RollupDayKey, (i64, f64)> = BTreeMap::new();
+    for ((g, day, t, u, ..), (n, impact)) in sums {
+        let e = days.entry((*g, *day, *t, *u)).or_default();
+        e.0 += n;
+        e.1 += impact;
+    }
+    days
 }
 
 /// Adds counts per day and classifier version (`classifier_days`).

@@ -14,8 +14,8 @@ use sqlx::types::Json;
 use sqlx::QueryBuilder;
 
 use crate::{
-    day_number, is_repost, rollup_rows, unique_subjects, unique_themes, Pool, Result, RollupKey,
-    Store, StoreError, ROWS_PER_STATEMENT,
+    day_number, is_repost, rollup_days, rollup_rows, unique_subjects, unique_themes, Pool, Result,
+    RollupKey, Store, StoreError, ROWS_PER_STATEMENT,
 };
 
 #[derive(sqlx::FromRow)]
@@ -343,6 +343,49 @@ impl Store {
                         .push_bind_unseparated(*ca)
                         .push_unseparated(", ")
                         .push_bind_unseparated(*k)
+                        .push_unseparated(")");
+                }
+                q.push(")");
+                q.build().execute(&mut *tx).await?;
+            }
+            let days = rollup_days(&rollup.iter().map(|(k, v)| (*k, *v)).collect());
+            let days: Vec<_> = days
+                .into_iter()
+                .filter(|(_, (n, impact))| *n != 0 || impact.abs() > 1e-9)
+                .collect();
+            for chunk in days.chunks(ROWS_PER_STATEMENT) {
+                let mut q = QueryBuilder::new(
+                    "insert into signal_rollup_days as d (grain, day, theme, subject, signals, \
+                     impact_sum) ",
+                );
+                q.push_values(chunk, |mut b, ((g, day, t, u), (n, impact))| {
+                    b.push_bind(*g)
+                        .push_bind(*day)
+                        .push_bind(*t)
+                        .push_bind(*u)
+                        .push_bind(*n)
+                        .push_bind(*impact);
+                });
+                q.push(
+                    " on conflict (grain, day, theme, subject) do update \
+                     set signals = d.signals + excluded.signals, \
+                     impact_sum = d.impact_sum + excluded.impact_sum",
+                );
+                q.build().execute(&mut *tx).await?;
+                let mut q = QueryBuilder::new(
+                    "delete from signal_rollup_days where signals <= 0 and \
+                     (grain, day, theme, subject) in (values ",
+                );
+                let mut list = q.separated(", ");
+                for ((g, day, t, u), _) in chunk {
+                    list.push("(")
+                        .push_bind_unseparated(*g)
+                        .push_unseparated(", ")
+                        .push_bind_unseparated(*day)
+                        .push_unseparated(", ")
+                        .push_bind_unseparated(*t)
+                        .push_unseparated(", ")
+                        .push_bind_unseparated(*u)
                         .push_unseparated(")");
                 }
                 q.push(")");

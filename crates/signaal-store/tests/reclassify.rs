@@ -59,6 +59,26 @@ fn classified(i: usize, version: usize) -> ClassifiedEnvelope {
 }
 
 type RollupRow = (i64, i64, String, String, String, String, String, i64, f64);
+type DayRow = (i64, i64, String, String, i64, f64);
+
+/// `signal_rollup_days` holds `signal_rollup` summed over channel, cause and kind.
+fn days_sum_the_rollup(backend: &str, rollup: &[RollupRow], days: &[DayRow]) {
+    let mut sums: std::collections::BTreeMap<(i64, i64, String, String), (i64, f64)> =
+        std::collections::BTreeMap::new();
+    for r in rollup {
+        let e = sums
+            .entry((r.0, r.1, r.2.clone(), r.3.clone()))
+            .or_default();
+        e.0 += r.7;
+        e.1 += r.8;
+    }
+    assert_eq!(sums.len(), days.len(), "{backend}: rollup days");
+    for ((key, (n, impact)), d) in sums.iter().zip(days) {
+        assert_eq!(key, &(d.0, d.1, d.2.clone(), d.3.clone()), "{backend}");
+        assert_eq!(*n, d.4, "{backend}: {key:?}");
+        assert!((impact - d.5).abs() < 1e-3, "{backend}: {key:?}");
+    }
+}
 
 /// Everything the analysis reads, in key order.
 macro_rules! snapshot {
@@ -92,7 +112,14 @@ macro_rules! snapshot {
         )
         .fetch_all(pool)
         .await?;
-        (rollup, themes, subjects, signals, versions)
+        let days: Vec<DayRow> = sqlx::query_as(
+            "select cast(grain as bigint), cast(day as bigint), theme, subject, \
+             cast(signals as bigint), cast(impact_sum as double precision) \
+             from signal_rollup_days order by 1, 2, 3, 4",
+        )
+        .fetch_all(pool)
+        .await?;
+        (rollup, themes, subjects, signals, versions, days)
     }};
 }
 
@@ -187,6 +214,8 @@ macro_rules! conformance {
 
         let (got, want) = (snapshot!($moved_pool), snapshot!($direct_pool));
         same_rollup(backend, &got.0, &want.0);
+        days_sum_the_rollup(backend, &want.0, &want.5);
+        days_sum_the_rollup(backend, &got.0, &got.5);
         assert_eq!(got.1, want.1, "{backend}: theme rows");
         assert_eq!(got.2, want.2, "{backend}: subject rows");
         assert_eq!(got.3, want.3, "{backend}: signal rows");
