@@ -12,6 +12,7 @@ fn compose_check(file: &Path) -> Result<std::process::Output> {
     Ok(Command::new("go")
         .current_dir(repo().join("tests/compose-check"))
         .env("SIGNAAL_AUTHOR_SECRET", "compose-check")
+        .env("GRAFANA_ADMIN_PASSWORD", "compose-check")
         .args(["run", "."])
         .arg(file)
         .output()
@@ -27,7 +28,7 @@ fn compose_file_is_valid_and_its_commands_exist() -> Result {
         "docker-compose.yml rejected:\n{}{stdout}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("valid: 7 services"), "{stdout}");
+    assert!(stdout.contains("valid: 9 services"), "{stdout}");
 
     let bin = std::env::var("SIGNAAL_BIN")
         .map(PathBuf::from)
@@ -70,6 +71,7 @@ fn the_checker_rejects_broken_compose_files() -> Result {
         ("unknown key", "services:\n  a:\n    image: x\n    imagee: y\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n"),
         ("missing dependency", "services:\n  a:\n    image: x\n    depends_on: [nope]\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n"),
         ("no health check", "services:\n  a:\n    image: x\n"),
+        ("a mounted file that is not there", "services:\n  a:\n    image: x\n    volumes:\n      - ./nope.yml:/etc/nope.yml:ro\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n"),
         ("dependency not awaited healthy", "services:\n  a:\n    image: x\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n  b:\n    image: x\n    depends_on: [a]\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n"),
     ];
     for (what, yaml) in cases {

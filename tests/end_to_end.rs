@@ -261,6 +261,34 @@ lateness_seconds = 0
         metrics.contains("signaal_dead_letters_total{worker=\"classifier\"} 1"),
         "dead letters counted:\n{metrics}"
     );
+    // Consumer lag from librdkafka's statistics (every 5 s): the classifier has read the whole
+    // raw topic, so every partition it fetches reports 0.
+    let raw_topic = format!("topic=\"{}\"", topic("signals.raw"));
+    let lag_deadline = Instant::now() + Duration::from_secs(20);
+    let lags = loop {
+        let text = reqwest::get(format!("http://127.0.0.1:{ops_port}/metrics"))
+            .await?
+            .text()
+            .await?;
+        let lags: Vec<(String, f64)> = text
+            .lines()
+            .filter(|l| l.starts_with("signaal_consumer_lag{") && l.contains(&raw_topic))
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                Some((series.to_string(), value.parse().ok()?))
+            })
+            .collect();
+        if (!lags.is_empty() && lags.iter().all(|(_, v)| *v == 0.0))
+            || Instant::now() > lag_deadline
+        {
+            break lags;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(
+        !lags.is_empty() && lags.iter().all(|(_, v)| *v == 0.0),
+        "consumer lag of the classifier on the raw topic: {lags:?}"
+    );
 
     for (name, c) in &mut workers.0 {
         let status = Command::new("kill")

@@ -2,7 +2,8 @@
 // Compose Specification that `docker compose` itself uses: schema validation, interpolation,
 // merge of YAML anchors, and consistency checks (depends_on targets, volumes). It then checks
 // signaal's own rules: every long-running service has a health check, every service that
-// depends on another waits for it to be healthy, and build contexts and Dockerfiles exist.
+// depends on another waits for it to be healthy, and build contexts, Dockerfiles and files
+// mounted read-only from the repository exist.
 //
 // Usage: go run . PATH/TO/docker-compose.yml
 package main
@@ -57,6 +58,17 @@ func main() {
 			if cfg.Condition != "service_healthy" {
 				fmt.Fprintf(os.Stderr, "service %q depends on %q without condition service_healthy\n", name, dep)
 				problems++
+			}
+		}
+		// Read-only bind mounts are configuration shipped with the repository; Docker would
+		// create a missing source as an empty directory and the service would start without it.
+		// (A writable one, like ./data, Docker creates on purpose.)
+		for _, v := range svc.Volumes {
+			if v.Type == "bind" && v.ReadOnly {
+				if _, err := os.Stat(v.Source); err != nil {
+					fmt.Fprintf(os.Stderr, "service %q: bind mount %s: %v\n", name, v.Source, err)
+					problems++
+				}
 			}
 		}
 		if svc.Build != nil {

@@ -35,10 +35,41 @@ impl Delivery {
     }
 }
 
-/// Commits what was stored before partitions are taken away, so the next owner does not redo it.
-struct CommitOnRevoke;
+/// Commits what was stored before partitions are taken away, so the next owner does not redo it,
+/// and reports the group's lag from librdkafka's statistics.
+struct CommitOnRevoke {
+    group: String,
+}
 
-impl ClientContext for CommitOnRevoke {}
+/// How often librdkafka reports statistics (the lag gauge's resolution).
+const STATISTICS_INTERVAL_MS: &str = "5000";
+
+impl ClientContext for CommitOnRevoke {
+    /// `signaal_consumer_lag{group, topic, partition}`: messages between the partition's high
+    /// watermark and this consumer's position, for the partitions it fetches. A partition it no
+    /// longer fetches goes to 0 (another member reports it).
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition < 0 {
+                    continue; // librdkafka's internal "unassigned" partition
+                }
+                let lag = if p.fetch_state == "active" && p.consumer_lag >= 0 {
+                    p.consumer_lag
+                } else {
+                    0
+                };
+                metrics::gauge!(
+                    "signaal_consumer_lag",
+                    "group" => self.group.clone(),
+                    "topic" => topic.clone(),
+                    "partition" => partition.to_string()
+                )
+                .set(lag as f64);
+            }
+        }
+    }
+}
 
 impl ConsumerContext for CommitOnRevoke {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -95,12 +126,15 @@ impl Consumer {
             )
             // With a small read-ahead the queue is often "full"; librdkafka then waits this long
             // before it fetches that partition again (1 s by default, which starved the worker).
-            .set("fetch.queue.backoff.ms", "5");
+            .set("fetch.queue.backoff.ms", "5")
+            .set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
         for (k, v) in &config.client {
             c.set(k, v);
         }
         let inner: StreamConsumer<CommitOnRevoke> = c
-            .create_with_context(CommitOnRevoke)
+            .create_with_context(CommitOnRevoke {
+                group: group.to_string(),
+            })
             .map_err(BusError::Config)?;
         inner
             .subscribe(topics)
