@@ -10,8 +10,10 @@
 //! - `backends`: only the connections of the bench's own database, read just before they close;
 //!   the number to trust when other work shares the cluster.
 //!
-//! Signals occur anywhere in a year, in random order (every batch adds to hundreds of rollup
-//! days); `SIGNAAL_BENCH_ARRIVAL=ordered` writes them in time order, as a live feed does.
+//! Signals occur anywhere in a year (`SIGNAAL_BENCH_DAYS`, 365), in random order (every batch adds
+//! to hundreds of rollup days); `SIGNAAL_BENCH_ARRIVAL=ordered` writes them in time order, as a
+//! live feed does. `SIGNAAL_BENCH_SUBJECTS=3` gives each up to three subjects (none by default),
+//! which multiplies the rollup rows (theme × subject).
 //!
 //! `SIGNAAL_BENCH_SETUP_SQL` (`;`-separated) runs after the migrations, to measure a schema
 //! variant (a foreign key or an index put back) without a migration of its own.
@@ -31,7 +33,8 @@ use std::time::Instant;
 
 use chrono::{Duration, TimeZone, Utc};
 use signaal_core::{
-    Cause, Channel, Classification, ClassifiedEnvelope, Evidence, Kind, Signal, ThemeTag,
+    Cause, Channel, Classification, ClassifiedEnvelope, Evidence, Kind, Signal, SubjectTag,
+    ThemeTag,
 };
 use signaal_store::Store;
 use sqlx::types::Json;
@@ -96,18 +99,40 @@ impl Rng {
     }
 }
 
-/// When signal `n` of `total` occurred: anywhere in the year (the worst case for the rollup:
+/// What the generated signals look like (`SIGNAAL_BENCH_DAYS`, `SIGNAAL_BENCH_ARRIVAL`,
+/// `SIGNAAL_BENCH_SUBJECTS`).
+struct Shape {
+    /// Over how many days they occur (365).
+    days: u64,
+    /// In time order rather than at random.
+    ordered: bool,
+    /// Up to this many subjects each (0).
+    subjects: u64,
+}
+
+const SUBJECTS: [&str; 8] = [
+    "digid",
+    "woz_assessment",
+    "tax_bill",
+    "app",
+    "customer_portal",
+    "reminder",
+    "appointment",
+    "parking_permit",
+];
+
+/// When signal `n` of `total` occurred: anywhere in the period (the worst case for the rollup:
 /// every batch adds to hundreds of days), or, `ordered`, in arrival order as a live feed writes.
-fn envelope(rng: &mut Rng, n: usize, total: usize, ordered: bool) -> ClassifiedEnvelope {
+fn envelope(rng: &mut Rng, n: usize, total: usize, shape: &Shape) -> ClassifiedEnvelope {
     let start = Utc
         .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
         .single()
         .unwrap_or_default();
-    const YEAR: u64 = 365 * 86_400;
-    let second = if ordered {
-        n as u64 * YEAR / total.max(1) as u64
+    let span = shape.days * 86_400;
+    let second = if shape.ordered {
+        n as u64 * span / total.max(1) as u64
     } else {
-        rng.below(YEAR)
+        rng.below(span)
     };
     let at = start + Duration::seconds(second as i64);
     let mut text = String::with_capacity(320);
@@ -141,9 +166,20 @@ fn envelope(rng: &mut Rng, n: usize, total: usize, ordered: bool) -> ClassifiedE
             }
         })
         .collect();
+    let subjects = (0..rng.below(shape.subjects + 1))
+        .map(|_| SubjectTag {
+            id: SUBJECTS[rng.below(SUBJECTS.len() as u64) as usize].to_string(),
+            evidence: vec![Evidence {
+                start: 0,
+                end: 5,
+                text: "DigiD".into(),
+                field: None,
+            }],
+        })
+        .collect();
     let c = Classification {
         themes,
-        subjects: vec![],
+        subjects,
         cause: Cause::System,
         kind: Kind::Complaint,
         lang: "nl".into(),
@@ -299,7 +335,17 @@ async fn main() -> Result<(), BoxError> {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000);
-    let ordered = std::env::var("SIGNAAL_BENCH_ARRIVAL").is_ok_and(|v| v == "ordered");
+    let env_u64 = |k: &str, default: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let shape = Shape {
+        days: env_u64("SIGNAAL_BENCH_DAYS", 365).max(1),
+        ordered: std::env::var("SIGNAAL_BENCH_ARRIVAL").is_ok_and(|v| v == "ordered"),
+        subjects: env_u64("SIGNAAL_BENCH_SUBJECTS", 0),
+    };
     let pid_file = std::env::var("SIGNAAL_BENCH_POSTMASTER_PID")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
@@ -318,7 +364,7 @@ async fn main() -> Result<(), BoxError> {
     // Leaked so each batch can be handed to a future by reference; the process ends after.
     let envelopes: &'static [ClassifiedEnvelope] = Vec::leak(
         (0..total)
-            .map(|n| envelope(&mut rng, n, total, ordered))
+            .map(|n| envelope(&mut rng, n, total, &shape))
             .collect(),
     );
 
