@@ -3,8 +3,9 @@
 //!
 //! Every report is one statement (samples one small statement per listed group) on either
 //! backend. Counts come from `signal_rollup` (0006, keyed by grain since 0007) or, without a
-//! channel, cause or kind filter, `signal_rollup_days` (0008), kept in the statement that stores
-//! the signals, so a year of reports reads a few hundred thousand rollup rows, not millions of
+//! channel, cause or kind filter, `signal_rollup_days` (0008), kept from the statement that
+//! stores the signals (on PostgreSQL through pending rows settled before every read, see
+//! `counts`), so a year of reports reads a few hundred thousand rollup rows, not millions of
 //! signals.
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -265,6 +266,7 @@ impl Store {
     /// Signals per group of `dim` over the filter's days: one statement over the rollup.
     /// Unordered (the analysis sorts).
     pub async fn rollup_counts(&self, dim: Dimension, f: &Filter) -> Result<Vec<KeyCount>> {
+        self.settle_counts().await?;
         let rows: Vec<(String, String, i64, f64, i64, i64)> = on_pool!(self, pool => {
             let mut q = QueryBuilder::new(
                 "select theme, subject, cast(sum(signals) as bigint), \
@@ -292,6 +294,7 @@ impl Store {
     /// All signals over the filter's days (the exposure when rates are normalised by volume),
     /// or those of its theme and/or subject when it has one.
     pub async fn rollup_total(&self, f: &Filter) -> Result<u64> {
+        self.settle_counts().await?;
         let n: Option<i64> = on_pool!(self, pool => {
             let mut q = QueryBuilder::new("select cast(sum(signals) as bigint) from ");
             q.push(rollup_table(f)).push(" where");
@@ -308,6 +311,7 @@ impl Store {
         from_day: i64,
         to_day: i64,
     ) -> Result<Vec<VersionCount>> {
+        self.settle_counts().await?;
         let rows: Vec<(String, i64)> = on_pool!(self, pool => {
             sqlx::query_as(
                 "select classifier, cast(sum(signals) as bigint) from classifier_days \
@@ -703,7 +707,8 @@ impl Store {
 
 impl Store {
     /// When each of `authors` sent a signal in `[since, until)`, on any channel (for the impact
-    /// score's repeat contacts). Served by `signals_author_time (author, occurred_at)`.
+    /// score's repeat contacts). Served by `signals_author_time (author, occurred_at)`, one walk
+    /// per author.
     pub async fn author_contacts(
         &self,
         authors: &[String],
@@ -714,15 +719,12 @@ impl Store {
             return Ok(Vec::new());
         }
         match &self.pool {
-            Pool::Postgres(pool) => Ok(sqlx::query_as(
-                "select author, occurred_at from signals where author = any($1) \
-                 and occurred_at >= $2 and occurred_at < $3",
-            )
-            .bind(authors)
-            .bind(since)
-            .bind(until)
-            .fetch_all(pool)
-            .await?),
+            Pool::Postgres(pool) => Ok(sqlx::query_as(crate::sql::AUTHOR_CONTACTS_POSTGRES)
+                .bind(authors)
+                .bind(since)
+                .bind(until)
+                .fetch_all(pool)
+                .await?),
             Pool::Sqlite(pool) => {
                 let mut out = Vec::new();
                 for chunk in authors.chunks(500) {

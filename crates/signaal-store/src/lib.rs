@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -261,7 +262,9 @@ macro_rules! on_pool {
 }
 
 mod alerts;
+mod counts;
 pub use alerts::{OutboxItem, ThemeBucketCount, ThemeSignal};
+use counts::{AddCounts, Deltas};
 pub mod analysis;
 mod reclassify;
 
@@ -279,6 +282,8 @@ pub type AuthorCall = (String, DateTime<Utc>, Option<String>);
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    /// When this handle (and its clones) last settled the pending counts ([`counts`]).
+    settled: Arc<tokio::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 /// What `signaal demo` and operators see at a glance.
@@ -367,7 +372,10 @@ impl Store {
                 Pool::Sqlite(pool)
             }
         };
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            settled: Arc::default(),
+        })
     }
 
     pub fn backend(&self) -> &'static str {
@@ -388,7 +396,11 @@ impl Store {
             return Ok(0);
         }
         match &self.pool {
-            Pool::Postgres(pool) => save_classified_postgres(pool, batch).await,
+            Pool::Postgres(pool) => {
+                let new = save_classified_postgres(pool, batch).await?;
+                self.settle_if_due().await;
+                Ok(new)
+            }
             Pool::Sqlite(pool) => save_classified_sqlite(pool, batch).await,
         }
     }
@@ -641,7 +653,12 @@ impl Store {
         })
     }
 
+    /// Settles the pending counts (a failure is logged: they stay pending for the next
+    /// reader) and closes the connections.
     pub async fn close(&self) {
+        if let Err(e) = self.settle_counts().await {
+            tracing::warn!(error = %e, "could not settle the rollup counts; they stay pending");
+        }
         on_pool!(self, pool => pool.close().await)
     }
 }
@@ -654,9 +671,10 @@ pub mod sql {
     /// arrays (JSON columns as text, cast here); `$20`–`$23` the theme rows of every signal of the
     /// batch (`signal_id`, `theme`, `score`, `occurred_ms`), `$24`–`$26` its subject rows
     /// (`signal_id`, `subject`, `occurred_ms`), `$27` the signals' impact, `$28`–`$36` the
-    /// daily rollup's rows ([`rollup_rows`], added to `signal_rollup` and, without channel, cause
-    /// and kind, to `signal_rollup_days`), `$37` the subjects (JSON as text); the new signals are also counted per day and
-    /// classifier version (`classifier_days`). Theme, subject and rollup rows are written only
+    /// daily rollup's rows ([`rollup_rows`], summed per key into `signal_rollup_pending`),
+    /// `$37` the subjects (JSON as text); the new signals are also counted per day and
+    /// classifier version (into `classifier_days_pending`; [`SETTLE_COUNTS_POSTGRES`] moves both
+    /// on). Theme, subject and rollup rows are written only
     /// for signals this statement inserted, so a replay adds none. The result is how many
     /// signals were new.
     pub const SAVE_CLASSIFIED_POSTGRES: &str = "\
@@ -687,44 +705,113 @@ with new as (
     select u.signal_id, u.subject, u.occurred_ms
     from unnest($24::text[], $25::text[], $26::bigint[]) as u (signal_id, subject, occurred_ms)
     where u.signal_id in (select id from new)
-), fresh as materialized (
-    select x.grain, x.day, x.theme, x.subject, x.channel, x.cause, x.kind, x.impact
+), rollup as (
+    -- Appended, not added: see `SETTLE_COUNTS_POSTGRES`.
+    insert into signal_rollup_pending (grain, day, theme, subject, channel, cause, kind, signals,
+        impact_sum)
+    select x.grain, x.day, x.theme, x.subject, x.channel, x.cause, x.kind, count(*), sum(x.impact)
     from unnest($28::text[], $29::integer[], $30::text[], $31::text[], $32::text[], $33::text[],
         $34::text[], $35::float8[], $36::smallint[])
         as x (signal_id, day, theme, subject, channel, cause, kind, impact, grain)
     where x.signal_id in (select id from new)
-), rollup as (
-    insert into signal_rollup as r (grain, day, theme, subject, channel, cause, kind, signals,
-        impact_sum)
-    select grain, day, theme, subject, channel, cause, kind, count(*), sum(impact)
-    from fresh
     group by 1, 2, 3, 4, 5, 6, 7
-    -- In key order, so two writers that add to the same days take their row locks in one order.
-    order by 1, 2, 3, 4, 5, 6, 7
-    on conflict (grain, day, theme, subject, channel, cause, kind) do update
-        set signals = r.signals + excluded.signals, impact_sum = r.impact_sum + excluded.impact_sum
-), rollup_days as (
-    insert into signal_rollup_days as d (grain, day, theme, subject, signals, impact_sum)
-    select grain, day, theme, subject, count(*), sum(impact)
-    from fresh
-    group by 1, 2, 3, 4
-    order by 1, 2, 3, 4
-    on conflict (grain, day, theme, subject) do update
-        set signals = d.signals + excluded.signals, impact_sum = d.impact_sum + excluded.impact_sum
 ), versions as (
-    insert into classifier_days as v (day, classifier, signals)
+    insert into classifier_days_pending (day, classifier, signals)
     select floor(extract(epoch from occurred_at) / 86400)::integer, classifier, count(*)
     from new
     group by 1, 2
-    order by 1, 2
-    on conflict (day, classifier) do update set signals = v.signals + excluded.signals
 )
 select count(*) from new";
 
-    /// The repeat-caller lookup: `$1` authors (`text[]`), `$2` channel, `$3` since. Served by
-    /// `signals_author_time (author, occurred_at)` whatever the number of authors.
-    pub const AUTHOR_TIMES_POSTGRES: &str = "select author, occurred_at, thread_id from signals \
-         where author = any($1) and channel = $2 and occurred_at >= $3 order by occurred_at";
+    /// Moves the pending rollup counts into `signal_rollup` and, summed over channel, cause and
+    /// kind, `signal_rollup_days`, in key order (one lock order for every writer). Counts may be
+    /// negative (reclassification); the result is the keys this left at zero or below, rows of
+    /// `signal_rollup_days` with `channel` null, for [`DELETE_ZERO_ROLLUP_POSTGRES`]. Rows a
+    /// transaction appends while this runs are not visible to it and wait for the next time.
+    pub const SETTLE_COUNTS_POSTGRES: &str = "\
+with moved as (
+    delete from signal_rollup_pending
+    returning grain, day, theme, subject, channel, cause, kind, signals, impact_sum
+), sums as materialized (
+    select grain, day, theme, subject, channel, cause, kind,
+        cast(sum(signals) as bigint) as signals, sum(impact_sum) as impact_sum
+    from moved
+    group by 1, 2, 3, 4, 5, 6, 7
+), rollup as (
+    insert into signal_rollup as r (grain, day, theme, subject, channel, cause, kind, signals,
+        impact_sum)
+    select grain, day, theme, subject, channel, cause, kind, signals, impact_sum
+    from sums
+    where signals <> 0 or abs(impact_sum) > 1e-9
+    order by 1, 2, 3, 4, 5, 6, 7
+    on conflict (grain, day, theme, subject, channel, cause, kind) do update
+        set signals = r.signals + excluded.signals, impact_sum = r.impact_sum + excluded.impact_sum
+    returning grain, day, theme, subject, channel, cause, kind, signals
+), days as (
+    insert into signal_rollup_days as d (grain, day, theme, subject, signals, impact_sum)
+    select grain, day, theme, subject, cast(sum(signals) as bigint), sum(impact_sum)
+    from sums
+    group by 1, 2, 3, 4
+    having sum(signals) <> 0 or abs(sum(impact_sum)) > 1e-9
+    order by 1, 2, 3, 4
+    on conflict (grain, day, theme, subject) do update
+        set signals = d.signals + excluded.signals, impact_sum = d.impact_sum + excluded.impact_sum
+    returning grain, day, theme, subject, signals
+)
+select grain, day, theme, subject, channel, cause, kind from rollup where signals <= 0
+union all
+select grain, day, theme, subject, null, null, null from days where signals <= 0";
+
+    /// Deletes rollup rows by key (`$1`–`$7` arrays), those at zero or below only.
+    pub const DELETE_ZERO_ROLLUP_POSTGRES: &str = "\
+delete from signal_rollup where signals <= 0 and (grain, day, theme, subject, channel, cause, kind)
+    in (select * from unnest($1::smallint[], $2::integer[], $3::text[], $4::text[], $5::text[],
+        $6::text[], $7::text[]))";
+
+    /// Deletes `signal_rollup_days` rows by key (`$1`–`$4` arrays), those at zero or below only.
+    pub const DELETE_ZERO_ROLLUP_DAYS_POSTGRES: &str = "\
+delete from signal_rollup_days where signals <= 0 and (grain, day, theme, subject)
+    in (select * from unnest($1::smallint[], $2::integer[], $3::text[], $4::text[]))";
+
+    /// As [`SETTLE_COUNTS_POSTGRES`] for the version counts; keys left at zero are deleted in
+    /// the same statement's successor, [`DELETE_ZERO_VERSIONS_POSTGRES`].
+    pub const SETTLE_VERSIONS_POSTGRES: &str = "\
+with moved as (
+    delete from classifier_days_pending returning day, classifier, signals
+), v as (
+    insert into classifier_days as v (day, classifier, signals)
+    select day, classifier, cast(sum(signals) as bigint)
+    from moved
+    group by 1, 2
+    having sum(signals) <> 0
+    order by 1, 2
+    on conflict (day, classifier) do update set signals = v.signals + excluded.signals
+    returning day, classifier, signals
+)
+select day, classifier from v where signals <= 0";
+
+    /// Deletes `classifier_days` rows by key (`$1`, `$2` arrays), those at zero or below only.
+    pub const DELETE_ZERO_VERSIONS_POSTGRES: &str = "\
+delete from classifier_days where signals <= 0 and (day, classifier)
+    in (select * from unnest($1::integer[], $2::text[]))";
+
+    /// The repeat-caller lookup: `$1` authors (`text[]`), `$2` channel, `$3` since. One walk of
+    /// `signals_author_time (author, occurred_at)` per author, whatever the statistics say: the
+    /// subquery with `offset 0` is not flattened into a join, so the planner must run it per
+    /// author. As `author = any($1)` it did so only once the table had been analyzed; on a young
+    /// register (autovacuum analyzes a table at most once a minute) it read the time index or
+    /// the whole table for every batch.
+    pub const AUTHOR_TIMES_POSTGRES: &str = "select a.author, s.occurred_at, s.thread_id \
+         from unnest($1::text[]) as a (author) cross join lateral (select occurred_at, thread_id \
+         from signals where author = a.author and channel = $2 and occurred_at >= $3 offset 0) s \
+         order by s.occurred_at";
+
+    /// The repeat-contact lookup (the impact score): `$1` authors, `$2`–`$3` the time range, on
+    /// any channel; per author as [`AUTHOR_TIMES_POSTGRES`].
+    pub const AUTHOR_CONTACTS_POSTGRES: &str = "select a.author, s.occurred_at \
+         from unnest($1::text[]) as a (author) cross join lateral (select occurred_at \
+         from signals where author = a.author and occurred_at >= $2 and occurred_at < $3 \
+         offset 0) s";
 }
 
 /// JSON text of a column value; PostgreSQL casts it to `jsonb`.
@@ -956,11 +1043,15 @@ async fn save_classified_sqlite(pool: &SqlitePool, batch: &[ClassifiedEnvelope])
             });
             q.build().execute(&mut *tx).await?;
         }
-        // The rollup, summed per key first (each key once per statement).
-        let mut sums: BTreeMap<RollupKey, (i64, f64)> = BTreeMap::new();
+        // The counts, summed per key first (each key once per statement).
+        let mut deltas = Deltas {
+            rollup: BTreeMap::new(),
+            versions: BTreeMap::new(),
+        };
         for env in &fresh {
             for r in rollup_rows(env) {
-                let e = sums
+                let e = deltas
+                    .rollup
                     .entry((
                         r.grain, r.day, r.theme, r.subject, r.channel, r.cause, r.kind,
                     ))
@@ -969,14 +1060,13 @@ async fn save_classified_sqlite(pool: &SqlitePool, batch: &[ClassifiedEnvelope])
                 e.1 += r.impact;
             }
         }
-        add_rollup_sqlite(&mut tx, &sums).await?;
-        let mut versions: BTreeMap<(i32, &str), i64> = BTreeMap::new();
         for (env, _) in chunk.iter().filter(|(env, _)| new.contains(&env.signal.id)) {
-            *versions
+            *deltas
+                .versions
                 .entry((day_number(env.signal.occurred_at), env.classifier.as_str()))
                 .or_default() += 1;
         }
-        add_versions_sqlite(&mut tx, versions).await?;
+        tx.add_counts(&deltas).await?;
     }
     tx.commit().await?;
     Ok(inserted)
@@ -985,97 +1075,6 @@ async fn save_classified_sqlite(pool: &SqlitePool, batch: &[ClassifiedEnvelope])
 /// The rollup day of a time, as a column value.
 fn day_number(t: chrono::DateTime<chrono::Utc>) -> i32 {
     i32::try_from(analysis::day_of(t)).unwrap_or(i32::MAX)
-}
-
-/// Adds counts (which may be negative, when a signal is reclassified) to the rollup, and their
-/// sums over channel, cause and kind to `signal_rollup_days`.
-async fn add_rollup_sqlite(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    sums: &BTreeMap<RollupKey<'_>, (i64, f64)>,
-) -> Result<()> {
-    let rows: Vec<_> = sums.iter().collect();
-    for sum_chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut q = sqlx::QueryBuilder::new(
-            "insert into signal_rollup (grain, day, theme, subject, channel, cause, kind, \
-             signals, impact_sum) ",
-        );
-        q.push_values(
-            sum_chunk,
-            |mut b, ((g, day, t, u, ch, ca, k), (n, impact))| {
-                b.push_bind(*g)
-                    .push_bind(*day)
-                    .push_bind(*t)
-                    .push_bind(*u)
-                    .push_bind(*ch)
-                    .push_bind(*ca)
-                    .push_bind(*k)
-                    .push_bind(*n)
-                    .push_bind(*impact);
-            },
-        );
-        q.push(
-            " on conflict (grain, day, theme, subject, channel, cause, kind) do update set \
-             signals = signals + excluded.signals, \
-             impact_sum = impact_sum + excluded.impact_sum",
-        );
-        q.build().execute(&mut **tx).await?;
-    }
-    let days = rollup_days(sums);
-    let rows: Vec<_> = days.iter().collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut q = sqlx::QueryBuilder::new(
-            "insert into signal_rollup_days (grain, day, theme, subject, signals, impact_sum) ",
-        );
-        q.push_values(chunk, |mut b, ((g, day, t, u), (n, impact))| {
-            b.push_bind(*g)
-                .push_bind(*day)
-                .push_bind(*t)
-                .push_bind(*u)
-                .push_bind(*n)
-                .push_bind(*impact);
-        });
-        q.push(
-            " on conflict (grain, day, theme, subject) do update set \
-             signals = signals + excluded.signals, \
-             impact_sum = impact_sum + excluded.impact_sum",
-        );
-        q.build().execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-/// A `signal_rollup_days` key: grain, day, theme, subject.
-type RollupDayKey<'a> = (i16, i32, &'a str, &'a str);
-
-/// Rollup counts summed over channel, cause and kind.
-fn rollup_days<'a>(
-    sums: &BTreeMap<RollupKey<'a>, (i64, f64)>,
-) -> BTreeMap<RollupDayKey<'a>, (i64, f64)> {
-    let mut days: BTreeMap<RollupDayKey, (i64, f64)> = BTreeMap::new();
-    for ((g, day, t, u, ..), (n, impact)) in sums {
-        let e = days.entry((*g, *day, *t, *u)).or_default();
-        e.0 += n;
-        e.1 += impact;
-    }
-    days
-}
-
-/// Adds counts per day and classifier version (`classifier_days`).
-async fn add_versions_sqlite(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    versions: BTreeMap<(i32, &str), i64>,
-) -> Result<()> {
-    let rows: Vec<_> = versions.into_iter().collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut q =
-            sqlx::QueryBuilder::new("insert into classifier_days (day, classifier, signals) ");
-        q.push_values(chunk, |mut b, ((day, version), n)| {
-            b.push_bind(*day).push_bind(*version).push_bind(*n);
-        });
-        q.push(" on conflict (day, classifier) do update set signals = signals + excluded.signals");
-        q.build().execute(&mut **tx).await?;
-    }
-    Ok(())
 }
 
 /// A classification's themes, each id once (the first tag wins).
@@ -1131,9 +1130,6 @@ pub fn rollup_rows(env: &ClassifiedEnvelope) -> Vec<RollupRow<'_>> {
     }
     rows
 }
-
-/// A rollup row's key: grain, day, theme, subject, channel, cause, kind.
-type RollupKey<'a> = (i16, i32, &'a str, &'a str, &'a str, &'a str, &'a str);
 
 /// The rollup rows of a batch as column arrays (PostgreSQL's `unnest`).
 #[derive(Default)]

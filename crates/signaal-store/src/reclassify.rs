@@ -14,8 +14,8 @@ use sqlx::types::Json;
 use sqlx::QueryBuilder;
 
 use crate::{
-    day_number, is_repost, rollup_days, rollup_rows, unique_subjects, unique_themes, Pool, Result,
-    RollupKey, Store, StoreError, ROWS_PER_STATEMENT,
+    day_number, is_repost, rollup_rows, unique_subjects, unique_themes, AddCounts, Deltas, Pool,
+    Result, Store, StoreError, ROWS_PER_STATEMENT,
 };
 
 #[derive(sqlx::FromRow)]
@@ -92,20 +92,17 @@ impl StoredRow {
     }
 }
 
-/// Counts to add per rollup key, and per day and classifier version.
-type Deltas<'a> = (
-    BTreeMap<RollupKey<'a>, (i64, f64)>,
-    BTreeMap<(i32, &'a str), i64>,
-);
-
 /// Adds up what replacing `old` by `new` does to the rollup and the version counts.
 fn deltas<'a>(pairs: &[&'a (ClassifiedEnvelope, ClassifiedEnvelope)]) -> Deltas<'a> {
-    let mut rollup: BTreeMap<RollupKey, (i64, f64)> = BTreeMap::new();
-    let mut versions: BTreeMap<(i32, &str), i64> = BTreeMap::new();
+    let mut d = Deltas {
+        rollup: BTreeMap::new(),
+        versions: BTreeMap::new(),
+    };
     for (old, new) in pairs.iter().map(|p| (&p.0, &p.1)) {
         for (env, sign) in [(old, -1i64), (new, 1)] {
             for r in rollup_rows(env) {
-                let e = rollup
+                let e = d
+                    .rollup
                     .entry((
                         r.grain, r.day, r.theme, r.subject, r.channel, r.cause, r.kind,
                     ))
@@ -113,14 +110,41 @@ fn deltas<'a>(pairs: &[&'a (ClassifiedEnvelope, ClassifiedEnvelope)]) -> Deltas<
                 e.0 += sign;
                 e.1 += sign as f64 * r.impact;
             }
-            *versions
+            *d.versions
                 .entry((day_number(env.signal.occurred_at), env.classifier.as_str()))
                 .or_default() += sign;
         }
     }
-    rollup.retain(|_, (n, impact)| *n != 0 || impact.abs() > 1e-9);
-    versions.retain(|_, n| *n != 0);
-    (rollup, versions)
+    d.retain_nonzero();
+    d
+}
+
+/// `delete from TABLE where (COLUMN, occurred_ms, signal_id) in (values …)` for `rows`: a
+/// signal's theme or subject rows, found through their (key, time) index.
+fn delete_tag_rows<'a, DB: sqlx::Database>(
+    table: &str,
+    column: &str,
+    rows: &[(&'a str, i64, &'a str)],
+) -> QueryBuilder<'a, DB>
+where
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut q = QueryBuilder::new(format!(
+        "delete from {table} where ({column}, occurred_ms, signal_id) in (values "
+    ));
+    let mut list = q.separated(", ");
+    for (key, ms, id) in rows {
+        list.push("(")
+            .push_bind_unseparated(*key)
+            .push_unseparated(", ")
+            .push_bind_unseparated(*ms)
+            .push_unseparated(", ")
+            .push_bind_unseparated(*id)
+            .push_unseparated(")");
+    }
+    q.push(")");
+    q
 }
 
 impl Store {
@@ -157,6 +181,7 @@ impl Store {
     /// How many signals occurred at or after `since` (from the version counts, without reading
     /// the signals): the size of a reclassification.
     pub async fn signals_since(&self, since: DateTime<Utc>) -> Result<u64> {
+        self.settle_counts().await?;
         let n: Option<i64> = on_pool!(self, pool => {
             sqlx::query_scalar(
                 "select cast(sum(signals) as bigint) from classifier_days where day >= $1",
@@ -217,21 +242,10 @@ impl Store {
                 })
                 .collect();
             for chunk in themes.chunks(ROWS_PER_STATEMENT) {
-                let mut q = QueryBuilder::new(
-                    "delete from signal_themes where (theme, occurred_ms, signal_id) in (values ",
-                );
-                let mut list = q.separated(", ");
-                for (theme, ms, id) in chunk {
-                    list.push("(")
-                        .push_bind_unseparated(*theme)
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(*ms)
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(*id)
-                        .push_unseparated(")");
-                }
-                q.push(")");
-                q.build().execute(&mut *tx).await?;
+                delete_tag_rows("signal_themes", "theme", chunk)
+                    .build()
+                    .execute(&mut *tx)
+                    .await?;
             }
             let subjects: Vec<(&str, i64, &str)> = replaced
                 .iter()
@@ -243,21 +257,10 @@ impl Store {
                 })
                 .collect();
             for chunk in subjects.chunks(ROWS_PER_STATEMENT) {
-                let mut q = QueryBuilder::new(
-                    "delete from signal_subjects where (subject, occurred_ms, signal_id) in (values ",
-                );
-                let mut list = q.separated(", ");
-                for (subject, ms, id) in chunk {
-                    list.push("(")
-                        .push_bind_unseparated(*subject)
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(*ms)
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(*id)
-                        .push_unseparated(")");
-                }
-                q.push(")");
-                q.build().execute(&mut *tx).await?;
+                delete_tag_rows("signal_subjects", "subject", chunk)
+                    .build()
+                    .execute(&mut *tx)
+                    .await?;
             }
             // The new ones.
             let tags: Vec<(&str, &str, f32, i64)> = replaced
@@ -297,117 +300,9 @@ impl Store {
                 });
                 q.build().execute(&mut *tx).await?;
             }
-            // Counts move from the old keys to the new, in key order (one lock order for
-            // concurrent writers); keys left at zero go.
-            let (rollup, versions) = deltas(&replaced);
-            let rollup: Vec<_> = rollup.into_iter().collect();
-            for chunk in rollup.chunks(ROWS_PER_STATEMENT) {
-                let mut q = QueryBuilder::new(
-                    "insert into signal_rollup as r (grain, day, theme, subject, channel, cause, \
-                     kind, signals, impact_sum) ",
-                );
-                q.push_values(chunk, |mut b, ((g, day, t, u, ch, ca, k), (n, impact))| {
-                    b.push_bind(*g)
-                        .push_bind(*day)
-                        .push_bind(*t)
-                        .push_bind(*u)
-                        .push_bind(*ch)
-                        .push_bind(*ca)
-                        .push_bind(*k)
-                        .push_bind(*n)
-                        .push_bind(*impact);
-                });
-                q.push(
-                    " on conflict (grain, day, theme, subject, channel, cause, kind) do update \
-                     set signals = r.signals + excluded.signals, \
-                     impact_sum = r.impact_sum + excluded.impact_sum",
-                );
-                q.build().execute(&mut *tx).await?;
-                let mut q = QueryBuilder::new(
-                    "delete from signal_rollup where signals <= 0 and \
-                     (grain, day, theme, subject, channel, cause, kind) in (values ",
-                );
-                let mut list = q.separated(", ");
-                for ((g, day, t, u, ch, ca, k), _) in chunk {
-                    list.push("(")
-                        .push_bind_unseparated(*g)
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(*day)
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(*t)
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(*u)
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(*ch)
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(*ca)
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(*k)
-                        .push_unseparated(")");
-                }
-                q.push(")");
-                q.build().execute(&mut *tx).await?;
-            }
-            let days = rollup_days(&rollup.iter().map(|(k, v)| (*k, *v)).collect());
-            let days: Vec<_> = days
-                .into_iter()
-                .filter(|(_, (n, impact))| *n != 0 || impact.abs() > 1e-9)
-                .collect();
-            for chunk in days.chunks(ROWS_PER_STATEMENT) {
-                let mut q = QueryBuilder::new(
-                    "insert into signal_rollup_days as d (grain, day, theme, subject, signals, \
-                     impact_sum) ",
-                );
-                q.push_values(chunk, |mut b, ((g, day, t, u), (n, impact))| {
-                    b.push_bind(*g)
-                        .push_bind(*day)
-                        .push_bind(*t)
-                        .push_bind(*u)
-                        .push_bind(*n)
-                        .push_bind(*impact);
-                });
-                q.push(
-                    " on conflict (grain, day, theme, subject) do update \
-                     set signals = d.signals + excluded.signals, \
-                     impact_sum = d.impact_sum + excluded.impact_sum",
-                );
-                q.build().execute(&mut *tx).await?;
-                let mut q = QueryBuilder::new(
-                    "delete from signal_rollup_days where signals <= 0 and \
-                     (grain, day, theme, subject) in (values ",
-                );
-                let mut list = q.separated(", ");
-                for ((g, day, t, u), _) in chunk {
-                    list.push("(")
-                        .push_bind_unseparated(*g)
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(*day)
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(*t)
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(*u)
-                        .push_unseparated(")");
-                }
-                q.push(")");
-                q.build().execute(&mut *tx).await?;
-            }
-            let versions: Vec<_> = versions.into_iter().collect();
-            for chunk in versions.chunks(ROWS_PER_STATEMENT) {
-                let mut q = QueryBuilder::new(
-                    "insert into classifier_days as v (day, classifier, signals) ",
-                );
-                q.push_values(chunk, |mut b, ((day, version), n)| {
-                    b.push_bind(*day).push_bind(*version).push_bind(*n);
-                });
-                q.push(
-                    " on conflict (day, classifier) do update \
-                     set signals = v.signals + excluded.signals",
-                );
-                q.build().execute(&mut *tx).await?;
-            }
-            sqlx::query("delete from classifier_days where signals <= 0")
-                .execute(&mut *tx)
-                .await?;
+            // Counts move from the old keys to the new (settled like a write's on PostgreSQL);
+            // keys left at zero go.
+            tx.add_counts(&deltas(&replaced)).await?;
             tx.commit().await?;
             Ok(replaced.len() as u64)
         })

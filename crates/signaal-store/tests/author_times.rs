@@ -1,9 +1,10 @@
-//! The repeat-caller lookup stays an index lookup on a large register, with a custom plan and
-//! with the generic plan PostgreSQL switches a prepared statement to.
+//! The repeat-caller and repeat-contact lookups stay index lookups per author: on a large
+//! register, with a custom plan and with the generic plan PostgreSQL switches a prepared
+//! statement to, and on a young register that autovacuum has not analyzed yet.
 //!
 //! Fills a register of 1,000,000 signals (many authors, phone and other channels, a year of
-//! times) with `generate_series`, analyses it, and checks `EXPLAIN` of the exact statement the
-//! store sends ([`signaal_store::sql::AUTHOR_TIMES_POSTGRES`]).
+//! times) with `generate_series`, analyses it, and checks `EXPLAIN` of the exact statements the
+//! store sends ([`signaal_store::sql::AUTHOR_TIMES_POSTGRES`], `AUTHOR_CONTACTS_POSTGRES`).
 
 mod common;
 
@@ -11,7 +12,8 @@ use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
 use common::{BoxError, TempDb};
-use signaal_store::{sql::AUTHOR_TIMES_POSTGRES, Store};
+use signaal_store::sql::{AUTHOR_CONTACTS_POSTGRES, AUTHOR_TIMES_POSTGRES};
+use signaal_store::Store;
 use sqlx::{Connection, Executor};
 
 const SIGNALS: i64 = 1_000_000;
@@ -22,12 +24,74 @@ fn author(n: i64) -> String {
     format!("a_{n:07}")
 }
 
-/// Plan lines of `explain execute` of the prepared lookup.
-async fn plan(conn: &mut sqlx::PgConnection, args: &str) -> Result<String, BoxError> {
-    let lines: Vec<String> = sqlx::query_scalar(&format!("explain execute author_times({args})"))
+/// Plan lines of `explain execute` of a prepared lookup.
+async fn plan(
+    conn: &mut sqlx::PgConnection,
+    statement: &str,
+    args: &str,
+) -> Result<String, BoxError> {
+    let lines: Vec<String> = sqlx::query_scalar(&format!("explain execute {statement}({args})"))
         .fetch_all(&mut *conn)
         .await?;
     Ok(lines.join("\n"))
+}
+
+/// Prepares both lookups for 500 `authors` and checks their custom and generic plans.
+async fn check_plans(
+    conn: &mut sqlx::PgConnection,
+    authors: &[String],
+    register: &str,
+) -> Result<(), BoxError> {
+    conn.execute(
+        format!(
+            "prepare author_times(text[], text, timestamptz) as {AUTHOR_TIMES_POSTGRES}; \
+             prepare author_contacts(text[], timestamptz, timestamptz) as \
+             {AUTHOR_CONTACTS_POSTGRES}"
+        )
+        .as_str(),
+    )
+    .await?;
+    let array = format!("array['{}']", authors.join("','"));
+    let times_args = format!("{array}, 'phone', timestamptz '2025-12-01 00:00:00+00'");
+    let contacts_args = format!(
+        "{array}, timestamptz '2025-10-01 00:00:00+00', timestamptz '2025-12-31 00:00:00+00'"
+    );
+    for mode in ["custom", "generic"] {
+        conn.execute(format!("set plan_cache_mode = force_{mode}_plan").as_str())
+            .await?;
+        for (statement, args) in [
+            ("author_times", &times_args),
+            ("author_contacts", &contacts_args),
+        ] {
+            let p = plan(conn, statement, args).await?;
+            assert_index_lookup(&p, &format!("{register}, {statement}, {mode} plan"));
+            if mode == "generic" {
+                assert!(
+                    p.contains("$2"),
+                    "expected a generic plan (with parameters), got:\n{p}"
+                );
+            }
+        }
+    }
+    conn.execute("deallocate all; reset plan_cache_mode")
+        .await?;
+    Ok(())
+}
+
+/// `count` generated signals (phone every fourth, authors spread, one in ten without one).
+fn fill(count: i64) -> String {
+    format!(
+        "insert into signals (id, channel, source, source_id, occurred_at, received_at, \
+         classified_at, author, subject, thread_id, text, meta, themes, cause, kind, lang, \
+         sentiment, escalation, classifier) \
+         select md5(g::text), (array['phone', 'email', 'twitter', 'facebook'])[1 + g % 4], \
+         'gen', g::text, t, t, t, \
+         case when g % 10 = 9 then null else 'a_' || lpad(((g * 7) % {AUTHORS})::text, 7, '0') end, \
+         null, null, 'tekst', '{{}}', '[]', 'system', 'complaint', 'nl', -0.4, '[]', 'gen' \
+         from generate_series(1::bigint, {count}) g, \
+         lateral (select timestamptz '2025-01-01 00:00:00+00' \
+             + ((g * 7919) % 31536000) * interval '1 second' as t) times"
+    )
 }
 
 fn assert_index_lookup(plan: &str, what: &str) {
@@ -57,22 +121,7 @@ async fn author_lookup_uses_the_author_index_at_a_million_signals() -> Result<()
         // Channels in turn (phone every fourth), authors spread over the year, one author in ten
         // missing (as mail without a pseudonymised sender), times a multiplicative walk over the
         // year's seconds.
-        conn.execute(
-            format!(
-                "insert into signals (id, channel, source, source_id, occurred_at, received_at, \
-                 classified_at, author, subject, thread_id, text, meta, themes, cause, kind, lang, \
-                 sentiment, escalation, classifier) \
-                 select md5(g::text), (array['phone', 'email', 'twitter', 'facebook'])[1 + g % 4], \
-                 'gen', g::text, t, t, t, \
-                 case when g % 10 = 9 then null else 'a_' || lpad(((g * 7) % {AUTHORS})::text, 7, '0') end, \
-                 null, null, 'tekst', '{{}}', '[]', 'system', 'complaint', 'nl', -0.4, '[]', 'gen' \
-                 from generate_series(1::bigint, {SIGNALS}) g, \
-                 lateral (select timestamptz '2025-01-01 00:00:00+00' \
-                     + ((g * 7919) % 31536000) * interval '1 second' as t) times"
-            )
-            .as_str(),
-        )
-        .await?;
+        conn.execute(fill(SIGNALS).as_str()).await?;
         conn.execute("analyze signals").await?;
         println!(
             "filled {SIGNALS} signals in {:.1} s",
@@ -86,23 +135,7 @@ async fn author_lookup_uses_the_author_index_at_a_million_signals() -> Result<()
             .with_ymd_and_hms(2025, 12, 1, 0, 0, 0)
             .single()
             .ok_or("date")?;
-        let array = format!("array['{}']", authors.join("','"));
-        let args = format!("{array}, 'phone', timestamptz '2025-12-01 00:00:00+00'");
-
-        conn.execute(
-            format!("prepare author_times(text[], text, timestamptz) as {AUTHOR_TIMES_POSTGRES}")
-                .as_str(),
-        )
-        .await?;
-        conn.execute("set plan_cache_mode = force_custom_plan").await?;
-        assert_index_lookup(&plan(&mut conn, &args).await?, "custom plan");
-        conn.execute("set plan_cache_mode = force_generic_plan").await?;
-        let generic = plan(&mut conn, &args).await?;
-        assert_index_lookup(&generic, "generic plan");
-        assert!(
-            generic.contains("$1"),
-            "expected a generic plan (with parameters), got:\n{generic}"
-        );
+        check_plans(&mut conn, &authors, "a million signals, analyzed").await?;
 
         // The answer is right, and what one lookup takes; later lookups run the statement sqlx
         // prepared, which PostgreSQL turns generic after five executions.
@@ -121,10 +154,7 @@ async fn author_lookup_uses_the_author_index_at_a_million_signals() -> Result<()
             let got = store.author_times("phone", &authors, since).await?;
             times.push(started.elapsed());
             assert_eq!(got.len() as i64, want, "round {round}: every call found");
-            assert!(
-                got.windows(2).all(|w| w[0].1 <= w[1].1),
-                "oldest first"
-            );
+            assert!(got.windows(2).all(|w| w[0].1 <= w[1].1), "oldest first");
         }
         println!(
             "author_times, 500 authors, {want} calls found: first {:.1} ms, then {}",
@@ -135,6 +165,36 @@ async fn author_lookup_uses_the_author_index_at_a_million_signals() -> Result<()
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        store.close().await;
+        conn.close().await?;
+        Ok::<_, BoxError>(())
+    }
+    .await;
+    db.drop().await?;
+    result
+}
+
+/// A young register: 30,000 signals that autovacuum has not analyzed (it runs at most once a
+/// minute). Without statistics, `author = any($1)` over 500 authors looked like most of the
+/// table to the planner, which read the time index or the whole table for every batch.
+#[tokio::test]
+async fn author_lookups_use_the_author_index_before_any_analyze() -> Result<(), BoxError> {
+    let db = TempDb::create("author_young").await?;
+    let result = async {
+        let store = Store::connect(&db.url).await?;
+        let mut conn = sqlx::PgConnection::connect(&db.url).await?;
+        conn.execute("alter table signals set (autovacuum_enabled = false)")
+            .await?;
+        conn.execute(fill(30_000).as_str()).await?;
+        let analyzed: Option<i64> = sqlx::query_scalar(
+            "select analyze_count + autoanalyze_count from pg_stat_user_tables \
+             where relname = 'signals'",
+        )
+        .fetch_optional(&mut conn)
+        .await?;
+        assert_eq!(analyzed.unwrap_or(0), 0, "the register is not analyzed");
+        let authors: Vec<String> = (0..500).map(|i| author(i * 28)).collect();
+        check_plans(&mut conn, &authors, "30,000 signals, never analyzed").await?;
         store.close().await;
         conn.close().await?;
         Ok::<_, BoxError>(())

@@ -212,6 +212,9 @@ macro_rules! conformance {
         }
         assert_eq!(replaced, N as u64, "{backend}: all replaced");
 
+        // What reports read first (PostgreSQL's writers leave counts pending).
+        moved.settle_counts().await?;
+        direct.settle_counts().await?;
         let (got, want) = (snapshot!($moved_pool), snapshot!($direct_pool));
         same_rollup(backend, &got.0, &want.0);
         days_sum_the_rollup(backend, &want.0, &want.5);
@@ -232,6 +235,7 @@ macro_rules! conformance {
             0,
             "{backend}: a second run replaces nothing"
         );
+        moved.settle_counts().await?;
         let again = snapshot!($moved_pool);
         same_rollup(backend, &again.0, &want.0);
         assert_eq!(again.4, want.4, "{backend}");
@@ -274,6 +278,95 @@ async fn postgres_reclassified_register_equals_one_classified_so() -> Result<(),
         pb.close().await;
         moved.close().await;
         direct.close().await;
+        Ok::<_, BoxError>(())
+    }
+    .await;
+    da.drop().await?;
+    db.drop().await?;
+    result
+}
+
+/// PostgreSQL's writers append count deltas that settling adds up: four writers storing
+/// overlapping batches at once (every signal twice, as a replay would), while a fifth handle
+/// settles over and over, end with exactly the counts of one writer storing each signal once.
+#[tokio::test]
+async fn postgres_concurrent_writers_and_settling_count_each_signal_once() -> Result<(), BoxError> {
+    let (da, db) = (
+        TempDb::create("counts_concurrent").await?,
+        TempDb::create("counts_serial").await?,
+    );
+    let result = async {
+        let (busy, serial) = (
+            Store::connect(&da.url).await?,
+            Store::connect(&db.url).await?,
+        );
+        let all: Vec<ClassifiedEnvelope> = (0..N).map(|i| classified(i, 1)).collect();
+        serial.save_classified(&all).await?;
+        serial.settle_counts().await?;
+
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let settler = {
+            let (store, stop) = (busy.clone(), std::sync::Arc::clone(&stop));
+            tokio::spawn(async move {
+                let mut rounds = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    store.settle_counts().await?;
+                    rounds += 1;
+                }
+                Ok::<_, signaal_store::StoreError>(rounds)
+            })
+        };
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let store = busy.clone();
+                // Writers 0 and 2 store the even batches of 50, 1 and 3 the odd ones: every
+                // batch is written twice, at about the same time.
+                let batches: Vec<Vec<ClassifiedEnvelope>> = (0..N)
+                    .collect::<Vec<_>>()
+                    .chunks(50)
+                    .enumerate()
+                    .filter(|(k, _)| k % 2 == w % 2)
+                    .map(|(_, ids)| ids.iter().map(|&i| classified(i, 1)).collect())
+                    .collect();
+                tokio::spawn(async move {
+                    let mut new = 0u64;
+                    for b in &batches {
+                        new += store.save_classified(b).await?;
+                    }
+                    Ok::<_, signaal_store::StoreError>(new)
+                })
+            })
+            .collect();
+        let mut new = 0;
+        for w in writers {
+            new += w.await??;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let rounds = settler.await??;
+        assert!(rounds > 1, "the settler ran while the writers wrote");
+        assert_eq!(new, N as u64, "every signal stored once");
+        busy.settle_counts().await?;
+
+        let (pa, pb) = (
+            sqlx::PgPool::connect(&da.url).await?,
+            sqlx::PgPool::connect(&db.url).await?,
+        );
+        let (got, want) = (snapshot!(&pa), snapshot!(&pb));
+        assert!(!want.0.is_empty());
+        same_rollup("postgresql", &got.0, &want.0);
+        days_sum_the_rollup("postgresql", &got.0, &got.5);
+        assert_eq!(got.4, want.4, "counts per day and version");
+        let pending: i64 = sqlx::query_scalar(
+            "select (select count(*) from signal_rollup_pending) \
+             + (select count(*) from classifier_days_pending)",
+        )
+        .fetch_one(&pa)
+        .await?;
+        assert_eq!(pending, 0, "nothing left pending after settling");
+        pa.close().await;
+        pb.close().await;
+        busy.close().await;
+        serial.close().await;
         Ok::<_, BoxError>(())
     }
     .await;
