@@ -230,3 +230,118 @@ fn schemas_reject_broken_messages() -> Result {
     }
     Ok(())
 }
+
+/// `signals.stats`: the records of every key the samples touch — with the live alerter's events
+/// over the samples as their alert states — validate against version 1 of the schema and decode
+/// back; the schema refuses what a subscriber could not read.
+#[test]
+fn stats_records_match_their_schema() -> Result {
+    use signaal_core::stats::{alert_state_in, keys_of_signal, BucketCounts, SeriesStats};
+    use signaal_core::SeriesStatsEnvelope;
+    use std::collections::BTreeMap;
+
+    let v = validator("signals.stats")?;
+    let classifier = signaal_classifier::Classifier::default_taxonomy()?;
+    let classified: Vec<ClassifiedEnvelope> = sample_signals()?
+        .into_iter()
+        .map(|s| {
+            let c = classifier.classify(&s.text);
+            ClassifiedEnvelope::new(s, c, classifier.version())
+        })
+        .collect();
+    let settings = signaal_detect::Settings::default();
+    let buckets = classified
+        .iter()
+        .map(|e| settings.bucket_of(e.signal.occurred_at.timestamp()));
+    let (first, last) = (
+        buckets.clone().min().ok_or("no samples")?,
+        buckets.max().ok_or("no samples")?,
+    );
+    let mut live = Live::new(
+        settings,
+        signaal_detect::lifecycle::Lifecycle::default(),
+        true,
+        first,
+        first - 1,
+    );
+    for env in &classified {
+        live.observe(&Seen::from_envelope(env));
+    }
+    let events = live.close_until(last + 12, chrono::Utc::now());
+    let mut counts: BTreeMap<_, BucketCounts> = BTreeMap::new();
+    for env in &classified {
+        for k in keys_of_signal(env) {
+            let c = counts.entry(k).or_default();
+            c.count += 1;
+            c.authors += 1;
+            if let Some(i) = env.classification.impact {
+                c.scored += 1;
+                c.impact_milli += (f64::from(i) * 1000.0).round() as i64;
+            }
+            c.newest_classified = Some(env.classified_at);
+        }
+    }
+    assert!(counts.len() > 100, "{} keys", counts.len());
+    let mut alerted = 0;
+    let mut good = None;
+    for (k, c) in &counts {
+        let alert = alert_state_in(k, &events);
+        alerted += usize::from(alert.is_some());
+        let env = SeriesStatsEnvelope::new(SeriesStats::new(k, c, alert));
+        let doc = serde_json::to_value(&env)?;
+        check(&v, &doc, &format!("stats record of {k}"));
+        assert_eq!(
+            SeriesStatsEnvelope::decode(&serde_json::to_vec(&env)?)?,
+            env,
+            "subscribers decode what the stats worker wrote"
+        );
+        if k.to_string().starts_with("theme:digital_service|hour:")
+            && env.stats.alert_state.is_some()
+        {
+            good = Some(doc);
+        }
+    }
+    assert!(alerted > 0, "the samples' flare-up shows as an alert state");
+    let good = good.ok_or("no alerted theme hour in the samples")?;
+
+    let mut cases: Vec<(&str, Value)> = Vec::new();
+    let mut bad = good.clone();
+    bad["stats"]["key"] = "subject:digid|channel:email|day:2026-11-03".into();
+    cases.push(("a subject in a channel", bad));
+    let mut bad = good.clone();
+    bad["stats"]["key"] = "theme:digital_service|week:2026-45".into();
+    cases.push(("a bucket that is no hour or day", bad));
+    let mut bad = good.clone();
+    bad["stats"]["bucket"]["grain"] = "week".into();
+    cases.push(("an unknown grain", bad));
+    let mut bad = good.clone();
+    bad["stats"]["series"]["subject"] = "digid".into();
+    cases.push(("a theme and a subject in one series", bad));
+    let mut bad = good.clone();
+    bad["stats"]["count"] = (-1).into();
+    cases.push(("a negative count", bad));
+    let mut bad = good.clone();
+    bad["stats"]["mean_impact"] = 11.into();
+    cases.push(("an impact over 10", bad));
+    let mut bad = good.clone();
+    bad["stats"]["alert_state"]["state"] = "sleeping".into();
+    cases.push(("an unknown alert state", bad));
+    let mut bad = good.clone();
+    if let Some(o) = bad["stats"].as_object_mut() {
+        o.remove("alert_state");
+    }
+    cases.push(("no alert_state", bad));
+    let mut bad = good.clone();
+    bad["schema_version"] = 2.into();
+    cases.push(("another schema version", bad));
+    let mut bad = good;
+    bad["stats"]["running_total"] = 3.into();
+    cases.push(("an unknown field", bad));
+    for (what, doc) in cases {
+        assert!(
+            !v.is_valid(&doc),
+            "the stats schema should reject a record with {what}"
+        );
+    }
+    Ok(())
+}

@@ -28,7 +28,7 @@ fn compose_file_is_valid_and_its_commands_exist() -> Result {
         "docker-compose.yml rejected:\n{}{stdout}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("valid: 9 services"), "{stdout}");
+    assert!(stdout.contains("valid: 10 services"), "{stdout}");
 
     let bin = std::env::var("SIGNAAL_BIN")
         .map(PathBuf::from)
@@ -50,7 +50,7 @@ fn compose_file_is_valid_and_its_commands_exist() -> Result {
         );
         commands += 1;
     }
-    assert_eq!(commands, 5, "one command per worker service");
+    assert_eq!(commands, 6, "one command per worker service");
 
     let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile"))?;
     assert!(

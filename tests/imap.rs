@@ -158,6 +158,7 @@ fn bus_with_topics(run: &str) -> Result<BusConfig> {
             classified: format!("{run}.classified"),
             alerts: format!("{run}.alerts"),
             dlq: format!("{run}.dlq"),
+            stats: format!("{run}.stats"),
         },
         partitions: 1,
         ..BusConfig::default()

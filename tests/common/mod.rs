@@ -151,7 +151,7 @@ pub fn base_config(run: &str, brokers: &str, db: &str, partitions: i32) -> Strin
     format!(
         "[bus]\nbrokers = \"{brokers}\"\npartitions = {partitions}\ngroup_prefix = \"{run}\"\n\
          [bus.topics]\nraw = \"{run}.raw\"\nclassified = \"{run}.classified\"\n\
-         alerts = \"{run}.alerts\"\ndlq = \"{run}.dlq\"\n\
+         alerts = \"{run}.alerts\"\ndlq = \"{run}.dlq\"\nstats = \"{run}.stats\"\n\
          [store]\nurl = \"{db}\"\n[classifier]\nauthor_secret = \"k\"\n"
     )
 }
@@ -276,6 +276,7 @@ pub fn bus_config(brokers: &str, run: &str) -> signaal_bus::BusConfig {
             classified: format!("{run}.classified"),
             alerts: format!("{run}.alerts"),
             dlq: format!("{run}.dlq"),
+            stats: format!("{run}.stats"),
         },
         ..signaal_bus::BusConfig::default()
     }

@@ -22,8 +22,12 @@
 //!
 //! One alerter process sees every partition of `signals.classified` (its own consumer group):
 //! a series' count must see all of its signals. It is light (see `ARCHITECTURE.md`).
+//!
+//! [`stats`] is the stats worker beside it: each series' numbers per hour and day, read from the
+//! register, on the compacted `signals.stats`.
 
 pub mod live;
+pub mod stats;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -75,7 +75,7 @@ impl ApiConfig {
     }
 
     /// The token requests must carry, if any (the file is read now).
-    fn current_token(&self) -> Result<Option<String>, String> {
+    pub fn current_token(&self) -> Result<Option<String>, String> {
         if let Some(path) = &self.token_file {
             let t = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read `api.token_file` {}: {e}", path.display()))?;
@@ -98,6 +98,8 @@ pub struct AppState {
     /// `/api/v1/themes` and `/api/v1/subjects` as served (from the taxonomy).
     pub themes: serde_json::Value,
     pub subjects: serde_json::Value,
+    /// The alerter's detector settings (`[alerter.detect]`): the timelines' expected band.
+    pub detect: signaal_detect::Settings,
 }
 
 /// An error as the API answers it: a status and `{"error": "…"}`.
@@ -309,16 +311,14 @@ pub struct SignalsPage {
     pub next: Option<String>,
 }
 
-fn cursor(t: DateTime<Utc>, id: &str) -> String {
+/// The `after` cursor of a page ending at the signal `id` of time `t`.
+pub fn cursor(t: DateTime<Utc>, id: &str) -> String {
     format!("{}_{id}", t.timestamp_micros())
 }
 
-fn parse_cursor(c: &str) -> Result<(DateTime<Utc>, String), ApiError> {
-    let invalid = || {
-        bad(format!(
-            "`after` = {c:?} is not a cursor from a previous page"
-        ))
-    };
+/// Reads an `after` cursor; the error is the message for the user.
+pub fn parse_cursor(c: &str) -> Result<(DateTime<Utc>, String), String> {
+    let invalid = || format!("`after` = {c:?} is not a cursor from a previous page");
     let (t, id) = c.split_once('_').ok_or_else(invalid)?;
     let micros: i64 = t.parse().map_err(|_| invalid())?;
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -341,7 +341,12 @@ async fn signals(
             s.api.max_page
         )));
     }
-    let after = p.after.as_deref().map(parse_cursor).transpose()?;
+    let after = p
+        .after
+        .as_deref()
+        .map(parse_cursor)
+        .transpose()
+        .map_err(bad)?;
     let page = s.store.signals_page(&q.filter(), after, limit).await?;
     let next = (page.len() == limit)
         .then(|| page.last().map(|l| cursor(l.occurred_at, &l.id)))
@@ -350,6 +355,24 @@ async fn signals(
         signals: page,
         next,
     }))
+}
+
+async fn timeline(
+    State(s): State<Arc<AppState>>,
+    p: Result<QueryParams<Params>, QueryRejection>,
+) -> ApiResult<crate::timeline::Timeline> {
+    let p = params(p, "timeline", &[&FILTERS[..], &["by", "limit"]].concat())?;
+    let q = p.query(&s.vocabulary)?;
+    Ok(Json(
+        crate::timeline::timeline(
+            &s.store,
+            &s.detect,
+            &q,
+            p.dimension()?,
+            p.limit.unwrap_or(5),
+        )
+        .await?,
+    ))
 }
 
 async fn actions(
@@ -495,31 +518,50 @@ async fn openapi() -> impl IntoResponse {
     )
 }
 
+/// Whether a request may pass: without a configured token always; with one, when it carries
+/// `Authorization: Bearer <token>`, or `Basic` with the token as the password (any user name),
+/// which is what a browser asks for. `Err` when the token file cannot be read.
+pub fn authorized(api: &ApiConfig, headers: &axum::http::HeaderMap) -> Result<bool, String> {
+    let Some(token) = api.current_token()? else {
+        return Ok(true);
+    };
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(false);
+    };
+    if let Some(bearer) = given.strip_prefix("Bearer ") {
+        return Ok(constant_time_eq(bearer.as_bytes(), token.as_bytes()));
+    }
+    if let Some(basic) = given.strip_prefix("Basic ") {
+        use base64::Engine as _;
+        let Ok(pair) = base64::engine::general_purpose::STANDARD.decode(basic.trim()) else {
+            return Ok(false);
+        };
+        let password = match pair.iter().position(|b| *b == b':') {
+            Some(i) => &pair[i + 1..],
+            None => return Ok(false),
+        };
+        return Ok(constant_time_eq(password, token.as_bytes()));
+    }
+    Ok(false)
+}
+
 async fn auth(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let token = match s.api.current_token() {
-        Ok(t) => t,
+    match authorized(&s.api, req.headers()) {
+        Ok(true) => next.run(req).await,
+        Ok(false) => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Json(serde_json::json!({ "error": "a valid bearer token is required" })),
+        )
+            .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "API token unavailable");
-            return ApiError(StatusCode::SERVICE_UNAVAILABLE, e).into_response();
-        }
-    };
-    if let Some(token) = token {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let ok = given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()));
-        if !ok {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                Json(serde_json::json!({ "error": "a valid bearer token is required" })),
-            )
-                .into_response();
+            ApiError(StatusCode::SERVICE_UNAVAILABLE, e).into_response()
         }
     }
-    next.run(req).await
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -548,6 +590,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/recurrence", get(recurrence))
         .route("/impact", get(impact))
         .route("/summary", get(summary))
+        .route("/timeline", get(timeline))
         .route("/signals", get(signals))
         .route("/actions", get(actions).post(add_action))
         .route("/actions/{id}", axum::routing::patch(patch_action))

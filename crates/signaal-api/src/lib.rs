@@ -9,6 +9,7 @@
 
 pub mod http;
 pub mod reports;
+pub mod timeline;
 
 pub use reports::{
     ActionReport, Key, ParetoReport, Query, RecurrenceReport, ReportError, Summary, Vocabulary,

@@ -86,6 +86,7 @@ async fn the_api_wants_its_token_answers_and_refuses_bad_requests() -> Result<()
         },
         themes: serde_json::json!([{"id": "unclear_communication"}, {"id": "payment"}]),
         subjects: serde_json::json!([{"id": "tax_bill"}, {"id": "invoice"}]),
+        detect: signaal_detect::Settings::default(),
     });
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(serve(listener, state, shutdown.clone()));

@@ -12,6 +12,8 @@ pub struct Topics {
     pub classified: String,
     pub alerts: String,
     pub dlq: String,
+    /// Each series' numbers per hour and day, keyed `series|bucket`; created compacted.
+    pub stats: String,
 }
 
 impl Default for Topics {
@@ -21,17 +23,19 @@ impl Default for Topics {
             classified: "signals.classified".into(),
             alerts: "signals.alerts".into(),
             dlq: "signals.dlq".into(),
+            stats: "signals.stats".into(),
         }
     }
 }
 
 impl Topics {
-    pub fn all(&self) -> [String; 4] {
+    pub fn all(&self) -> [String; 5] {
         [
             self.raw.clone(),
             self.classified.clone(),
             self.alerts.clone(),
             self.dlq.clone(),
+            self.stats.clone(),
         ]
     }
 
@@ -43,6 +47,7 @@ impl Topics {
             classified: format!("{prefix}{}", d.classified),
             alerts: format!("{prefix}{}", d.alerts),
             dlq: format!("{prefix}{}", d.dlq),
+            stats: format!("{prefix}{}", d.stats),
         }
     }
 }
@@ -57,7 +62,8 @@ pub struct BusConfig {
     pub partitions: i32,
     /// Replication factor for topics created at startup.
     pub replication: i32,
-    /// Consumer group ids are `<group_prefix>-classifier` and `<group_prefix>-alerter`.
+    /// Consumer group ids are `<group_prefix>-classifier`, `<group_prefix>-alerter` and
+    /// `<group_prefix>-stats`.
     pub group_prefix: String,
     /// Create missing topics through the admin API at startup. Turn off where the service
     /// account has no admin rights and topics are managed elsewhere.

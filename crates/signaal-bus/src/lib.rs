@@ -5,7 +5,8 @@
 //! - [`Consumer`]: at-least-once consumer. Offsets are stored only when the caller acknowledges a
 //!   batch whose effect is durable; stored offsets are committed periodically, on partition revoke
 //!   and on shutdown. Messages are handed out in partition order and processed in batches.
-//! - [`ensure_topics`]: creates the four topics through the admin API at startup.
+//! - [`ensure_topics`]: creates the five topics through the admin API at startup, the stats topic
+//!   compacted; [`topic_config`] reads a topic's settings back.
 //! - Dead letters: [`Publisher::dead_letter`] copies an undecodable payload to the DLQ topic with
 //!   the reason and origin in headers.
 
@@ -85,20 +86,26 @@ pub fn is_fatal_kafka(error: &rdkafka::error::KafkaError) -> bool {
     error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::Fatal)
 }
 
-pub use admin::ensure_topics;
+pub use admin::{ensure_topics, topic_config};
 pub use mock::MockKafka;
 
 mod admin {
+    use std::collections::BTreeMap;
     use std::time::Duration;
 
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::admin::{
+        AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication,
+    };
     use rdkafka::client::DefaultClientContext;
     use rdkafka::types::RDKafkaErrorCode;
 
     use crate::{BusConfig, BusError, Result};
 
     /// Creates every configured topic that does not exist yet. Existing topics are left alone
-    /// (their partition count is not changed behind an operator's back).
+    /// (their partition count is not changed behind an operator's back). The stats topic is
+    /// created compacted (`cleanup.policy=compact`): its latest record per key is the truth. An
+    /// existing stats topic that is not compacted is left as it is and logged at warn, since
+    /// deleting old segments by time loses keys that no later record repeats.
     pub async fn ensure_topics(config: &BusConfig) -> Result<()> {
         if !config.create_topics {
             return Ok(());
@@ -109,11 +116,16 @@ mod admin {
         let new: Vec<NewTopic<'_>> = names
             .iter()
             .map(|t| {
-                NewTopic::new(
+                let topic = NewTopic::new(
                     t,
                     config.partitions,
                     TopicReplication::Fixed(config.replication),
-                )
+                );
+                if *t == config.topics.stats {
+                    topic.set("cleanup.policy", "compact")
+                } else {
+                    topic
+                }
             })
             .collect();
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
@@ -124,7 +136,11 @@ mod admin {
         for result in results {
             match result {
                 Ok(topic) => tracing::info!(topic, "created topic"),
-                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                    if topic == config.topics.stats {
+                        warn_unless_compacted(&admin, &topic).await;
+                    }
+                }
                 Err((topic, code)) => {
                     return Err(BusError::CreateTopic {
                         topic,
@@ -134,6 +150,54 @@ mod admin {
             }
         }
         Ok(())
+    }
+
+    async fn warn_unless_compacted(admin: &AdminClient<DefaultClientContext>, topic: &str) {
+        match describe(admin, topic).await {
+            Ok(settings) => {
+                let policy = settings.get("cleanup.policy").map(String::as_str);
+                if !policy.is_some_and(|p| p.split(',').any(|p| p.trim() == "compact")) {
+                    tracing::warn!(
+                        topic,
+                        policy = policy.unwrap_or("?"),
+                        "the stats topic is not compacted: set cleanup.policy=compact, or \
+                         subscribers reading it from the beginning miss the keys deleted by time"
+                    );
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, topic, "cannot read the stats topic's configuration")
+            }
+        }
+    }
+
+    /// A topic's configuration as the broker reports it (every setting, defaults included).
+    pub async fn topic_config(config: &BusConfig, topic: &str) -> Result<BTreeMap<String, String>> {
+        let admin: AdminClient<DefaultClientContext> =
+            config.client_config().create().map_err(BusError::Config)?;
+        describe(&admin, topic).await
+    }
+
+    async fn describe(
+        admin: &AdminClient<DefaultClientContext>,
+        topic: &str,
+    ) -> Result<BTreeMap<String, String>> {
+        let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
+        let results = admin
+            .describe_configs(&[ResourceSpecifier::Topic(topic)], &opts)
+            .await
+            .map_err(BusError::Admin)?;
+        let mut out = BTreeMap::new();
+        for result in results {
+            let resource = result
+                .map_err(|code| BusError::Admin(rdkafka::error::KafkaError::AdminOp(code)))?;
+            for entry in resource.entries {
+                if let Some(value) = entry.value {
+                    out.insert(entry.name, value);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

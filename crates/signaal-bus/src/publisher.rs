@@ -304,6 +304,29 @@ impl Publisher {
     }
 }
 
+impl Publisher {
+    /// The records of a series' numbers for the stats topic: key = `series|bucket`, so the
+    /// compacted topic keeps the latest per key and one key's records stay in order on one
+    /// partition.
+    pub fn stats_records(&self, stats: &[signaal_core::SeriesStatsEnvelope]) -> Vec<Record> {
+        stats
+            .iter()
+            .map(|env| Record {
+                topic: self.topics.stats.clone(),
+                key: env.stats.key.clone(),
+                payload: to_json(env),
+                headers: vec![
+                    (
+                        header::SCHEMA_VERSION,
+                        signaal_core::STATS_SCHEMA_VERSION.to_string(),
+                    ),
+                    (header::TYPE, signaal_core::TYPE_SERIES_STATS.to_string()),
+                ],
+            })
+            .collect()
+    }
+}
+
 fn envelope_headers(kind: &str, channel: Option<&str>) -> Vec<(&'static str, String)> {
     let mut h = vec![
         (

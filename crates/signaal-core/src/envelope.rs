@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 
+use crate::stats::SeriesStats;
 use crate::{Alert, AlertEvent, Classification, Signal};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -18,6 +19,9 @@ pub const TYPE_ALERT: &str = "alert";
 /// `signals.alerts` from schema version 2 on: one change in a spike alert's life.
 pub const TYPE_ALERT_EVENT: &str = "alert_event";
 pub const ALERT_EVENT_SCHEMA_VERSION: u32 = 2;
+/// `signals.stats`: a series' numbers in one bucket (keyed `series|bucket`, compacted).
+pub const TYPE_SERIES_STATS: &str = "series_stats";
+pub const STATS_SCHEMA_VERSION: u32 = 1;
 
 /// Why a payload could not be turned into an envelope. Goes into the dead-letter headers.
 #[derive(Debug, thiserror::Error)]
@@ -286,6 +290,27 @@ impl Wire for AlertEventWire {
             schema_version: ALERT_EVENT_SCHEMA_VERSION,
             kind: HeaderValue::accept(&self.schema_version, self.kind, kind, Self::VERSION)?,
             event: self.event,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct SeriesStatsWire {
+    #[serde(default)]
+    schema_version: HeaderValue,
+    #[serde(default, rename = "type")]
+    kind: HeaderValue,
+    stats: SeriesStats,
+}
+
+impl Wire for SeriesStatsWire {
+    type Envelope = SeriesStatsEnvelope;
+    const VERSION: u32 = STATS_SCHEMA_VERSION;
+    fn accept(self, kind: &str) -> Option<SeriesStatsEnvelope> {
+        Some(SeriesStatsEnvelope {
+            schema_version: STATS_SCHEMA_VERSION,
+            kind: HeaderValue::accept(&self.schema_version, self.kind, kind, Self::VERSION)?,
+            stats: self.stats,
         })
     }
 }
@@ -613,6 +638,31 @@ impl AlertEventEnvelope {
 
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
         decode::<AlertEventWire>(payload, TYPE_ALERT_EVENT)
+    }
+}
+
+/// `signals.stats`: what the register holds for one series in one bucket. Kafka key: the
+/// `series|bucket` string ([`crate::stats::StatsKey`]); the topic is compacted, so the latest
+/// record of a key is the truth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesStatsEnvelope {
+    pub schema_version: u32,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub stats: SeriesStats,
+}
+
+impl SeriesStatsEnvelope {
+    pub fn new(stats: SeriesStats) -> Self {
+        SeriesStatsEnvelope {
+            schema_version: STATS_SCHEMA_VERSION,
+            kind: TYPE_SERIES_STATS.into(),
+            stats,
+        }
+    }
+
+    pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
+        decode::<SeriesStatsWire>(payload, TYPE_SERIES_STATS)
     }
 }
 

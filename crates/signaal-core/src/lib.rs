@@ -8,6 +8,7 @@ pub mod alert;
 pub mod classification;
 pub mod envelope;
 pub mod signal;
+pub mod stats;
 pub mod strict;
 pub mod taxonomy;
 
@@ -15,8 +16,9 @@ pub use alert::{AlertEvent, AlertState, Count, Severity};
 pub use classification::{Cause, Classification, Evidence, Kind, SubjectTag, ThemeTag};
 pub use envelope::{
     AlertEnvelope, AlertEventEnvelope, ClassifiedEnvelope, DecodeError, RawEnvelope,
-    ALERT_EVENT_SCHEMA_VERSION, MAX_ERROR_VALUE_BYTES, SCHEMA_VERSION, TYPE_ALERT,
-    TYPE_ALERT_EVENT, TYPE_CLASSIFIED, TYPE_RAW,
+    SeriesStatsEnvelope, ALERT_EVENT_SCHEMA_VERSION, MAX_ERROR_VALUE_BYTES, SCHEMA_VERSION,
+    STATS_SCHEMA_VERSION, TYPE_ALERT, TYPE_ALERT_EVENT, TYPE_CLASSIFIED, TYPE_RAW,
+    TYPE_SERIES_STATS,
 };
 pub use signal::{
     brief, signal_id, truncate, Alert, Channel, Invalid, Signal, EARLIEST_TIMESTAMP,

@@ -208,6 +208,24 @@ impl Store {
         rows.iter().map(|(body,)| decode_body(body)).collect()
     }
 
+    /// Stored alert events whose bucket starts in `[from, to)`, ordered by bucket (then
+    /// emission): the markers on a timeline.
+    pub async fn alert_events_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<AlertEvent>> {
+        let sql = format!(
+            "select cast(e.body as text) from alert_events e where e.bucket_start >= $1 \
+             and e.bucket_start < $2 order by e.bucket_start, e.emitted_at, e.alert_id, {rank}",
+            rank = state_rank!("e"),
+        );
+        let rows: Vec<(String,)> = on_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(from).bind(to).fetch_all(pool).await?
+        });
+        rows.iter().map(|(body,)| decode_body(body)).collect()
+    }
+
     /// The newest event of each alert (its current state, or how it ended), ordered by bucket:
     /// what a report or dashboard lists.
     pub async fn latest_alert_states(&self) -> Result<Vec<AlertEvent>> {

@@ -747,3 +747,38 @@ impl Store {
         }
     }
 }
+
+/// One day of one group: what a timeline draws.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DayCount {
+    pub day: i64,
+    pub theme: Option<String>,
+    pub subject: Option<String>,
+    pub signals: u64,
+}
+
+impl Store {
+    /// Signals per day and group of `dim` over the filter's days (one statement over the
+    /// rollup), ordered by group, then day; days without signals are absent.
+    pub async fn rollup_days(&self, dim: Dimension, f: &Filter) -> Result<Vec<DayCount>> {
+        self.settle_counts().await?;
+        let rows: Vec<(String, String, i64, i64)> = on_pool!(self, pool => {
+            let mut q = QueryBuilder::new(
+                "select theme, subject, cast(day as bigint), cast(sum(signals) as bigint) from ",
+            );
+            q.push(rollup_table(f)).push(" where");
+            push_rollup_filter(&mut q, Some(dim), f);
+            q.push(" group by theme, subject, day order by theme, subject, day");
+            q.build_query_as().fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(theme, subject, day, n)| DayCount {
+                day,
+                theme: (theme != ANY).then_some(theme),
+                subject: (subject != ANY).then_some(subject),
+                signals: count(n),
+            })
+            .collect())
+    }
+}

@@ -267,6 +267,7 @@ pub use alerts::{OutboxItem, ThemeBucketCount, ThemeSignal};
 use counts::{AddCounts, Deltas};
 pub mod analysis;
 mod reclassify;
+mod stats;
 
 /// Rows per multi-row insert: 19 parameters a row stays far below both backends' limits.
 const ROWS_PER_STATEMENT: usize = 500;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+use signaal_alerter::stats::StatsConfig;
 use signaal_alerter::AlertConfig;
 use signaal_analysis::AnalysisConfig;
 use signaal_api::http::ApiConfig;
@@ -23,10 +24,14 @@ pub struct Config {
     pub social: SocialConfig,
     pub classifier: ClassifierConfig,
     pub alerter: AlertConfig,
+    /// `[stats]`: how the stats worker batches (`signals.stats`).
+    pub stats: StatsConfig,
     /// `[analysis]`: recurrence window, impact weights, improvement-action windows.
     pub analysis: AnalysisConfig,
     /// `[api]`: where `signaal serve` listens and the token it wants.
     pub api: ApiConfig,
+    /// `[web]`: the coordinator's page and its live feed, served with the API.
+    pub web: signaal_web::WebConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -495,10 +500,16 @@ impl Config {
         self.alerter
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        self.stats
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         self.analysis
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: [analysis] {e}"))?;
         self.api
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        self.web
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         Ok(())
@@ -506,7 +517,7 @@ impl Config {
 
     /// The top-level sections, the first word of a `SIGNAAL_<SECTION>__<KEY>` variable (a test
     /// checks that every field of [`Config`] is here).
-    const SECTIONS: [&'static str; 9] = [
+    const SECTIONS: [&'static str; 11] = [
         "bus",
         "store",
         "email",
@@ -514,8 +525,10 @@ impl Config {
         "social",
         "classifier",
         "alerter",
+        "stats",
         "analysis",
         "api",
+        "web",
     ];
 
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {

@@ -36,6 +36,13 @@ pub struct DemoArgs {
     /// Give up when the samples are not all stored after this many seconds.
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
+    /// Then keep running and serve the coordinator's page and the API over the demo's register
+    /// (on `--listen`, default `api.listen`) until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
+    /// Where `--serve` listens (port 0: any free port).
+    #[arg(long, requires = "serve")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 fn sorted_files<'a>(dir: &'a str) -> Vec<&'a include_dir::File<'a>> {
@@ -310,6 +317,20 @@ pub async fn run(args: DemoArgs, mut cfg: Config) -> anyhow::Result<()> {
         "{}",
         render(&report, Some(&analysis), expected.len(), started.elapsed())
     );
+    if args.serve {
+        let addr = args.listen.unwrap_or(cfg.api.listen);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (--listen)"))?;
+        let at = listener.local_addr()?;
+        println!(
+            "\nThe coordinator's page: http://{at}/?from={}&to={} (Ctrl-C stops)",
+            period.from, period.to
+        );
+        use std::io::Write as _;
+        std::io::stdout().flush()?;
+        crate::report::serve_on(&cfg, listener, crate::shutdown_on_signals()).await?;
+    }
     Ok(())
 }
 

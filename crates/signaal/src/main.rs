@@ -58,6 +58,9 @@ enum Command {
     Classifier(WorkerArgs),
     /// Run the alerter worker (`signals.classified` → `signals.alerts`).
     Alerter(WorkerArgs),
+    /// Run the stats worker (`signals.classified`, `signals.alerts` → the register's numbers per
+    /// series and hour or day on the compacted `signals.stats`). Run one.
+    Stats(WorkerArgs),
     /// Run every worker in one process.
     All(WorkerArgs),
     /// Exit 0 when a worker's health endpoint answers 200 (for container health checks).
@@ -254,6 +257,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Social(a) => (Worker::Social, a),
         Command::Classifier(a) => (Worker::Classifier, a),
         Command::Alerter(a) => (Worker::Alerter, a),
+        Command::Stats(a) => (Worker::Stats, a),
         Command::All(a) => (Worker::All, a),
     };
     let cfg = config::Config::load(cli.config.as_deref())?;

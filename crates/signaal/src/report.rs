@@ -1,5 +1,6 @@
 //! `signaal report …` and `signaal action …`: the register's analysis on the command line, the
-//! same reports the HTTP API serves (`signaal-api`), as a table, JSON or CSV.
+//! same reports the HTTP API serves (`signaal-api`), as a table, JSON or CSV; the summary also
+//! as the monthly HTML report (`signaal-web`).
 
 use std::io::Write;
 
@@ -35,6 +36,27 @@ pub enum Format {
     Table,
     Json,
     Csv,
+    /// The summary only: the monthly report as one self-contained, printable HTML page.
+    Html,
+}
+
+/// What any report but the summary says to `--format html`.
+const HTML_ONLY: &str = "only the summary has an HTML form (signaal report summary --format html)";
+
+/// The language of the HTML report's headings.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Lang {
+    Nl,
+    En,
+}
+
+impl From<Lang> for signaal_web::report::Lang {
+    fn from(l: Lang) -> Self {
+        match l {
+            Lang::Nl => signaal_web::report::Lang::Nl,
+            Lang::En => signaal_web::report::Lang::En,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -83,6 +105,9 @@ pub struct ReportArgs {
     pub normalise: bool,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// The language of the HTML report's headings (theme and subject names are the taxonomy's).
+    #[arg(long, value_enum, default_value = "nl")]
+    pub lang: Lang,
 }
 
 #[derive(Subcommand)]
@@ -132,6 +157,25 @@ pub fn vocabulary(cfg: &Config) -> anyhow::Result<Vocabulary> {
     })
 }
 
+/// The taxonomy's names for theme and subject ids, subjects in `lang`.
+fn labels(
+    cfg: &Config,
+    lang: signaal_web::report::Lang,
+) -> anyhow::Result<signaal_web::report::Labels> {
+    let c = workers::classifier(cfg)?;
+    Ok(signaal_web::report::Labels {
+        lang,
+        themes: c
+            .themes()
+            .map(|t| (t.id.clone(), t.label.clone()))
+            .collect(),
+        subjects: c
+            .subjects()
+            .map(|s| (s.id.clone(), s.label_in(lang.code()).to_string()))
+            .collect(),
+    })
+}
+
 fn query(a: &ReportArgs) -> anyhow::Result<Query> {
     let to = a.to.unwrap_or_else(|| Utc::now().date_naive());
     let from = match a.from {
@@ -165,6 +209,9 @@ pub async fn run_report(cmd: ReportCommand, cfg: &Config) -> anyhow::Result<()> 
     | ReportCommand::Impact(a)
     | ReportCommand::Actions(a)
     | ReportCommand::Summary(a)) = &cmd;
+    if matches!(a.format, Format::Html) && !matches!(cmd, ReportCommand::Summary(_)) {
+        anyhow::bail!("{HTML_ONLY}");
+    }
     let q = query(a)?;
     q.validate(&vocabulary(cfg)?).map_err(user_error)?;
     let store = workers::connect_store(cfg).await?;
@@ -204,6 +251,12 @@ pub async fn run_report(cmd: ReportCommand, cfg: &Config) -> anyhow::Result<()> 
                 .map_err(user_error)?;
             out = render(a.format, &r, |r| actions_table(r), actions_csv)?;
         }
+        ReportCommand::Summary(a) if matches!(a.format, Format::Html) => {
+            let data = signaal_web::report::gather(&store, &cfg.analysis, &q, now)
+                .await
+                .map_err(user_error)?;
+            out = signaal_web::report::render_html(&data, &labels(cfg, a.lang.into())?);
+        }
         ReportCommand::Summary(a) => {
             let r = reports::summary(&store, &cfg.analysis, &q, now)
                 .await
@@ -211,6 +264,7 @@ pub async fn run_report(cmd: ReportCommand, cfg: &Config) -> anyhow::Result<()> 
             match a.format {
                 Format::Json => out = serde_json::to_string_pretty(&r)? + "\n",
                 Format::Csv => anyhow::bail!("the summary has no CSV form; use --format json"),
+                Format::Html => unreachable!("the HTML summary is the arm above"),
                 Format::Table => {
                     use std::fmt::Write as _;
                     let _ = writeln!(
@@ -285,6 +339,7 @@ fn render<T: serde::Serialize>(
     Ok(match format {
         Format::Json => serde_json::to_string_pretty(r)? + "\n",
         Format::Table => table(r),
+        Format::Html => anyhow::bail!("{HTML_ONLY}"),
         Format::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
             csv(r, &mut w)?;
@@ -666,6 +721,7 @@ pub async fn run_action(cmd: ActionCommand, cfg: &Config) -> anyhow::Result<()> 
                     }
                     out.write_all(&w.into_inner().context("csv")?)?;
                 }
+                Format::Html => anyhow::bail!("{HTML_ONLY}"),
                 Format::Table => {
                     for a in &list {
                         writeln!(
@@ -713,8 +769,22 @@ pub async fn run_action(cmd: ActionCommand, cfg: &Config) -> anyhow::Result<()> 
 }
 
 /// `signaal serve`: the HTTP API until SIGTERM or Ctrl-C.
+/// `signaal serve`: the API, the coordinator's page and (with `web.enabled`) its live feed from
+/// `signals.classified`, until `shutdown`.
 pub async fn serve_api(
     cfg: &Config,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(cfg.api.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (`api.listen`)", cfg.api.listen))?;
+    serve_on(cfg, listener, shutdown).await
+}
+
+/// [`serve_api`] on a listener bound already (`signaal demo --serve` picks a free port).
+pub async fn serve_on(
+    cfg: &Config,
+    listener: tokio::net::TcpListener,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
     let c = workers::classifier(cfg)?;
@@ -722,20 +792,37 @@ pub async fn serve_api(
     let themes = serde_json::to_value(c.themes().collect::<Vec<_>>())?;
     let subjects = serde_json::to_value(c.subjects().collect::<Vec<_>>())?;
     let store = workers::connect_store(cfg).await?;
-    let state = std::sync::Arc::new(signaal_api::http::AppState {
+    let labels = signaal_web::page::Labels::from_taxonomy(&themes, &subjects);
+    let app = std::sync::Arc::new(signaal_api::http::AppState {
         store: store.clone(),
         analysis: cfg.analysis.clone(),
         api: cfg.api.clone(),
         vocabulary,
         themes,
         subjects,
+        detect: cfg.alerter.detect.clone(),
     });
-    let listener = tokio::net::TcpListener::bind(cfg.api.listen)
+    let hub = signaal_web::live::Hub::new(cfg.web.live_buffer);
+    let feed = cfg.web.enabled.then(|| {
+        let bus = cfg.bus.clone();
+        let hub = hub.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = signaal_web::live::feed(&bus, hub, stop.clone()).await {
+                // The page and the API still work; only the live feed is gone.
+                tracing::error!(error = %format!("{e:#}"), "the live feed stopped");
+            }
+        })
+    });
+    let state = std::sync::Arc::new(signaal_web::WebState { app, hub, labels });
+    let addr = listener.local_addr()?;
+    let served = signaal_web::server::serve(listener, state, shutdown.clone())
         .await
-        .with_context(|| format!("cannot listen on {} (`api.listen`)", cfg.api.listen))?;
-    let served = signaal_api::http::serve(listener, state, shutdown)
-        .await
-        .with_context(|| format!("the API on {}", cfg.api.listen));
+        .with_context(|| format!("serving on {addr}"));
+    shutdown.cancel();
+    if let Some(feed) = feed {
+        let _ = feed.await;
+    }
     store.close().await;
     served
 }

@@ -19,6 +19,7 @@ pub enum Worker {
     Social,
     Classifier,
     Alerter,
+    Stats,
     All,
 }
 
@@ -127,7 +128,8 @@ pub async fn run(which: Worker, cfg: &Config, shutdown: CancellationToken) -> an
                 && social.x_stream.is_empty()
                 && social.webhook.is_none()))
         || want(Worker::Classifier)
-        || want(Worker::Alerter);
+        || want(Worker::Alerter)
+        || want(Worker::Stats);
     if !something {
         anyhow::bail!("nothing to run: no sources of this kind are configured");
     }
@@ -252,6 +254,16 @@ pub async fn run(which: Worker, cfg: &Config, shutdown: CancellationToken) -> an
             shutdown.clone(),
         );
         tasks.spawn(async move { Ok(signaal_alerter::run(&bus, a, p, s, t).await?) });
+    }
+    if want(Worker::Stats) {
+        let (bus, settings, p, s, t) = (
+            cfg.bus.clone(),
+            cfg.stats,
+            publisher.clone(),
+            store.clone(),
+            shutdown.clone(),
+        );
+        tasks.spawn(async move { Ok(signaal_alerter::stats::run(&bus, settings, p, s, t).await?) });
     }
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
