@@ -191,9 +191,14 @@ await page.locator("#live").screenshot({ path: path.join(shots, "live.png") });
 
 // A filter, chosen with the keyboard, narrows every view and lives in the URL.
 const top = first.themes.rows[0].key.theme;
+const index = await page.$eval("#f-theme", (e, v) => [...e.options].findIndex((o) => o.value === v), top);
 await page.focus("#f-theme");
-await page.selectOption("#f-theme", top);
-await page.focus('#filters button[type="submit"]');
+for (let i = 0; i < index; i++) await page.keyboard.press("ArrowDown");
+check((await page.$eval("#f-theme", (e) => e.value)) === top, `the theme chosen with the arrow keys: ${top}`);
+// Tab on to the Apply button (subject, channel, cause, kind lie in between) and press Enter.
+for (let i = 0; i < 5; i++) await page.keyboard.press("Tab");
+const focused = await page.evaluate(() => document.activeElement.outerHTML.slice(0, 40));
+check(focused.startsWith("<button"), `Tab reaches the Apply button: ${focused}`);
 await Promise.all([page.waitForNavigation(), page.keyboard.press("Enter")]);
 check(new URL(page.url()).searchParams.get("theme") === top, `the filter is in the URL: ${page.url()}`);
 const narrowed = await checkCharts({ ...period, theme: top }, `theme=${top}`);
@@ -206,6 +211,15 @@ await page.reload({ waitUntil: "load" });
 check((await page.$eval("#f-theme", (e) => e.value)) === top, "the filter survives a reload");
 await checkCharts({ ...period, theme: top }, `theme=${top} after reload`);
 await page.screenshot({ path: path.join(shots, "filtered.png") });
+
+// Every chart link is reachable by keyboard and has a name a screen reader can say.
+const links = await page.$$eval("svg a", (as) =>
+  as.map((a) => {
+    a.focus();
+    return [document.activeElement === a, a.getAttribute("aria-label") || "", a.closest("svg").getAttribute("role")];
+  }),
+);
+check(links.length > 0 && links.every(([f, name, role]) => f && name.length > 0 && role === "group"), `${links.length} chart links focusable, named, in a group`);
 
 // Drill-down: a subject bar leads to the signals behind it.
 const bar = page.locator("#pareto-subjects svg a").first();

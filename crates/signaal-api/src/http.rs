@@ -531,10 +531,14 @@ pub fn authorized(api: &ApiConfig, headers: &axum::http::HeaderMap) -> Result<bo
     else {
         return Ok(false);
     };
-    if let Some(bearer) = given.strip_prefix("Bearer ") {
-        return Ok(constant_time_eq(bearer.as_bytes(), token.as_bytes()));
+    // The scheme's name is case-insensitive (RFC 9110).
+    let (scheme, credentials) = given.split_once(' ').unwrap_or((given, ""));
+    let credentials = credentials.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(constant_time_eq(credentials.as_bytes(), token.as_bytes()));
     }
-    if let Some(basic) = given.strip_prefix("Basic ") {
+    if scheme.eq_ignore_ascii_case("basic") {
+        let basic = credentials;
         use base64::Engine as _;
         let Ok(pair) = base64::engine::general_purpose::STANDARD.decode(basic.trim()) else {
             return Ok(false);

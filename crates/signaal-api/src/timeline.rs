@@ -158,9 +158,15 @@ pub async fn timeline(
             let days = by_key.get(&key).cloned().unwrap_or_default();
             let buckets = band(&settings, &life, &days, first_day, &filter);
             let alerts = match &key.theme {
+                // The theme's alerts; with a channel filter, only the theme-wide ones and those
+                // of that channel (when the alerter splits series by channel).
                 Some(theme) => events
                     .iter()
                     .filter(|e| &e.theme == theme)
+                    .filter(|e| match (&query.channel, &e.channel) {
+                        (Some(want), Some(have)) => want == have,
+                        _ => true,
+                    })
                     .map(|e| TimelineAlert {
                         alert_id: e.alert_id.clone(),
                         state: e.state.as_str().to_string(),

@@ -21,8 +21,10 @@
   // Evidence offsets are UTF-8 byte offsets into the text: cut the bytes, not the UTF-16 string.
   function highlighted(text, spans) {
     const bytes = enc.encode(text);
+    // A span that starts or ends inside a character (a continuation byte) is left out.
+    const inside = (i) => i < bytes.length && (bytes[i] & 0xc0) === 0x80;
     const ok = spans
-      .filter((s) => s.start < s.end && s.end <= bytes.length)
+      .filter((s) => s.start < s.end && s.end <= bytes.length && !inside(s.start) && !inside(s.end))
       .sort((a, b) => a.start - b.start || b.end - a.end);
     const merged = [];
     for (const s of ok) {
@@ -90,14 +92,15 @@
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(data.filter)) if (v) params.set(k, v);
   const source = new EventSource("/live/signals" + (params.toString() ? "?" + params : ""));
-  source.addEventListener("open", () => {
-    status.textContent = data.text.connected;
-    status.dataset.state = "open";
-  });
-  source.addEventListener("error", () => {
-    status.textContent = data.text.disconnected;
-    status.dataset.state = "retrying";
-  });
+  // The status (a live region) says how many arrived, rather than reading each signal out.
+  let arrived = 0;
+  function say(state) {
+    status.dataset.state = state;
+    const base = state === "open" ? data.text.connected : data.text.disconnected;
+    status.textContent = arrived ? `${base} · ${arrived} ${data.text.new}` : base;
+  }
+  source.addEventListener("open", () => say("open"));
+  source.addEventListener("error", () => say("retrying"));
   source.addEventListener("signal", (ev) => {
     let s;
     try {
@@ -108,9 +111,14 @@
     if (feed.querySelector('[data-id="' + CSS.escape(s.id) + '"]')) return;
     feed.prepend(item(s));
     while (feed.children.length > KEEP) feed.lastElementChild.remove();
+    arrived++;
+    say(status.dataset.state || "open");
   });
+  // The stream could not resume where this page left off: say so, with a reload.
   source.addEventListener("reset", () => {
-    const li = el("li", { class: "notice", role: "status" }, data.text.reset);
+    const li = el("li", { class: "notice" });
+    const a = el("a", { href: location.href }, data.text.reset);
+    li.append(a);
     feed.prepend(li);
   });
 })();

@@ -350,14 +350,29 @@ fn no_data(kind: &str, caption: &Caption) -> String {
     out
 }
 
-/// A mark, wrapped in `<a href>` when it has a (safe) link.
-fn linked(out: &mut String, href: Option<&str>, mark: &str) {
+/// A mark, wrapped in `<a href>` when it has a (safe) link; `name` (the tooltip's words) is the
+/// link's accessible name.
+fn linked(out: &mut String, href: Option<&str>, name: &str, mark: &str) {
     match href.and_then(href_attr) {
         Some(h) => {
-            let _ = write!(out, r#"<a href="{h}">{mark}</a>"#);
+            let _ = write!(
+                out,
+                r#"<a href="{h}" aria-label="{}">{mark}</a>"#,
+                escape(name)
+            );
         }
         None => out.push_str(mark),
     }
+}
+
+/// Ends a chart. One with links is a `group`, not an `img`: an image's children are hidden from
+/// screen readers, and its links would be too.
+fn close(mut out: String) -> String {
+    out.push_str("</svg>");
+    if out.contains("<a href=") {
+        out = out.replacen(r#" role="img""#, r#" role="group""#, 1);
+    }
+    out
 }
 
 /// Horizontal grid lines with their labels on the left, for values `0..=top` by `step`.
@@ -502,7 +517,7 @@ pub fn pareto(chart: &Pareto) -> String {
             if b.vital_few { VITAL } else { REST },
             escape(&tip)
         );
-        linked(&mut out, b.href.as_deref(), &rect);
+        linked(&mut out, b.href.as_deref(), &tip, &rect);
         let lx = left + band * (i as f64 + 0.5);
         let ly = top + plot_h + 12.0;
         let _ = write!(
@@ -560,8 +575,7 @@ pub fn pareto(chart: &Pareto) -> String {
     x = legend(&mut out, x, 18.0, VITAL, Key::Swatch, &chart.vital_few);
     x = legend(&mut out, x, 18.0, REST, Key::Swatch, &chart.rest);
     legend(&mut out, x, 18.0, ACCENT, Key::Line, &chart.cumulative);
-    out.push_str("</svg>");
-    out
+    close(out)
 }
 
 /// The colour of an alert state.
@@ -697,7 +711,7 @@ pub fn timeline(chart: &Timeline) -> String {
                 )
             }
         };
-        linked(&mut out, b.href.as_deref(), &mark);
+        linked(&mut out, b.href.as_deref(), &tip, &mark);
         for (row, a) in b.alerts.iter().enumerate() {
             // Downward triangles in rows above the plot, the first nearest to it.
             let ty = top - 6.0 - 12.0 * (row.min(3) as f64);
@@ -746,8 +760,7 @@ pub fn timeline(chart: &Timeline) -> String {
     x = legend(&mut out, x, 14.0, VITAL, count_key, &chart.count);
     x = legend(&mut out, x, 14.0, EXPECTED, Key::Dashed, &chart.expected);
     legend(&mut out, x, 14.0, BAND, Key::Swatch, &chart.upper);
-    out.push_str("</svg>");
-    out
+    close(out)
 }
 
 /// The index ranges of consecutive buckets for which `keep` holds.
@@ -876,7 +889,7 @@ pub fn scatter(chart: &Scatter) -> String {
             if high { ACCENT } else { VITAL },
             escape(&tip)
         );
-        linked(&mut out, p.href.as_deref(), &mark);
+        linked(&mut out, p.href.as_deref(), &tip, &mark);
     }
     if chart.points.len() <= MAX_POINT_LABELS {
         let placed: Vec<(f64, f64)> = chart
@@ -904,8 +917,7 @@ pub fn scatter(chart: &Scatter) -> String {
         escape(&chart.y_label),
         cy = num(top + plot_h / 2.0),
     );
-    out.push_str("</svg>");
-    out
+    close(out)
 }
 
 /// A box: left, top, right, bottom.
@@ -1106,7 +1118,13 @@ mod tests {
         assert!(svg.starts_with("<svg "), "{svg}");
         assert!(svg.ends_with("</svg>"), "{svg}");
         assert_eq!(count(svg, "<svg"), 1);
-        assert!(svg.contains(r#"role="img""#));
+        // An image, or a group when it has links (an image's links are hidden from readers).
+        let role = if svg.contains("<a href=") {
+            "group"
+        } else {
+            "img"
+        };
+        assert!(svg.contains(&format!(r#"role="{role}""#)), "{svg}");
         assert!(svg.contains("aria-label=\""));
         assert!(svg.contains("<title>"));
         assert!(svg.contains("viewBox=\"0 0 "));
@@ -1184,9 +1202,8 @@ mod tests {
         let svg = pareto(&pareto_of(bars));
         sound(&svg);
         assert_eq!(count(&svg, "<a href="), 1, "{svg}");
-        assert!(svg.contains(
-            r#"<a href="/signals?theme=a&amp;subject=&quot;x&quot;"><rect class="bar" data-key="a""#
-        ));
+        assert!(svg.contains(r#"<a href="/signals?theme=a&amp;subject=&quot;x&quot;" aria-label="#));
+        assert!(svg.contains(r#""><rect class="bar" data-key="a""#));
         assert!(!svg.to_lowercase().contains("javascript"));
         assert_eq!(
             count(&svg, r#"class="bar""#),

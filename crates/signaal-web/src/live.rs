@@ -7,12 +7,13 @@
 //! An event's id is `<epoch>-<seq>`, the epoch naming this process: a browser that reconnects
 //! sends `Last-Event-ID` and gets every event after it from the ring, so a dropped connection
 //! loses nothing; when the ring no longer reaches back that far, or the id is of an earlier
-//! process, the stream says `reset` first and the page reloads the newest signals from the API.
+//! process (behind a load balancer, keep a browser on one server), the stream says `reset` first
+//! and the page says that part of the stream was missed, with a reload for the newest signals.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
@@ -112,14 +113,6 @@ pub struct Hub {
     closed: CancellationToken,
 }
 
-/// Where a reconnecting stream resumes.
-enum Resume {
-    /// Every event after this one is still in the ring (they follow).
-    From(Vec<Arc<LiveEvent>>),
-    /// The ring does not reach back that far, or the id is of another process.
-    Reset,
-}
-
 impl Hub {
     pub fn new(capacity: usize) -> Arc<Hub> {
         let started = std::time::SystemTime::now()
@@ -130,7 +123,9 @@ impl Hub {
     }
 
     fn with_epoch(capacity: usize, epoch: String) -> Arc<Hub> {
-        let (tx, _) = broadcast::channel(capacity.clamp(16, 4096));
+        // The fan-out holds less than the ring: a client that falls behind it catches up from the
+        // ring, which still has what it missed.
+        let (tx, _) = broadcast::channel((capacity / 4).clamp(16, 1024));
         Arc::new(Hub {
             epoch,
             capacity: capacity.max(1),
@@ -192,31 +187,53 @@ impl Hub {
     fn id(&self, seq: u64) -> String {
         format!("{}-{seq}", self.epoch)
     }
+}
 
-    /// The events after `last_event_id`.
-    fn resume(&self, last_event_id: &str) -> (Resume, u64) {
-        let ring = self.lock();
-        let newest = ring.next - 1;
-        let seq = last_event_id
-            .rsplit_once('-')
+/// How many events a catching-up stream takes from the ring at a time (the ring's lock is held
+/// only for that).
+const CATCH_UP: usize = 256;
+
+/// A stream whose filter passes nothing still sends its position (an event with an id and no
+/// data, which the browser keeps as its last event id without showing anything) this often, so
+/// its reconnect resumes from the ring instead of being told to reset.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+impl Hub {
+    /// The event number in an id this process gave (`<epoch>-<seq>`), if it is one.
+    fn parse_id(&self, id: &str) -> Option<u64> {
+        id.rsplit_once('-')
             .filter(|(epoch, _)| *epoch == self.epoch)
             .and_then(|(_, seq)| seq.parse::<u64>().ok())
-            .filter(|seq| *seq <= newest);
-        let Some(seq) = seq else {
-            return (Resume::Reset, newest);
-        };
+    }
+
+    /// Up to `max` events after number `seq`, oldest first (empty when none is newer); `None`
+    /// when the ring no longer holds the event right after `seq`, or `seq` was never given.
+    fn after(&self, seq: u64, max: usize) -> Option<Vec<Arc<LiveEvent>>> {
+        let ring = self.lock();
+        let newest = ring.next - 1;
+        if seq > newest {
+            return None;
+        }
         let oldest = ring.events.front().map_or(ring.next, |e| e.seq);
         if seq + 1 < oldest {
-            return (Resume::Reset, newest);
+            return None;
         }
-        let after = ring
-            .events
-            .iter()
-            .filter(|e| e.seq > seq)
-            .cloned()
-            .collect();
-        (Resume::From(after), seq)
+        let from = usize::try_from(seq + 1 - oldest).ok()?;
+        Some(ring.events.iter().skip(from).take(max).cloned().collect())
     }
+}
+
+/// What a stream sends, before it is put on the wire.
+#[derive(Debug, Clone)]
+pub enum Out {
+    /// A first connection's position.
+    Hello(u64),
+    /// A signal the filter admits.
+    Signal(Arc<LiveEvent>),
+    /// The position after events the filter passed over (an id, no data).
+    Progress(u64),
+    /// The stream cannot resume where the client asked; it goes on from here.
+    Reset(u64),
 }
 
 /// What a stream does next.
@@ -224,46 +241,81 @@ struct StreamState {
     hub: Arc<Hub>,
     rx: broadcast::Receiver<Arc<LiveEvent>>,
     filter: LiveFilter,
-    /// Events to send before listening again.
-    queue: VecDeque<Event>,
-    /// The last event number this stream has dealt with.
+    /// What to send before doing anything else.
+    queue: VecDeque<Out>,
+    /// The last event number this stream has dealt with (sent, or passed over by its filter).
     sent: u64,
+    /// Read the ring after `sent` before listening (a reconnect, or fallen behind the fan-out).
+    catching_up: bool,
+    /// When the stream last told the client its position.
+    told: Instant,
 }
 
 impl StreamState {
-    fn enqueue(&mut self, e: &LiveEvent) {
+    fn enqueue(&mut self, e: &Arc<LiveEvent>) {
         if e.seq <= self.sent {
             return;
         }
         self.sent = e.seq;
         if self.filter.admits(e) {
-            self.queue.push_back(
-                Event::default()
-                    .event("signal")
-                    .id(self.hub.id(e.seq))
-                    .data(e.data.clone()),
-            );
+            self.queue.push_back(Out::Signal(e.clone()));
+            self.told = Instant::now();
+        } else if self.told.elapsed() >= PROGRESS_EVERY {
+            self.queue.push_back(Out::Progress(e.seq));
+            self.told = Instant::now();
         }
     }
 
     fn reset(&mut self) {
         self.queue.clear();
         self.sent = self.hub.last();
-        self.queue.push_back(
-            Event::default()
-                .event("reset")
-                .id(self.hub.id(self.sent))
-                .data("{}"),
-        );
+        self.catching_up = false;
+        self.queue.push_back(Out::Reset(self.sent));
+        self.told = Instant::now();
+    }
+
+    /// Takes the next events from the ring; false once caught up.
+    fn catch_up(&mut self) {
+        match self.hub.after(self.sent, CATCH_UP) {
+            Some(events) if events.is_empty() => self.catching_up = false,
+            Some(events) => {
+                for e in &events {
+                    self.enqueue(e);
+                }
+            }
+            None => self.reset(),
+        }
     }
 }
 
-/// A stream of the hub's events for one client, after `last_event_id` when given.
+/// The SSE stream of the hub's events for one client, after `last_event_id` when given.
 pub fn stream(
     hub: Arc<Hub>,
     filter: LiveFilter,
     last_event_id: Option<&str>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    use futures::StreamExt;
+    let ids = hub.clone();
+    let wire = events(hub, filter, last_event_id).map(move |out| {
+        Ok(match out {
+            Out::Hello(seq) => Event::default().event("hello").id(ids.id(seq)).data("{}"),
+            Out::Signal(e) => Event::default()
+                .event("signal")
+                .id(ids.id(e.seq))
+                .data(e.data.as_str()),
+            Out::Progress(seq) => Event::default().id(ids.id(seq)),
+            Out::Reset(seq) => Event::default().event("reset").id(ids.id(seq)).data("{}"),
+        })
+    });
+    Sse::new(wire).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// What [`stream`] sends, in order.
+pub fn events(
+    hub: Arc<Hub>,
+    filter: LiveFilter,
+    last_event_id: Option<&str>,
+) -> impl Stream<Item = Out> {
     // Subscribed before the ring is read: an event pushed in between comes both ways and is
     // sent once (by number).
     let rx = hub.tx.subscribe();
@@ -273,35 +325,35 @@ pub fn stream(
         filter,
         queue: VecDeque::new(),
         sent: 0,
+        catching_up: false,
+        told: Instant::now(),
     };
-    match last_event_id {
-        Some(id) => match hub.resume(id) {
-            (Resume::From(events), seq) => {
-                state.sent = seq;
-                for e in &events {
-                    state.enqueue(e);
-                }
-            }
-            (Resume::Reset, _) => state.reset(),
-        },
+    match last_event_id.map(|id| hub.parse_id(id)) {
+        Some(Some(seq)) if hub.after(seq, 0).is_some() => {
+            state.sent = seq;
+            state.catching_up = true;
+        }
+        Some(_) => state.reset(),
         None => {
             // A first connection starts at the newest event; its id goes to the browser at
             // once, so a reconnect before the first signal still resumes from here.
             state.sent = hub.last();
-            state.queue.push_back(
-                Event::default()
-                    .event("hello")
-                    .id(hub.id(state.sent))
-                    .data("{}"),
-            );
+            state.queue.push_back(Out::Hello(state.sent));
         }
     }
     metrics::gauge!("signaal_web_live_clients").increment(1.0);
     let guard = ClientGuard;
     let s = futures::stream::unfold((state, guard), |(mut state, guard)| async move {
         loop {
+            if state.hub.closed.is_cancelled() {
+                return None;
+            }
             if let Some(e) = state.queue.pop_front() {
-                return Some((Ok(e), (state, guard)));
+                return Some((e, (state, guard)));
+            }
+            if state.catching_up {
+                state.catch_up();
+                continue;
             }
             let closed = state.hub.closed.clone();
             let next = tokio::select! {
@@ -310,22 +362,13 @@ pub fn stream(
             };
             match next {
                 Ok(e) => state.enqueue(&e),
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    // This client fell behind the fan-out: catch up from the ring.
-                    match state.hub.resume(&state.hub.id(state.sent)) {
-                        (Resume::From(events), _) => {
-                            for e in &events {
-                                state.enqueue(e);
-                            }
-                        }
-                        (Resume::Reset, _) => state.reset(),
-                    }
-                }
+                // This client fell behind the fan-out: catch up from the ring.
+                Err(broadcast::error::RecvError::Lagged(_)) => state.catching_up = true,
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
     });
-    Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Box::pin(s)
 }
 
 /// Counts open streams.
@@ -351,12 +394,11 @@ pub async fn feed(
         .unwrap_or_else(|| "local".into());
     let group = bus.group(&format!("web-{host}-{}", std::process::id()));
     let mut cfg = bus.clone();
+    // Whatever the workers' settings: this group starts at the newest offset and never commits.
     cfg.client
-        .entry("auto.offset.reset".into())
-        .or_insert_with(|| "latest".into());
+        .insert("auto.offset.reset".into(), "latest".into());
     cfg.client
-        .entry("enable.auto.commit".into())
-        .or_insert_with(|| "false".into());
+        .insert("enable.auto.commit".into(), "false".into());
     let topic = cfg.topics.classified.clone();
     let consumer = Consumer::new(&cfg, &group, &[topic.as_str()])?;
     tracing::info!(%group, %topic, "live feed consuming");
@@ -401,36 +443,107 @@ mod tests {
         }
     }
 
+    fn seqs(v: Option<Vec<Arc<LiveEvent>>>) -> Option<Vec<u64>> {
+        v.map(|v| v.iter().map(|e| e.seq).collect())
+    }
+
     #[test]
-    fn a_reconnect_gets_every_event_after_its_id_and_a_stale_one_a_reset() {
+    fn the_ring_gives_every_event_after_a_number_or_none_when_it_no_longer_can() {
         let hub = Hub::with_epoch(3, "e1".into());
         for i in 0..5 {
             hub.push(&signal(&format!("s{i}"), "payment"));
         }
         // The ring holds 3, 4, 5.
-        match hub.resume("e1-2") {
-            (Resume::From(v), 2) => {
-                assert_eq!(v.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4, 5])
+        assert_eq!(
+            seqs(hub.after(2, 10)),
+            Some(vec![3, 4, 5]),
+            "2 is just before it"
+        );
+        assert_eq!(seqs(hub.after(3, 1)), Some(vec![4]), "at most `max`");
+        assert_eq!(seqs(hub.after(5, 10)), Some(vec![]), "nothing newer");
+        assert_eq!(seqs(hub.after(1, 10)), None, "2 fell out of the ring");
+        assert_eq!(seqs(hub.after(9, 10)), None, "from the future");
+        assert_eq!(hub.parse_id("e1-4"), Some(4));
+        assert_eq!(hub.parse_id("e0-4"), None, "another process");
+        assert_eq!(hub.parse_id("garbage"), None);
+    }
+
+    async fn next(out: &mut (impl Stream<Item = Out> + Unpin)) -> Option<Out> {
+        use futures::StreamExt;
+        tokio::time::timeout(Duration::from_secs(5), out.next())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_falls_behind_the_fan_out_catches_up_from_the_ring() {
+        let hub = Hub::with_epoch(2000, "e".into());
+        let mut out = events(hub.clone(), LiveFilter::default(), None);
+        assert!(matches!(next(&mut out).await, Some(Out::Hello(0))));
+        // Three times what the fan-out holds (500) while the client reads nothing: its receiver
+        // lags, and the ring (2000) still has everything.
+        for i in 0..1500 {
+            hub.push(&signal(&format!("s{i}"), "payment"));
+        }
+        let mut got = Vec::new();
+        while got.len() < 1500 {
+            match next(&mut out).await {
+                Some(Out::Signal(e)) => got.push(e.seq),
+                other => panic!("unexpected {other:?} after {} events", got.len()),
             }
-            _ => panic!("2 is just before the ring: it resumes"),
         }
-        match hub.resume("e1-4") {
-            (Resume::From(v), 4) => assert_eq!(v.len(), 1),
-            _ => panic!("resumes"),
+        assert_eq!(
+            got,
+            (1..=1500).collect::<Vec<_>>(),
+            "every event once, in order"
+        );
+        // Closing the hub ends the stream (a graceful shutdown waits for it).
+        hub.close();
+        assert!(next(&mut out).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stream_the_ring_cannot_serve_says_reset_and_goes_on() {
+        let hub = Hub::with_epoch(100, "e".into());
+        let mut out = events(hub.clone(), LiveFilter::default(), None);
+        assert!(matches!(next(&mut out).await, Some(Out::Hello(0))));
+        for i in 0..300 {
+            hub.push(&signal(&format!("s{i}"), "payment"));
         }
-        assert!(
-            matches!(hub.resume("e1-1"), (Resume::Reset, 5)),
-            "1 fell out of the ring"
-        );
-        assert!(
-            matches!(hub.resume("e0-4"), (Resume::Reset, _)),
-            "another process"
-        );
-        assert!(
-            matches!(hub.resume("e1-9"), (Resume::Reset, _)),
-            "from the future"
-        );
-        assert!(matches!(hub.resume("garbage"), (Resume::Reset, _)));
+        assert!(matches!(next(&mut out).await, Some(Out::Reset(300))));
+        hub.push(&signal("new", "payment"));
+        assert!(matches!(next(&mut out).await, Some(Out::Signal(e)) if e.seq == 301));
+    }
+
+    #[tokio::test]
+    async fn a_filtered_stream_tells_its_position_so_a_reconnect_resumes() {
+        let hub = Hub::with_epoch(40, "e".into());
+        let only_payment = LiveFilter {
+            theme: Some("payment".into()),
+            ..LiveFilter::default()
+        };
+        let mut out = events(hub.clone(), only_payment.clone(), None);
+        assert!(matches!(next(&mut out).await, Some(Out::Hello(0))));
+        tokio::time::sleep(PROGRESS_EVERY).await;
+        for i in 0..10 {
+            hub.push(&signal(&format!("s{i}"), "reachability"));
+        }
+        // Nothing it shows, but its position: once, then not again within the second.
+        assert!(matches!(next(&mut out).await, Some(Out::Progress(1))));
+        hub.push(&signal("p", "payment"));
+        assert!(matches!(next(&mut out).await, Some(Out::Signal(e)) if e.seq == 11));
+        drop(out);
+        for i in 0..39 {
+            hub.push(&signal(&format!("t{i}"), "reachability"));
+        }
+        // The ring (40) holds 11–50 (12–51 once `q` is in): from 1 there is a gap, from 11
+        // there is none.
+        let mut stale = events(hub.clone(), only_payment.clone(), Some("e-1"));
+        assert!(matches!(next(&mut stale).await, Some(Out::Reset(50))));
+        let mut resumed = events(hub.clone(), only_payment, Some("e-11"));
+        hub.push(&signal("q", "payment"));
+        assert!(matches!(next(&mut resumed).await, Some(Out::Signal(e)) if e.seq == 51));
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub fn t(lang: Lang, key: &str) -> &'static str {
             "No recurrence in this window.",
         ),
         "level" => ("Niveau", "Level"),
+        "group" => ("Thema / onderwerp / klant", "Theme / subject / customer"),
+        "new_signals" => ("nieuw", "new"),
         "count" => ("Aantal", "Count"),
         "last" => ("Laatst", "Last"),
         "customer" => ("Klant (pseudoniem)", "Customer (pseudonym)"),
@@ -198,8 +200,9 @@ pub fn humanise(id: &str) -> String {
 pub use crate::charts::escape as esc;
 
 /// The page's query parameters: the filters, the language and the signal list's cursor.
+/// Parameters it does not know (a tracker's, a dashboard link's) are ignored: the page is for
+/// people following links.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PageParams {
     pub from: Option<String>,
     pub to: Option<String>,
@@ -609,9 +612,9 @@ pub async fn render(s: &WebState, p: &PageParams) -> Result<String, PageError> {
     // Live feed.
     let _ = write!(
         h,
-        "<section id=\"live\" aria-labelledby=\"h-live\"><h2 id=\"h-live\">{live} \
-         <span id=\"live-status\" class=\"status\" role=\"status\"></span></h2>\
-         <p class=\"hint\">{hint}</p><ol id=\"live-feed\" aria-live=\"polite\"></ol></section>",
+        "<section id=\"live\" aria-labelledby=\"h-live\"><h2 id=\"h-live\">{live}</h2>\
+         <p class=\"hint\">{hint} <span id=\"live-status\" class=\"status\" role=\"status\"></span></p>\
+         <ol id=\"live-feed\"></ol></section>",
         live = t(lang, "live"),
         hint = t(lang, "live_hint"),
     );
@@ -771,6 +774,7 @@ pub async fn render(s: &WebState, p: &PageParams) -> Result<String, PageError> {
             "connected": t(lang, "connected"),
             "disconnected": t(lang, "disconnected"),
             "reset": t(lang, "reset"),
+            "new": t(lang, "new_signals"),
         },
         "filter": {
             "theme": q.theme, "subject": q.subject, "channel": q.channel,
@@ -781,10 +785,12 @@ pub async fn render(s: &WebState, p: &PageParams) -> Result<String, PageError> {
         h,
         "<script type=\"application/json\" id=\"page-data\">{}</script>\
          <script src=\"/assets/app.js\" defer></script></body></html>",
-        // `</` cannot end the script element early.
-        js.to_string().replace("</", "<\\/")
+        // No `<`, `>` or `&` at all: nothing in the data can end the element or open a comment.
+        js.to_string()
+            .replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026")
     );
-    let _ = now.year();
     Ok(h)
 }
 
@@ -857,7 +863,7 @@ fn recurrence_table(
     format!(
         "<table class=\"recurrence\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
          <th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>{rows}</tbody></table>",
-        t(lang, "theme"),
+        t(lang, "group"),
         t(lang, "level"),
         t(lang, "count"),
         t(lang, "last"),

@@ -25,7 +25,7 @@ use crate::page;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebConfig {
-    /// Serve the page and the live feed with the API (default true).
+    /// Serve the page and the live feed with the API (default true; false: the API only).
     pub enabled: bool,
     /// Signals the live feed keeps for reconnecting browsers (default 5,000).
     pub live_buffer: usize,
@@ -122,8 +122,6 @@ pub struct LiveParams {
     channel: Option<String>,
     cause: Option<String>,
     kind: Option<String>,
-    /// Some proxies drop `Last-Event-ID`; the page may pass it here too.
-    last_event_id: Option<String>,
 }
 
 async fn live_signals(
@@ -134,8 +132,7 @@ async fn live_signals(
     let last = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .map(String::from)
-        .or(p.last_event_id);
+        .map(String::from);
     let nonempty = |v: Option<String>| v.filter(|v| !v.is_empty());
     let filter = LiveFilter {
         theme: nonempty(p.theme),
@@ -194,7 +191,21 @@ pub async fn serve(
         closing.cancelled().await;
         hub.close();
     });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    // A client that stopped reading would hold a graceful shutdown open for ever: give the open
+    // requests 10 s after the signal, then stop.
+    tokio::select! {
+        r = std::future::IntoFuture::into_future(served) => r,
+        _ = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!("open connections did not finish within 10 s of shutdown; closing them");
+            Ok(())
+        }
+    }
 }
+
+/// How long a shutdown waits for open requests.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);

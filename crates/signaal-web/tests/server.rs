@@ -255,10 +255,12 @@ async fn a_reconnecting_client_gets_what_it_missed_and_a_stale_one_a_reset() -> 
     // An id of another process (a restarted server) is a reset too.
     let mut d = Stream::open(&s.base, "", Some("0abc-3")).await?;
     assert_eq!(d.next().await?.0, "reset");
-    drop((c, d));
+    drop(d);
 
+    // Shutdown ends the open stream, and the server stops well before its 10 s grace.
     s.shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), s.task).await???;
+    assert!(c.next().await.is_err(), "the stream ended");
     Ok(())
 }
 
@@ -324,6 +326,12 @@ async fn the_page_wants_the_token_and_renders_every_view() -> Result<(), BoxErro
     }
     let bearer = http.get(&page).bearer_auth(TOKEN).send().await?;
     assert_eq!(bearer.status(), 200);
+    let lower = http
+        .get(&page)
+        .header("authorization", format!("bearer {TOKEN}"))
+        .send()
+        .await?;
+    assert_eq!(lower.status(), 200, "the scheme is case-insensitive");
 
     // English, and filters that live in the URL.
     let en = http
@@ -345,7 +353,7 @@ async fn the_page_wants_the_token_and_renders_every_view() -> Result<(), BoxErro
         "from=2026-13-01",
         "theme=nonsense",
         "from=2026-12-01&to=2026-11-01",
-        "x=1",
+        "after=garbage",
     ] {
         let r = http
             .get(format!("{}/?{bad}", s.base))
@@ -355,6 +363,13 @@ async fn the_page_wants_the_token_and_renders_every_view() -> Result<(), BoxErro
         assert_eq!(r.status(), 400, "{bad}");
         assert!(r.text().await?.contains("role=\"alert\""), "{bad}");
     }
+    // A tracker's or a dashboard's parameter is no reason to refuse a link.
+    let tracked = http
+        .get(format!("{page}&utm_source=mail&orgId=1"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await?;
+    assert_eq!(tracked.status(), 200);
     let js = http
         .get(format!("{}/assets/app.js", s.base))
         .bearer_auth(TOKEN)

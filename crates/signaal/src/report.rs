@@ -768,7 +768,6 @@ pub async fn run_action(cmd: ActionCommand, cfg: &Config) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// `signaal serve`: the HTTP API until SIGTERM or Ctrl-C.
 /// `signaal serve`: the API, the coordinator's page and (with `web.enabled`) its live feed from
 /// `signals.classified`, until `shutdown`.
 pub async fn serve_api(
@@ -787,6 +786,16 @@ pub async fn serve_on(
     listener: tokio::net::TcpListener,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    // `api.listen` is checked with the configuration; an address given otherwise (`demo
+    // --listen`) is held to the same rule here.
+    let open = cfg.api.token.is_empty() && cfg.api.token_file.is_none();
+    if open && !addr.ip().is_loopback() {
+        anyhow::bail!(
+            "{addr} is not a loopback address and no `api.token` or `api.token_file` is set: \
+             without a token the page and the API listen on loopback only"
+        );
+    }
     let c = workers::classifier(cfg)?;
     let vocabulary = vocabulary(cfg)?;
     let themes = serde_json::to_value(c.themes().collect::<Vec<_>>())?;
@@ -814,11 +823,13 @@ pub async fn serve_on(
             }
         })
     });
-    let state = std::sync::Arc::new(signaal_web::WebState { app, hub, labels });
-    let addr = listener.local_addr()?;
-    let served = signaal_web::server::serve(listener, state, shutdown.clone())
-        .await
-        .with_context(|| format!("serving on {addr}"));
+    let served = if cfg.web.enabled {
+        let state = std::sync::Arc::new(signaal_web::WebState { app, hub, labels });
+        signaal_web::server::serve(listener, state, shutdown.clone()).await
+    } else {
+        signaal_api::http::serve(listener, app, shutdown.clone()).await
+    }
+    .with_context(|| format!("serving on {addr}"));
     shutdown.cancel();
     if let Some(feed) = feed {
         let _ = feed.await;
