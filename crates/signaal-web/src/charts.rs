@@ -606,7 +606,9 @@ pub fn timeline(chart: &Timeline) -> String {
     let (left, right) = (48.0, 16.0);
     let top = 30.0 + 12.0 * alert_rows;
     let bottom = 36.0;
-    let plot_w = (n as f64 * 10.0).max(600.0);
+    // A fixed width: a year of days is as wide as a week, with thinner marks, so a page of
+    // timelines keeps its shape.
+    let plot_w = 600.0;
     let plot_h = 200.0;
     let (w, h) = (left + plot_w + right, top + plot_h + bottom);
     let max = chart
@@ -690,11 +692,12 @@ pub fn timeline(chart: &Timeline) -> String {
         }
         let mark = match chart.marks {
             Marks::Points => format!(
-                r#"<circle class="point" data-key="{}" data-value="{}" cx="{}" cy="{}" r="3" fill="{VITAL}"><title>{}</title></circle>"#,
+                r#"<circle class="point" data-key="{}" data-value="{}" cx="{}" cy="{}" r="{}" fill="{VITAL}"><title>{}</title></circle>"#,
                 escape(&b.key),
                 b.count,
                 num(cx(i)),
                 num(y(b.count as f64)),
+                num((band * 0.4).clamp(0.8, 3.0)),
                 escape(&tip)
             ),
             Marks::Bars => {
