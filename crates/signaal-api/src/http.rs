@@ -495,6 +495,47 @@ async fn patch_action(
     }
 }
 
+/// The body of `PUT /api/v1/signals/{id}/label`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelIn {
+    themes: Vec<String>,
+    kind: String,
+    cause: Option<String>,
+    analyst: String,
+    note: Option<String>,
+}
+
+async fn put_label(
+    State(s): State<Arc<AppState>>,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    b: Result<Json<LabelIn>, JsonRejection>,
+) -> ApiResult<signaal_store::labels::Label> {
+    let Path(id) = id.map_err(|e| bad(format!("bad signal id: {}", e.body_text())))?;
+    let l = body(b)?;
+    text("analyst", &l.analyst)?;
+    if let Some(n) = &l.note {
+        text("note", n)?;
+    }
+    let label = crate::labels::checked_label(
+        &s.vocabulary,
+        &id,
+        &l.themes,
+        &l.kind,
+        l.cause.as_deref(),
+        l.analyst.trim(),
+        l.note,
+    )
+    .map_err(bad)?;
+    match s.store.save_label(&label).await? {
+        Some(saved) => Ok(Json(saved)),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("there is no signal {id:?}"),
+        )),
+    }
+}
+
 async fn themes(
     State(s): State<Arc<AppState>>,
     p: Result<QueryParams<Params>, QueryRejection>,
@@ -596,6 +637,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/summary", get(summary))
         .route("/timeline", get(timeline))
         .route("/signals", get(signals))
+        .route("/signals/{id}/label", axum::routing::put(put_label))
         .route("/actions", get(actions).post(add_action))
         .route("/actions/{id}", axum::routing::patch(patch_action))
         .route("/themes", get(themes))

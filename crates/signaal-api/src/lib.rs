@@ -8,6 +8,7 @@
 //! message for the user (HTTP 400); only the register failing is a [`ReportError::Store`].
 
 pub mod http;
+pub mod labels;
 pub mod reports;
 pub mod timeline;
 

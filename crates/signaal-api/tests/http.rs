@@ -179,6 +179,88 @@ async fn the_api_wants_its_token_answers_and_refuses_bad_requests() -> Result<()
         "{listed}"
     );
 
+    // An analyst's correction: stored, the register counts the signal as corrected.
+    let first = signal(0, "unclear_communication", "tax_bill")?.signal.id;
+    let put = |id: String, body: serde_json::Value| {
+        http.put(format!("{base}/signals/{id}/label"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+    };
+    let labelled = put(
+        first.clone(),
+        serde_json::json!({"themes": ["payment"], "kind": "question", "analyst": "ann"}),
+    )
+    .await?;
+    assert_eq!(labelled.status(), 200);
+    let labelled: serde_json::Value = labelled.json().await?;
+    assert_eq!(
+        labelled["cause"], "system",
+        "the cause follows from the themes"
+    );
+    let pareto: serde_json::Value = get("/pareto?from=2026-11-01&to=2026-11-30")
+        .await?
+        .json()
+        .await?;
+    let count = |theme: &str| {
+        pareto["rows"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["key"]["theme"] == theme)
+            .and_then(|r| r["count"].as_u64())
+    };
+    assert_eq!(
+        (count("unclear_communication"), count("payment")),
+        (Some(29), Some(6))
+    );
+    for (id, body, status, says) in [
+        (
+            "nope",
+            serde_json::json!({"themes": [], "kind": "question", "analyst": "a"}),
+            404,
+            "no signal",
+        ),
+        (
+            first.as_str(),
+            serde_json::json!({"themes": ["billing"], "kind": "question", "analyst": "a"}),
+            400,
+            "unknown theme",
+        ),
+        (
+            first.as_str(),
+            serde_json::json!({"themes": ["payment"], "kind": "question", "cause": "human", "analyst": "a"}),
+            400,
+            "does not agree",
+        ),
+        (
+            first.as_str(),
+            serde_json::json!({"themes": [], "kind": "rant", "analyst": "a"}),
+            400,
+            "unknown kind",
+        ),
+        (
+            first.as_str(),
+            serde_json::json!({"themes": [], "kind": "question", "analyst": " "}),
+            400,
+            "analyst",
+        ),
+        (
+            first.as_str(),
+            serde_json::json!({"themes": [], "kind": "question"}),
+            400,
+            "analyst",
+        ),
+    ] {
+        let r = put(id.to_string(), body.clone()).await?;
+        assert_eq!(r.status(), status, "{body}");
+        let e: serde_json::Value = r.json().await?;
+        assert!(
+            e["error"].as_str().unwrap_or_default().contains(says),
+            "{body}: {e}"
+        );
+    }
+
     // Everything a caller can send wrong: 400 (404 for what is not there) with a reason.
     for (path, reason) in [
         ("/pareto?from=2026-13-01", "`from`"),

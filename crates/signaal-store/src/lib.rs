@@ -266,6 +266,7 @@ mod counts;
 pub use alerts::{OutboxItem, ThemeBucketCount, ThemeSignal};
 use counts::{AddCounts, Deltas};
 pub mod analysis;
+pub mod labels;
 mod reclassify;
 mod stats;
 

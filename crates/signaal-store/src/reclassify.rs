@@ -172,10 +172,23 @@ impl Store {
                     .push_bind(since),
                 None => q.push("occurred_at >= ").push_bind(since),
             };
+            // A signal an analyst corrected keeps the correction.
+            q.push(" and not exists (select 1 from labels l where l.signal_id = signals.id)");
             q.push(" order by occurred_at, id limit ").push_bind(limit);
             q.build_query_as().fetch_all(pool).await?
         });
         rows.into_iter().map(StoredRow::envelope).collect()
+    }
+
+    /// One stored signal as it was classified, if the register has it.
+    pub async fn stored_signal(&self, id: &str) -> Result<Option<ClassifiedEnvelope>> {
+        let row: Option<StoredRow> = on_pool!(self, pool => {
+            sqlx::query_as(&format!("select {STORED_COLUMNS} from signals where id = $1"))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(StoredRow::envelope).transpose()
     }
 
     /// How many signals occurred at or after `since` (from the version counts, without reading
@@ -200,6 +213,16 @@ impl Store {
     pub async fn replace_classifications(
         &self,
         pairs: &[(ClassifiedEnvelope, ClassifiedEnvelope)],
+    ) -> Result<u64> {
+        self.replace_and_label(pairs, None).await
+    }
+
+    /// [`Store::replace_classifications`], and with `label` that label's row, in the same
+    /// transaction (written only when its signal was replaced).
+    pub(crate) async fn replace_and_label(
+        &self,
+        pairs: &[(ClassifiedEnvelope, ClassifiedEnvelope)],
+        label: Option<&crate::labels::Label>,
     ) -> Result<u64> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::Unavailable)?;
@@ -303,6 +326,20 @@ impl Store {
             // Counts move from the old keys to the new (settled like a write's on PostgreSQL);
             // keys left at zero go.
             tx.add_counts(&deltas(&replaced)).await?;
+            if let Some(l) = label.filter(|_| !replaced.is_empty()) {
+                let themes = serde_json::to_string(&l.themes)
+                    .map_err(|e| StoreError::Invalid(format!("label themes: {e}")))?;
+                sqlx::query(crate::labels::UPSERT_LABEL)
+                    .bind(&l.signal_id)
+                    .bind(themes)
+                    .bind(l.kind.as_str())
+                    .bind(l.cause.as_str())
+                    .bind(&l.analyst)
+                    .bind(l.note.as_deref())
+                    .bind(l.labelled_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             Ok(replaced.len() as u64)
         })

@@ -4,6 +4,7 @@ mod alerts;
 mod config;
 mod demo;
 mod import;
+mod label;
 mod offline;
 mod reclassify;
 mod report;
@@ -91,6 +92,9 @@ enum Command {
     /// Classify stored signals again with the current taxonomy (resumable: signals the current
     /// version classified already are passed over).
     Reclassify(reclassify::ReclassifyArgs),
+    /// An analyst's correction of one signal's themes, kind and cause: stored as a label, and
+    /// the register counts the signal as corrected (a reclassification never overwrites it).
+    Label(label::LabelArgs),
     /// Serve the register's analysis as an HTTP API (`[api]`: listen address and token).
     Serve,
 }
@@ -233,7 +237,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Eval(args) => {
-            return offline::eval(&config::Config::load(cli.config.as_deref())?, &args)
+            let cfg = config::Config::load(cli.config.as_deref())?;
+            if args.register {
+                return offline::eval_register(&cfg, &args).await;
+            }
+            return offline::eval(&cfg, &args);
+        }
+        Command::Label(args) => {
+            return label::run(args, &config::Config::load(cli.config.as_deref())?).await
         }
         Command::Alerts(cmd) => {
             return alerts::run(cmd, &config::Config::load(cli.config.as_deref())?).await

@@ -168,7 +168,11 @@ pub fn classify<R: BufRead, W: Write>(
 #[derive(Args)]
 pub struct EvalArgs {
     /// Labelled NDJSON: `text`, `themes`, `cause`, `kind` (and optionally `lang`) per line.
-    pub file: PathBuf,
+    #[arg(required_unless_present = "register", conflicts_with = "register")]
+    pub file: Option<PathBuf>,
+    /// Score on the analysts' corrections in the register (`signaal label`) instead of a file.
+    #[arg(long)]
+    pub register: bool,
     /// Also list every signal whose themes or kind came out differently.
     #[arg(long)]
     pub misses: bool,
@@ -176,9 +180,32 @@ pub struct EvalArgs {
 
 pub fn eval(cfg: &Config, args: &EvalArgs) -> anyhow::Result<()> {
     let c = classifier(cfg)?;
-    let file = std::fs::File::open(&args.file)
-        .with_context(|| format!("cannot open `{}`", args.file.display()))?;
+    let path = args
+        .file
+        .as_ref()
+        .context("give a labelled NDJSON file or --register")?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
     let report = evaluate(&c, &Redactor::new()?, std::io::BufReader::new(file));
+    print!("{report}");
+    if args.misses {
+        for (line, m) in &report.misses {
+            println!("miss line {line}: {m}");
+        }
+    }
+    Ok(())
+}
+
+/// `signaal eval --register`: the current classifier on the stored (redacted) text of every
+/// signal an analyst corrected, against the correction.
+pub async fn eval_register(cfg: &Config, args: &EvalArgs) -> anyhow::Result<()> {
+    let (ndjson, n) = crate::label::register_ndjson(cfg).await?;
+    if n == 0 {
+        anyhow::bail!("the register has no corrections yet (`signaal label SIGNAL_ID …`)");
+    }
+    let c = classifier(cfg)?;
+    let report = evaluate(&c, &Redactor::new()?, std::io::Cursor::new(ndjson));
+    println!("{n} corrected signals in the register");
     print!("{report}");
     if args.misses {
         for (line, m) in &report.misses {
