@@ -125,6 +125,11 @@ impl Store {
                 "a label's note must have at most 4096 bytes and no NUL".into(),
             ));
         }
+        // Stored to the microsecond (PostgreSQL's precision), so what is returned is what is read.
+        let mut label = label.clone();
+        label.labelled_at = DateTime::from_timestamp_micros(label.labelled_at.timestamp_micros())
+            .unwrap_or(label.labelled_at);
+        let label = &label;
         for _ in 0..3 {
             let Some(old) = self.stored_signal(&label.signal_id).await? else {
                 return Ok(None);

@@ -327,11 +327,9 @@ impl Store {
             // keys left at zero go.
             tx.add_counts(&deltas(&replaced)).await?;
             if let Some(l) = label.filter(|_| !replaced.is_empty()) {
-                let themes = serde_json::to_string(&l.themes)
-                    .map_err(|e| StoreError::Invalid(format!("label themes: {e}")))?;
                 sqlx::query(crate::labels::UPSERT_LABEL)
                     .bind(&l.signal_id)
-                    .bind(themes)
+                    .bind(Json(&l.themes))
                     .bind(l.kind.as_str())
                     .bind(l.cause.as_str())
                     .bind(&l.analyst)
