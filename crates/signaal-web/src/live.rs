@@ -399,6 +399,14 @@ pub async fn feed(
         .insert("auto.offset.reset".into(), "latest".into());
     cfg.client
         .insert("enable.auto.commit".into(), "false".into());
+    // The page works without Kafka; a feed that cannot reach it retries about once a second
+    // rather than at librdkafka's pace, which filled the log with "all brokers down".
+    for (k, v) in [
+        ("reconnect.backoff.ms", "1000"),
+        ("reconnect.backoff.max.ms", "10000"),
+    ] {
+        cfg.client.entry(k.into()).or_insert_with(|| v.into());
+    }
     let topic = cfg.topics.classified.clone();
     let consumer = Consumer::new(&cfg, &group, &[topic.as_str()])?;
     tracing::info!(%group, %topic, "live feed consuming");
