@@ -39,23 +39,42 @@ fn cause_of(themes: &[String]) -> &'static str {
 fn records(path: &Path) -> Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(path)?;
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let at = format!("{}:{}", path.display(), n + 1);
         let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("{at}: {e}"))?;
         let o = v.as_object().ok_or(format!("{at}: not an object"))?;
         let keys: BTreeSet<&str> = o.keys().map(String::as_str).collect();
-        let want: BTreeSet<&str> = ["id", "channel", "text", "themes", "cause", "kind", "lang"].into();
+        let want: BTreeSet<&str> =
+            ["id", "channel", "text", "themes", "cause", "kind", "lang"].into();
         assert_eq!(keys, want, "{at}");
         let s = |k: &str| o[k].as_str().unwrap_or_default().to_string();
-        assert!(["email", "phone", "twitter", "facebook"].contains(&s("channel").as_str()), "{at}");
-        assert!(["complaint", "compliment", "question", "suggestion"].contains(&s("kind").as_str()), "{at}");
+        assert!(
+            ["email", "phone", "twitter", "facebook"].contains(&s("channel").as_str()),
+            "{at}"
+        );
+        assert!(
+            ["complaint", "compliment", "question", "suggestion"].contains(&s("kind").as_str()),
+            "{at}"
+        );
         assert!(["nl", "en"].contains(&s("lang").as_str()), "{at}");
         let themes: Vec<String> = serde_json::from_value(o["themes"].clone())?;
         for t in &themes {
             assert!(THEMES.contains(&t.as_str()), "{at}: theme {t}");
         }
-        assert_eq!(themes.iter().collect::<BTreeSet<_>>().len(), themes.len(), "{at}: a theme twice");
-        assert_eq!(s("cause"), cause_of(&themes), "{at}: the cause follows from the themes");
+        assert_eq!(
+            themes.iter().collect::<BTreeSet<_>>().len(),
+            themes.len(),
+            "{at}: a theme twice"
+        );
+        assert_eq!(
+            s("cause"),
+            cause_of(&themes),
+            "{at}: the cause follows from the themes"
+        );
         assert!(!s("text").trim().is_empty(), "{at}: no text");
         out.push((s("id"), s("text")));
     }
@@ -103,7 +122,10 @@ fn the_corpus_is_well_formed_large_enough_and_the_blind_set_untouched() -> Resul
     );
     let train_texts: BTreeSet<&str> = training.iter().map(String::as_str).collect();
     for (id, text) in &blind {
-        assert!(!train_texts.contains(text.as_str()), "blind {id} is also training data");
+        assert!(
+            !train_texts.contains(text.as_str()),
+            "blind {id} is also training data"
+        );
         assert!(!ids.contains_key(id), "blind id {id} also in training data");
     }
     Ok(())

@@ -18,6 +18,8 @@ struct Labelled {
     kind: Kind,
     #[serde(default)]
     lang: Option<String>,
+    #[serde(default)]
+    channel: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +57,16 @@ fn ratio(a: u32, b: u32) -> f64 {
 }
 
 pub fn evaluate<R: BufRead>(classifier: &Classifier, redactor: &Redactor, input: R) -> EvalReport {
+    evaluate_with(classifier, None, redactor, input)
+}
+
+/// [`evaluate`] with the learned layer combined with the rules, as the pipeline runs it.
+pub fn evaluate_with<R: BufRead>(
+    classifier: &Classifier,
+    learned: Option<&crate::learned::Learned>,
+    redactor: &Redactor,
+    input: R,
+) -> EvalReport {
     let ids: Vec<String> = classifier.themes().map(|t| t.id.clone()).collect();
     let mut counts = vec![(0u32, 0u32, 0u32, 0u32); ids.len()]; // support, tp, fp, fn
     let mut r = EvalReport::default();
@@ -84,7 +96,16 @@ pub fn evaluate<R: BufRead>(classifier: &Classifier, redactor: &Redactor, input:
                 .push((line_no, format!("label names unknown theme `{unknown}`")));
             continue;
         }
-        let got = classifier.classify(&redactor.redact(&item.text));
+        let text = redactor.redact(&item.text);
+        let mut got = classifier.classify(&text);
+        if let Some(l) = learned {
+            l.apply(
+                classifier,
+                &text,
+                item.channel.as_deref().unwrap_or(""),
+                &mut got,
+            );
+        }
         let want: BTreeSet<&str> = item.themes.iter().map(String::as_str).collect();
         let have: BTreeSet<&str> = got.themes.iter().map(|t| t.id.as_str()).collect();
         for (k, id) in ids.iter().enumerate() {

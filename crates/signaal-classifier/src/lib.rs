@@ -9,6 +9,7 @@
 pub mod calls;
 pub mod eval;
 mod fold;
+pub mod learned;
 pub mod pipeline;
 pub mod privacy;
 mod rules;

@@ -31,6 +31,10 @@ pub struct Pipeline {
     /// Earlier signals of the same author within this many days are its repeat contacts
     /// (`analysis.recurrence.window_days`).
     pub contact_window_days: u32,
+    /// The learned layer combined with the rules, if on.
+    pub learned: Option<crate::learned::Learned>,
+    /// The version every classification carries: the taxonomy's, and the model's after a `+`.
+    version: String,
     secret: Vec<u8>,
 }
 
@@ -48,6 +52,8 @@ impl Pipeline {
             return Err(PipelineError::NoSecret);
         }
         Ok(Pipeline {
+            learned: None,
+            version: classifier.version().to_string(),
             classifier,
             redactor: Redactor::new()?,
             calls: CallRules::default(),
@@ -80,6 +86,27 @@ impl Pipeline {
         env.classification.impact = Some(self.impact.score(&input).score as f32);
     }
 
+    /// Combines the learned layer with the rules.
+    pub fn with_learned(mut self, learned: Option<crate::learned::Learned>) -> Pipeline {
+        self.version = match &learned {
+            Some(l) => format!("{}+{}", self.classifier.version(), l.version()),
+            None => self.classifier.version().to_string(),
+        };
+        self.learned = learned;
+        self
+    }
+
+    /// The version classifications carry (`default-2026.12.1+default-2026.12.2-…`).
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    fn learn(&self, s: &Signal, c: &mut signaal_core::Classification) {
+        if let Some(l) = &self.learned {
+            l.apply(&self.classifier, &s.text, s.channel.as_str(), c);
+        }
+    }
+
     pub fn with_calls(mut self, calls: CallRules) -> Pipeline {
         self.calls = calls;
         self
@@ -102,11 +129,12 @@ impl Pipeline {
         s.text = self.redactor.redact(&s.text).into_owned();
         s.subject = s.subject.map(|x| self.redactor.redact(&x).into_owned());
         let mut classification = self.classifier.classify(&s.text);
+        self.learn(&s, &mut classification);
         if s.channel == Channel::Phone {
             self.calls
                 .apply(&self.classifier, &s, None, &mut classification);
         }
-        ClassifiedEnvelope::new(s, classification, self.classifier.version())
+        ClassifiedEnvelope::new(s, classification, self.version.as_str())
     }
 
     /// As [`Pipeline::process`], knowing when the same caller called before (for phone signals).
@@ -122,11 +150,12 @@ impl Pipeline {
             s.meta.remove(k);
         }
         let mut classification = self.classifier.classify(&s.text);
+        self.learn(&s, &mut classification);
         if s.channel == Channel::Phone {
             self.calls
                 .apply(&self.classifier, &s, previous_call, &mut classification);
         }
-        ClassifiedEnvelope::new(s, classification, self.classifier.version())
+        ClassifiedEnvelope::new(s, classification, self.version.as_str())
     }
 }
 

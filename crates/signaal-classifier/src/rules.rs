@@ -112,6 +112,8 @@ pub struct Classifier {
     pairs: Vec<(usize, u16, u16)>,
     /// Concept groups: a theme's problem (or praise) when all its concepts share a sentence.
     groups: Vec<Group>,
+    /// `[concepts]` names, by concept id.
+    concept_names: Vec<String>,
 }
 
 struct Group {
@@ -377,7 +379,9 @@ impl Classifier {
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::DFA))
             .build(&b.phrases)?;
+        let concept_names = tax.concepts.keys().cloned().collect();
         Ok(Classifier {
+            concept_names,
             pairs,
             groups,
             version: tax.version,
@@ -393,6 +397,27 @@ impl Classifier {
 
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// The names of the `[concepts]` that have a word in `original` (as [`Classifier::classify`]
+    /// finds them: folded, placeholders masked), sorted, each once. The learned layer takes them
+    /// as features, and the staff-conduct check asks for `person`.
+    pub fn concepts_in(&self, original: &str) -> Vec<&str> {
+        let mut folded = Folded::new(original);
+        crate::privacy::mask_placeholders(&mut folded.text);
+        let mut lang = vec![0u32; self.languages.len()];
+        let mut terms = Terms {
+            near: Vec::new(),
+            concepts: Vec::with_capacity(16),
+            subjects: Vec::new(),
+        };
+        let _ = self.hits(folded.text.as_str(), &mut lang, &mut terms);
+        let mut ids: Vec<u16> = terms.concepts.iter().map(|t| t.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.iter()
+            .filter_map(|id| self.concept_names.get(usize::from(*id)).map(String::as_str))
+            .collect()
     }
 
     pub fn themes(&self) -> impl Iterator<Item = &Theme> {

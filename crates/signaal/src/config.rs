@@ -397,6 +397,8 @@ pub struct ClassifierConfig {
     pub calls: signaal_classifier::CallRules,
     /// Batching of the worker (`batch`, `linger_ms`, `in_flight`).
     pub worker: signaal_classifier::worker::Settings,
+    /// The learned layer beside the rules (`enabled`, `model`, `kind_min`, `veto_below`).
+    pub learned: signaal_classifier::learned::LearnedConfig,
 }
 
 impl std::fmt::Debug for ClassifierConfig {
@@ -405,6 +407,7 @@ impl std::fmt::Debug for ClassifierConfig {
             .field("taxonomy", &self.taxonomy)
             .field("calls", &self.calls)
             .field("worker", &self.worker)
+            .field("learned", &self.learned)
             .field(
                 "author_secret",
                 &if self.author_secret.is_empty() {

@@ -9,6 +9,7 @@ mod offline;
 mod reclassify;
 mod report;
 mod serve;
+mod train;
 mod workers;
 
 use std::path::PathBuf;
@@ -95,6 +96,9 @@ enum Command {
     /// An analyst's correction of one signal's themes, kind and cause: stored as a label, and
     /// the register counts the signal as corrected (a reclassification never overwrites it).
     Label(label::LabelArgs),
+    /// Train the learned layer on labelled signals (NDJSON files, and with --register the
+    /// analysts' corrections); prints the development scores of the rules alone and with it.
+    Train(train::TrainArgs),
     /// Serve the register's analysis as an HTTP API (`[api]`: listen address and token).
     Serve,
 }
@@ -242,6 +246,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 return offline::eval_register(&cfg, &args).await;
             }
             return offline::eval(&cfg, &args);
+        }
+        Command::Train(args) => {
+            return train::run(args, &config::Config::load(cli.config.as_deref())?).await
         }
         Command::Label(args) => {
             return label::run(args, &config::Config::load(cli.config.as_deref())?).await

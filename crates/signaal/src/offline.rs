@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
-use signaal_classifier::eval::evaluate;
+use signaal_classifier::eval::evaluate_with;
 use signaal_classifier::privacy::Redactor;
 use signaal_core::{Cause, Evidence, Kind, ThemeTag};
 
@@ -104,6 +104,7 @@ pub fn classify<R: BufRead, W: Write>(
     output: W,
 ) -> anyhow::Result<(usize, usize)> {
     let c = classifier(cfg)?;
+    let learned = crate::workers::learned(cfg)?;
     let redactor = Redactor::new()?;
     let mut out = std::io::BufWriter::new(output);
     let (mut ok, mut bad) = (0, 0);
@@ -134,7 +135,10 @@ pub fn classify<R: BufRead, W: Write>(
             Ok(item) => {
                 ok += 1;
                 let text = redactor.redact(&item.text);
-                let cls = c.classify(&text);
+                let mut cls = c.classify(&text);
+                if let Some(l) = &learned {
+                    l.apply(&c, &text, item.channel.as_deref().unwrap_or(""), &mut cls);
+                }
                 serde_json::to_writer(
                     &mut out,
                     &Classified {
@@ -186,7 +190,13 @@ pub fn eval(cfg: &Config, args: &EvalArgs) -> anyhow::Result<()> {
         .context("give a labelled NDJSON file or --register")?;
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
-    let report = evaluate(&c, &Redactor::new()?, std::io::BufReader::new(file));
+    let learned = crate::workers::learned(cfg)?;
+    let report = evaluate_with(
+        &c,
+        learned.as_ref(),
+        &Redactor::new()?,
+        std::io::BufReader::new(file),
+    );
     print!("{report}");
     if args.misses {
         for (line, m) in &report.misses {
@@ -204,7 +214,13 @@ pub async fn eval_register(cfg: &Config, args: &EvalArgs) -> anyhow::Result<()> 
         anyhow::bail!("the register has no corrections yet (`signaal label SIGNAL_ID …`)");
     }
     let c = classifier(cfg)?;
-    let report = evaluate(&c, &Redactor::new()?, std::io::Cursor::new(ndjson));
+    let learned = crate::workers::learned(cfg)?;
+    let report = evaluate_with(
+        &c,
+        learned.as_ref(),
+        &Redactor::new()?,
+        std::io::Cursor::new(ndjson),
+    );
     println!("{n} corrected signals in the register");
     print!("{report}");
     if args.misses {

@@ -44,12 +44,13 @@ pub async fn run(
         s => s,
     };
     let pipeline = Pipeline::new(classifier(cfg)?, secret)?
+        .with_learned(crate::workers::learned(cfg)?)
         .with_calls(cfg.classifier.calls)
         .with_impact(
             cfg.analysis.impact.clone(),
             cfg.analysis.recurrence.window_days,
         );
-    let version = pipeline.classifier.version().to_string();
+    let version = pipeline.version().to_string();
     let store = connect_store(cfg).await?;
     let since: DateTime<Utc> = args
         .since

@@ -99,6 +99,14 @@ pub fn classifier(cfg: &Config) -> anyhow::Result<Classifier> {
     })
 }
 
+/// The learned layer as configured (`[classifier.learned]`), or `None` when it is off.
+pub fn learned(cfg: &Config) -> anyhow::Result<Option<signaal_classifier::learned::Learned>> {
+    cfg.classifier
+        .learned
+        .load()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+}
+
 pub async fn setup(cfg: &Config) -> anyhow::Result<()> {
     let store = connect(cfg).await?;
     println!(
@@ -136,6 +144,7 @@ pub async fn run(which: Worker, cfg: &Config, shutdown: CancellationToken) -> an
     let pipeline = if want(Worker::Classifier) {
         Some(Arc::new(
             Pipeline::new(classifier(cfg)?, cfg.classifier.author_secret.as_bytes())?
+                .with_learned(learned(cfg)?)
                 .with_calls(cfg.classifier.calls)
                 .with_impact(
                     cfg.analysis.impact.clone(),

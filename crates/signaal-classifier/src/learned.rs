@@ -1,0 +1,345 @@
+//! The learned layer beside the rules (issue 16): a linear model (`signaal-learn`) over the
+//! text's words, word pairs and character n-grams, with the rules' own findings as features,
+//! adds the themes the phrase lists miss and decides the kind when it is sure.
+//!
+//! The rules keep what they do best: every theme they find stays (with its evidence), and the
+//! cause still follows from the themes. The model adds a theme when its probability reaches the
+//! theme's threshold (chosen on the development set), with the words that contributed most as
+//! its evidence — a model-only tag without such words is not added. Staff conduct is added by
+//! the model only when the text names a person (the `person` concept): a person's described
+//! behaviour, never a tone word alone, makes staff conduct.
+
+use signaal_core::{Cause, Classification, Evidence, Kind, ThemeTag};
+use signaal_learn::Model;
+
+use crate::Classifier;
+
+/// Model words shown as a model-only theme's evidence.
+const EVIDENCE_WORDS: usize = 3;
+
+/// A text of fewer words gets no theme from the model alone: the features are normalised per
+/// kind, so a single word weighs as much as a whole sentence, and "kort" collected themes.
+const MIN_WORDS: usize = 4;
+
+/// How the model's answers are combined with the rules'.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    /// The model's kind replaces the rules' when its probability is at least this (1.0: never).
+    pub kind_min: f32,
+    /// A rule theme the model gives less than this probability is dropped (0.0: never).
+    pub veto_below: f32,
+    /// A theme only the model found needs at least this probability besides its threshold
+    /// (thresholds chosen on the development set can be low; a one-word text must not collect
+    /// themes from the model's prior).
+    pub add_min: f32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            kind_min: 0.5,
+            veto_below: 0.1,
+            add_min: 0.5,
+        }
+    }
+}
+
+/// The model that ships inside the binary (`signaal train`'s output on `corpus/train` and the
+/// older labelled sets; see `BENCHMARKS.md`).
+pub const DEFAULT_MODEL: &[u8] = include_bytes!("../model/default.model");
+
+/// `[classifier.learned]` in the configuration.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LearnedConfig {
+    /// Combine the model with the rules (default true; false: the rules alone).
+    pub enabled: bool,
+    /// A model file from `signaal train`; the embedded default when absent.
+    pub model: Option<std::path::PathBuf>,
+    /// See [`Policy`].
+    pub kind_min: f32,
+    pub veto_below: f32,
+    pub add_min: f32,
+}
+
+impl Default for LearnedConfig {
+    fn default() -> Self {
+        let p = Policy::default();
+        LearnedConfig {
+            enabled: true,
+            model: None,
+            kind_min: p.kind_min,
+            veto_below: p.veto_below,
+            add_min: p.add_min,
+        }
+    }
+}
+
+impl LearnedConfig {
+    /// The configured model, or `None` when the layer is off. The error names the file and
+    /// what is wrong with it.
+    pub fn load(&self) -> Result<Option<Learned>, String> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        for (name, v) in [
+            ("kind_min", self.kind_min),
+            ("veto_below", self.veto_below),
+            ("add_min", self.add_min),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!(
+                    "`classifier.learned.{name}` = {v} is out of range (0–1)"
+                ));
+            }
+        }
+        let model = match &self.model {
+            Some(path) => {
+                let bytes = std::fs::read(path).map_err(|e| {
+                    format!(
+                        "cannot read `classifier.learned.model` {}: {e}",
+                        path.display()
+                    )
+                })?;
+                Model::from_bytes(&bytes)
+                    .map_err(|e| format!("`classifier.learned.model` {}: {e}", path.display()))?
+            }
+            None => {
+                Model::from_bytes(DEFAULT_MODEL).map_err(|e| format!("the embedded model: {e}"))?
+            }
+        };
+        Ok(Some(Learned {
+            model,
+            policy: Policy {
+                kind_min: self.kind_min,
+                veto_below: self.veto_below,
+                add_min: self.add_min,
+            },
+        }))
+    }
+}
+
+/// A trained model and how it is combined.
+pub struct Learned {
+    pub model: Model,
+    pub policy: Policy,
+}
+
+/// The features the rules give the model: what they found (themes, kind, cause), the concepts
+/// with a word in the text, escalation words.
+pub fn rule_features(c: &Classification, concepts: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = c
+        .themes
+        .iter()
+        .map(|t| format!("rule:theme:{}", t.id))
+        .collect();
+    out.push(format!("rule:kind:{}", c.kind.as_str()));
+    out.push(format!("rule:cause:{}", c.cause.as_str()));
+    out.extend(concepts.iter().map(|k| format!("concept:{k}")));
+    if !c.escalation.is_empty() {
+        out.push("rule:escalation".into());
+    }
+    out
+}
+
+/// The cause the themes make (only staff conduct is human).
+pub fn cause_of(themes: &[ThemeTag]) -> Cause {
+    let human = themes.iter().any(|t| t.id == "staff_conduct");
+    let system = themes.iter().any(|t| t.id != "staff_conduct");
+    match (human, system) {
+        (true, true) => Cause::Mixed,
+        (true, false) => Cause::Human,
+        (false, true) => Cause::System,
+        (false, false) => Cause::Unknown,
+    }
+}
+
+fn kind_of(k: &str) -> Option<Kind> {
+    serde_json::from_value(serde_json::Value::String(k.to_string())).ok()
+}
+
+impl Learned {
+    /// The version that goes into every classification beside the taxonomy's.
+    pub fn version(&self) -> &str {
+        self.model.version()
+    }
+
+    /// Combines the model's answer for `text` with the rules' classification `c`.
+    pub fn apply(&self, rules: &Classifier, text: &str, channel: &str, c: &mut Classification) {
+        let concepts = rules.concepts_in(text);
+        let extras = rule_features(c, &concepts);
+        let features = self.model.featurize(text, channel, &extras);
+        let p = self.model.predict(&features);
+        let person = concepts.contains(&"person");
+        let words = text.split_whitespace().take(MIN_WORDS).count();
+        if self.policy.veto_below > 0.0 {
+            c.themes.retain(|t| {
+                p.theme(&t.id)
+                    .is_none_or(|prob| prob >= self.policy.veto_below)
+            });
+        }
+        for t in p.tagged() {
+            if c.themes.iter().any(|x| x.id == t.theme)
+                || t.probability < self.policy.add_min
+                || words < MIN_WORDS
+            {
+                continue;
+            }
+            // The invariant: staff conduct needs a person in the text.
+            if t.theme == "staff_conduct" && !person {
+                continue;
+            }
+            let evidence: Vec<Evidence> = self
+                .model
+                .evidence(t.theme, text, channel, &extras, EVIDENCE_WORDS)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|e| {
+                    text.get(e.start..e.end)
+                        .map(|w| Evidence::words(e.start, e.end, w.to_string()))
+                })
+                .collect();
+            if evidence.is_empty() {
+                continue;
+            }
+            c.themes.push(ThemeTag {
+                id: t.theme.to_string(),
+                score: t.probability,
+                evidence,
+            });
+        }
+        // The invariant, after rules and model alike: staff conduct needs a person in the text
+        // (a tone word alone, "onbeschoft gewoon", is not a person's described behaviour).
+        if !person {
+            c.themes.retain(|t| t.id != "staff_conduct");
+        }
+        // Taxonomy order, as the rules give them.
+        let order = |id: &str| {
+            rules
+                .themes()
+                .position(|t| t.id == id)
+                .unwrap_or(usize::MAX)
+        };
+        c.themes.sort_by_key(|t| order(&t.id));
+        let (kind, prob) = p.kind();
+        if prob >= self.policy.kind_min {
+            if let Some(k) = kind_of(kind) {
+                c.kind = k;
+            }
+        }
+        c.cause = cause_of(&c.themes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn combined() -> (Classifier, Learned) {
+        let rules = Classifier::default_taxonomy().expect("the default taxonomy");
+        let learned = LearnedConfig::default()
+            .load()
+            .expect("the embedded model")
+            .expect("on by default");
+        (rules, learned)
+    }
+
+    fn classify(rules: &Classifier, l: &Learned, text: &str) -> Classification {
+        let mut c = rules.classify(text);
+        l.apply(rules, text, "email", &mut c);
+        c
+    }
+
+    #[test]
+    fn staff_conduct_needs_a_person_even_from_the_model() {
+        let (rules, l) = combined();
+        // Tone words and treatment with nobody described: never staff conduct.
+        for text in [
+            "Onbeschoft gewoon, drie maanden niks horen op mijn aanvraag en dan dit.",
+            "Schandalige behandeling van mijn dossier, respectloos en klantonvriendelijk.",
+            "Disgraceful and disrespectful treatment of my claim, months of silence.",
+        ] {
+            let c = classify(&rules, &l, text);
+            assert!(!rules.concepts_in(text).contains(&"person"), "{text}");
+            assert!(
+                c.themes.iter().all(|t| t.id != "staff_conduct"),
+                "{text}: {:?}",
+                c.themes
+            );
+            assert_ne!(c.cause, Cause::Human, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_persons_described_behaviour_stays_staff_conduct() {
+        let (rules, l) = combined();
+        for text in [
+            "De medewerker aan de balie was ontzettend onbeschoft en schreeuwde tegen mij.",
+            "The agent on the phone was rude and hung up on me.",
+        ] {
+            let c = classify(&rules, &l, text);
+            assert!(
+                c.themes.iter().any(|t| t.id == "staff_conduct"),
+                "{text}: {:?}",
+                c.themes
+            );
+        }
+    }
+
+    #[test]
+    fn every_theme_carries_evidence_and_the_cause_follows_the_themes() {
+        let (rules, l) = combined();
+        for text in [
+            "De monteur is niet verschenen, ik heb de hele ochtend vrij genomen voor niets.",
+            "I have been waiting 8 weeks for a decision on my application.",
+            "Nobody knows who is responsible for my claim, everybody points to someone else.",
+            "Het bedrag is twee keer geïncasseerd van mijn rekening deze maand.",
+            "The part you sent doesn't fit, it is the wrong size altogether.",
+        ] {
+            let c = classify(&rules, &l, text);
+            for t in &c.themes {
+                assert!(!t.evidence.is_empty(), "{text}: {} has no evidence", t.id);
+                for e in &t.evidence {
+                    assert!(e.field.is_some() || text.get(e.start..e.end) == Some(e.text.as_str()));
+                }
+            }
+            assert_eq!(c.cause, cause_of(&c.themes), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_word_or_two_gets_no_theme_from_the_model() {
+        let (rules, l) = combined();
+        for text in ["kort", "ok", "nee dank je"] {
+            let mut c = rules.classify(text);
+            let before: Vec<String> = c.themes.iter().map(|t| t.id.clone()).collect();
+            l.apply(&rules, text, "twitter", &mut c);
+            for t in &c.themes {
+                assert!(before.contains(&t.id), "{text}: the model added {}", t.id);
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_model_file_is_refused_with_its_name() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("broken.model");
+        std::fs::write(&path, b"not a model").expect("write");
+        let cfg = LearnedConfig {
+            model: Some(path.clone()),
+            ..LearnedConfig::default()
+        };
+        let e = cfg.load().err().expect("refused");
+        assert!(e.contains("broken.model"), "{e}");
+        let off = LearnedConfig {
+            enabled: false,
+            ..LearnedConfig::default()
+        };
+        assert!(off.load().expect("off").is_none());
+        let bad = LearnedConfig {
+            kind_min: 2.0,
+            ..LearnedConfig::default()
+        };
+        assert!(bad.load().is_err());
+    }
+}
