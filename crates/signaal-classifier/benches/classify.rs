@@ -69,6 +69,21 @@ fn group(
             }
         })
     });
+    let learned = match signaal_classifier::learned::LearnedConfig::default().load() {
+        Ok(Some(l)) => l,
+        Ok(None) => panic!("the learned layer is off by default?"),
+        Err(e) => panic!("the embedded model: {e}"),
+    };
+    eprintln!("model in memory: {} bytes", learned.model.memory_bytes());
+    g.bench_function("classify+model", |b| {
+        b.iter(|| {
+            for t in texts {
+                let mut c = classifier.classify(black_box(t));
+                learned.apply(classifier, t, "email", &mut c);
+                black_box(c);
+            }
+        })
+    });
     g.bench_function("redact+classify", |b| {
         b.iter(|| {
             for t in texts {
