@@ -221,8 +221,9 @@ impl Learned {
                 .unwrap_or(usize::MAX)
         };
         c.themes.sort_by_key(|t| order(&t.id));
+        // A single word says too little to overrule the rules' kind.
         let (kind, prob) = p.kind();
-        if prob >= self.policy.kind_min {
+        if prob >= self.policy.kind_min && words >= 2 {
             if let Some(k) = kind_of(kind) {
                 c.kind = k;
             }
