@@ -93,16 +93,23 @@ fn files(dir: &Path) -> Result<Vec<PathBuf>> {
 #[test]
 fn the_corpus_is_well_formed_large_enough_and_the_blind_set_untouched() -> Result {
     let corpus = repo().join("corpus");
-    let blind_path = corpus.join("blind/blind.ndjson");
-    let recorded = std::fs::read_to_string(corpus.join("blind/blind.sha256"))?;
-    let digest = hex::encode(Sha256::digest(std::fs::read(&blind_path)?));
-    assert_eq!(
-        recorded.split_whitespace().next(),
-        Some(digest.as_str()),
-        "the blind set changed since its hash was recorded"
-    );
-    let blind = records(&blind_path)?;
-    assert!(blind.len() >= 300, "{} blind signals", blind.len());
+    // Two blind sets, each written from the guide alone before the model it first scored.
+    let mut blind = Vec::new();
+    for name in ["blind/blind", "blind2/blind2"] {
+        let path = corpus.join(format!("{name}.ndjson"));
+        let recorded = std::fs::read_to_string(corpus.join(format!("{name}.sha256")))?;
+        let digest = hex::encode(Sha256::digest(std::fs::read(&path)?));
+        assert_eq!(
+            recorded.split_whitespace().next(),
+            Some(digest.as_str()),
+            "{name}: the blind set changed since its hash was recorded"
+        );
+        let set = records(&path)?;
+        assert!(set.len() >= 300, "{name}: {} blind signals", set.len());
+        blind.extend(set);
+    }
+    let blind_ids: BTreeSet<&str> = blind.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(blind_ids.len(), blind.len(), "an id in both blind sets");
 
     let mut ids: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut training = Vec::new();
