@@ -97,15 +97,12 @@ pub fn evaluate_with<R: BufRead>(
             continue;
         }
         let text = redactor.redact(&item.text);
-        let mut got = classifier.classify(&text);
-        if let Some(l) = learned {
-            l.apply(
-                classifier,
-                &text,
-                item.channel.as_deref().unwrap_or(""),
-                &mut got,
-            );
-        }
+        let got = crate::learned::classify(
+            classifier,
+            learned,
+            &text,
+            item.channel.as_deref().unwrap_or(""),
+        );
         let want: BTreeSet<&str> = item.themes.iter().map(String::as_str).collect();
         let have: BTreeSet<&str> = got.themes.iter().map(|t| t.id.as_str()).collect();
         for (k, id) in ids.iter().enumerate() {

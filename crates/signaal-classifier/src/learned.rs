@@ -39,7 +39,7 @@ impl Default for Policy {
         Policy {
             kind_min: 0.5,
             veto_below: 0.1,
-            add_min: 0.5,
+            add_min: 0.3,
         }
     }
 }
@@ -126,8 +126,8 @@ pub struct Learned {
 }
 
 /// The features the rules give the model: what they found (themes, kind, cause), the concepts
-/// with a word in the text, escalation words.
-pub fn rule_features(c: &Classification, concepts: &[&str]) -> Vec<String> {
+/// with a word in the text, escalation words, and whether the text names someone.
+pub fn rule_features(c: &Classification, concepts: &[&str], text: &str) -> Vec<String> {
     let mut out: Vec<String> = c
         .themes
         .iter()
@@ -139,7 +139,33 @@ pub fn rule_features(c: &Classification, concepts: &[&str]) -> Vec<String> {
     if !c.escalation.is_empty() {
         out.push("rule:escalation".into());
     }
+    if names_someone(text) {
+        out.push("text:name".into());
+    }
     out
+}
+
+/// Whether `text` names someone: a capitalised word (one upper-case letter, then lower-case
+/// letters) inside a sentence, not its first word and not a handle or hashtag ("mdw Jorrit",
+/// "Shoutout naar Kees", "Mr Adeyemi"). Dutch and English capitalise little else inside a
+/// sentence; the places and organisations they do capitalise are what the model weighs.
+pub fn names_someone(text: &str) -> bool {
+    for line in text.lines() {
+        let mut starts_sentence = true;
+        for word in line.split_whitespace() {
+            let bare = word.trim_start_matches(['(', '"', '\'', '‘', '“']);
+            let mut chars = bare.chars();
+            let name = !starts_sentence && chars.next().is_some_and(char::is_uppercase) && {
+                let mut rest = chars.take_while(|c| c.is_alphabetic()).peekable();
+                rest.peek().is_some() && rest.all(char::is_lowercase)
+            };
+            if name {
+                return true;
+            }
+            starts_sentence = word.ends_with(['.', '!', '?', ':', ';']);
+        }
+    }
+    false
 }
 
 /// The cause the themes make (only staff conduct is human).
@@ -154,6 +180,21 @@ pub fn cause_of(themes: &[ThemeTag]) -> Cause {
     }
 }
 
+/// The rules' classification of `text`, combined with the learned layer when there is one: what
+/// the pipeline, `signaal classify` and `signaal eval` all do with a text.
+pub fn classify(
+    rules: &Classifier,
+    learned: Option<&Learned>,
+    text: &str,
+    channel: &str,
+) -> Classification {
+    let (mut c, concepts) = rules.classify_with_concepts(text);
+    if let Some(l) = learned {
+        l.combine(rules, text, channel, &concepts, &mut c);
+    }
+    c
+}
+
 fn kind_of(k: &str) -> Option<Kind> {
     serde_json::from_value(serde_json::Value::String(k.to_string())).ok()
 }
@@ -164,13 +205,27 @@ impl Learned {
         self.model.version()
     }
 
-    /// Combines the model's answer for `text` with the rules' classification `c`.
-    pub fn apply(&self, rules: &Classifier, text: &str, channel: &str, c: &mut Classification) {
-        let concepts = rules.concepts_in(text);
-        let extras = rule_features(c, &concepts);
+    /// Combines the model's answer for `text` with the rules' classification `c` and the
+    /// concepts they found in it (both from [`Classifier::classify_with_concepts`]).
+    pub fn combine(
+        &self,
+        rules: &Classifier,
+        text: &str,
+        channel: &str,
+        concepts: &[&str],
+        c: &mut Classification,
+    ) {
+        let extras = rule_features(c, concepts, text);
         let features = self.model.featurize(text, channel, &extras);
         let p = self.model.predict(&features);
-        let person = concepts.contains(&"person");
+        // The staff-conduct check: a staff role in the text, or a pronoun or name the model
+        // reads as the person whose behaviour is described (its probability at least `add_min`).
+        let role = concepts.contains(&"person");
+        let referred = concepts.contains(&"referent") || extras.iter().any(|e| e == "text:name");
+        let person = role
+            || (referred
+                && p.theme("staff_conduct")
+                    .is_some_and(|prob| prob >= self.policy.add_min));
         let words = text.split_whitespace().take(MIN_WORDS).count();
         if self.policy.veto_below > 0.0 {
             c.themes.retain(|t| {
@@ -178,6 +233,8 @@ impl Learned {
                     .is_none_or(|prob| prob >= self.policy.veto_below)
             });
         }
+        // Where the features came from: worked out once, for the first theme the model adds.
+        let mut why = None;
         for t in p.tagged() {
             if c.themes.iter().any(|x| x.id == t.theme)
                 || t.probability < self.policy.add_min
@@ -189,9 +246,10 @@ impl Learned {
             if t.theme == "staff_conduct" && !person {
                 continue;
             }
+            let why = why.get_or_insert_with(|| self.model.explain(text, &features));
             let evidence: Vec<Evidence> = self
                 .model
-                .evidence(t.theme, text, channel, &extras, EVIDENCE_WORDS)
+                .evidence(t.theme, why, EVIDENCE_WORDS)
                 .unwrap_or_default()
                 .into_iter()
                 .filter_map(|e| {
@@ -246,9 +304,7 @@ mod tests {
     }
 
     fn classify(rules: &Classifier, l: &Learned, text: &str) -> Classification {
-        let mut c = rules.classify(text);
-        l.apply(rules, text, "email", &mut c);
-        c
+        super::classify(rules, Some(l), text, "email")
     }
 
     #[test]
@@ -261,7 +317,8 @@ mod tests {
             "Disgraceful and disrespectful treatment of my claim, months of silence.",
         ] {
             let c = classify(&rules, &l, text);
-            assert!(!rules.concepts_in(text).contains(&"person"), "{text}");
+            let (_, concepts) = rules.classify_with_concepts(text);
+            assert!(!concepts.contains(&"person"), "{text}");
             assert!(
                 c.themes.iter().all(|t| t.id != "staff_conduct"),
                 "{text}: {:?}",
@@ -312,12 +369,62 @@ mod tests {
     fn a_word_or_two_gets_no_theme_from_the_model() {
         let (rules, l) = combined();
         for text in ["kort", "ok", "nee dank je"] {
-            let mut c = rules.classify(text);
+            let c = rules.classify(text);
             let before: Vec<String> = c.themes.iter().map(|t| t.id.clone()).collect();
-            l.apply(&rules, text, "twitter", &mut c);
+            let c = super::classify(&rules, Some(&l), text, "twitter");
             for t in &c.themes {
                 assert!(before.contains(&t.id), "{text}: the model added {}", t.id);
             }
+        }
+    }
+
+    #[test]
+    fn a_name_inside_a_sentence_names_someone() {
+        for text in [
+            "klt belt om mdw Jorrit te bedanken",
+            "Shoutout naar Kees van het waterbedrijf!",
+            "I spoke to Mr Adeyemi yesterday.",
+            "Geachte heer,\nik sprak gisteren met Fatima over de brief.",
+        ] {
+            assert!(names_someone(text), "{text}");
+        }
+        for text in [
+            "Onbeschoft gewoon, drie maanden niks horen op mijn aanvraag.",
+            "Dit is belachelijk. Ik wacht al weken. Niemand belt terug!",
+            "I'd like to know why the app keeps crashing",
+            "@GemeenteVoorbeeld #DigiD werkt weer niet",
+            "Dear team,\nThe letter is unclear.",
+            "",
+        ] {
+            assert!(!names_someone(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_pronoun_or_name_is_a_person_only_when_the_model_reads_conduct() {
+        let (rules, l) = combined();
+        // "ze" is the organisation here, and nothing is said about how anyone behaved.
+        let c = classify(
+            &rules,
+            &l,
+            "Ze sturen brieven die niemand snapt, drie keer gelezen en nog geen idee wat ik moet doen.",
+        );
+        assert!(
+            c.themes.iter().all(|t| t.id != "staff_conduct"),
+            "{:?}",
+            c.themes
+        );
+        // A person referred to by a pronoun or a name, whose behaviour is described.
+        for text in [
+            "Ik kreeg een jonge vrouw aan de lijn. Ze hing gewoon op toen ik naar haar leidinggevende vroeg.",
+            "Gisteren hielp Jake op de chat mij geduldig door het hele formulier, echt top!",
+        ] {
+            let c = classify(&rules, &l, text);
+            assert!(
+                c.themes.iter().any(|t| t.id == "staff_conduct"),
+                "{text}: {:?}",
+                c.themes
+            );
         }
     }
 

@@ -96,15 +96,19 @@ impl Pipeline {
         self
     }
 
-    /// The version classifications carry (`default-2026.12.1+default-2026.12.2-…`).
+    /// The version classifications carry (`default-2026.12.2+default-2026.12.3-…`).
     pub fn version(&self) -> &str {
         &self.version
     }
 
-    fn learn(&self, s: &Signal, c: &mut signaal_core::Classification) {
-        if let Some(l) = &self.learned {
-            l.apply(&self.classifier, &s.text, s.channel.as_str(), c);
-        }
+    /// The rules' classification of `s`, with the learned layer's when there is one.
+    fn classify(&self, s: &Signal) -> signaal_core::Classification {
+        crate::learned::classify(
+            &self.classifier,
+            self.learned.as_ref(),
+            &s.text,
+            s.channel.as_str(),
+        )
     }
 
     pub fn with_calls(mut self, calls: CallRules) -> Pipeline {
@@ -128,8 +132,7 @@ impl Pipeline {
     pub fn reclassify(&self, mut s: Signal) -> ClassifiedEnvelope {
         s.text = self.redactor.redact(&s.text).into_owned();
         s.subject = s.subject.map(|x| self.redactor.redact(&x).into_owned());
-        let mut classification = self.classifier.classify(&s.text);
-        self.learn(&s, &mut classification);
+        let mut classification = self.classify(&s);
         if s.channel == Channel::Phone {
             self.calls
                 .apply(&self.classifier, &s, None, &mut classification);
@@ -149,8 +152,7 @@ impl Pipeline {
         for k in PERSONAL_META {
             s.meta.remove(k);
         }
-        let mut classification = self.classifier.classify(&s.text);
-        self.learn(&s, &mut classification);
+        let mut classification = self.classify(&s);
         if s.channel == Channel::Phone {
             self.calls
                 .apply(&self.classifier, &s, previous_call, &mut classification);

@@ -399,27 +399,6 @@ impl Classifier {
         &self.version
     }
 
-    /// The names of the `[concepts]` that have a word in `original` (as [`Classifier::classify`]
-    /// finds them: folded, placeholders masked), sorted, each once. The learned layer takes them
-    /// as features, and the staff-conduct check asks for `person`.
-    pub fn concepts_in(&self, original: &str) -> Vec<&str> {
-        let mut folded = Folded::new(original);
-        crate::privacy::mask_placeholders(&mut folded.text);
-        let mut lang = vec![0u32; self.languages.len()];
-        let mut terms = Terms {
-            near: Vec::new(),
-            concepts: Vec::with_capacity(16),
-            subjects: Vec::new(),
-        };
-        let _ = self.hits(folded.text.as_str(), &mut lang, &mut terms);
-        let mut ids: Vec<u16> = terms.concepts.iter().map(|t| t.id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids.iter()
-            .filter_map(|id| self.concept_names.get(usize::from(*id)).map(String::as_str))
-            .collect()
-    }
-
     pub fn themes(&self) -> impl Iterator<Item = &Theme> {
         self.themes.iter()
     }
@@ -690,6 +669,13 @@ impl Classifier {
     }
 
     pub fn classify(&self, original: &str) -> Classification {
+        self.classify_with_concepts(original).0
+    }
+
+    /// [`Classifier::classify`], and the names of the `[concepts]` that have a word in the text
+    /// (outside set phrases), sorted, each once: the learned layer takes them as features, and
+    /// the staff-conduct check asks for `person`. One pass finds both.
+    pub fn classify_with_concepts(&self, original: &str) -> (Classification, Vec<&str>) {
         let mut folded = Folded::new(original);
         crate::privacy::mask_placeholders(&mut folded.text);
         let text = folded.text.as_str();
@@ -854,7 +840,14 @@ impl Classifier {
             Some((i, n)) if *n > 0 => self.languages[i].clone(),
             _ => "und".to_string(),
         };
-        Classification {
+        let mut ids: Vec<u16> = terms.concepts.iter().map(|t| t.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let concepts = ids
+            .iter()
+            .filter_map(|id| self.concept_names.get(usize::from(*id)).map(String::as_str))
+            .collect();
+        let classification = Classification {
             themes,
             subjects,
             cause,
@@ -869,7 +862,8 @@ impl Classifier {
                 .map(|(n, _)| n.clone())
                 .collect(),
             impact: None,
-        }
+        };
+        (classification, concepts)
     }
 }
 

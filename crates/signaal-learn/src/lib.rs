@@ -28,7 +28,8 @@ pub use calibrate::{calibrate, ThemeCalibration};
 pub use features::{FeatureConfig, FeatureSpan, Features, Featurizer, NO_EXTRAS};
 pub use format::{FormatError, FORMAT_VERSION};
 pub use model::{
-    train, Evidence, Example, Model, Prediction, ThemeScore, TrainConfig, DEFAULT_KINDS,
+    train, Evidence, Example, Explanation, Model, Prediction, ThemeScore, TrainConfig,
+    DEFAULT_KINDS,
 };
 
 /// Why a configuration, examples or a call were refused.

@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::features::{FeatureConfig, Features, Featurizer};
+use crate::features::{FeatureConfig, FeatureSpan, Features, Featurizer};
 use crate::hash::SplitMix64;
 use crate::math::{sigmoid, softmax};
 use crate::LearnError;
@@ -230,6 +230,16 @@ impl<'m> Prediction<'m> {
     }
 }
 
+/// A text's features by bucket, with their values and the places they came from
+/// ([`Model::explain`]).
+#[derive(Debug, Clone, Default)]
+pub struct Explanation {
+    /// `(index, value)`, by index, each index once.
+    values: Vec<(u32, f32)>,
+    /// Every text feature's span, by index.
+    spans: Vec<FeatureSpan>,
+}
+
 /// A span of the original text and how much its features added to a theme's score (log-odds).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evidence {
@@ -288,25 +298,69 @@ impl Model {
     }
 
     /// The raw scores (log-odds, and the kinds' logits) of every output.
+    ///
+    /// Features come in runs of one value (a namespace's `1/√k`, then the binary ones), so a
+    /// run's weights are summed as integers and scaled once: `Σ v·w = v·Σ w`. The sums are exact
+    /// (a run is flushed long before an `i32` could overflow). The loop is memory-bound (one
+    /// row of the table per feature): with the sums in registers (`N` chunks of `LANES`) it is
+    /// a few vector instructions per row, so many rows' loads are in flight at once.
     fn scores(&self, features: &Features) -> Vec<f32> {
-        let len = row_len(self.outputs);
-        let mut acc = vec![[0f32; LANES]; len / LANES];
+        match row_len(self.outputs) / LANES {
+            1 => self.scores_in::<1>(features),
+            2 => self.scores_in::<2>(features),
+            3 => self.scores_in::<3>(features),
+            4 => self.scores_in::<4>(features),
+            _ => self.scores_any(features),
+        }
+    }
+
+    fn scores_in<const N: usize>(&self, features: &Features) -> Vec<f32> {
+        /// Features per integer run at most: `RUN × 32,767` fits an `i32`.
+        const RUN: usize = 1 << 15;
+        let len = N * LANES;
+        let mut acc = [[0f32; LANES]; N];
+        let mut run = [[0i32; LANES]; N];
+        let mut run_value = 0f32;
+        let mut run_len = 0usize;
         for (index, value) in features.iter() {
             let at = index as usize * len;
             // An index from another configuration's featurizer would be out of range: skipped.
             let Some(row) = self.weights.get(at..at + len) else {
                 continue;
             };
+            if value.to_bits() != run_value.to_bits() || run_len == RUN {
+                add_run(&mut acc, &mut run, run_value);
+                run_value = value;
+                run_len = 0;
+            }
+            run_len += 1;
             let (lanes, _) = row.as_chunks::<LANES>();
-            for (a, w) in acc.iter_mut().zip(lanes) {
-                add_scaled(a, w, value);
+            for (r, w) in run.iter_mut().zip(lanes) {
+                *r = widened_sum(*r, w);
             }
         }
+        add_run(&mut acc, &mut run, run_value);
         acc.iter()
             .flatten()
             .zip(&self.scales)
             .map(|(a, s)| a * s)
             .collect()
+    }
+
+    /// [`Model::scores`] for rows of any length (more outputs than the fast paths take).
+    fn scores_any(&self, features: &Features) -> Vec<f32> {
+        let len = row_len(self.outputs);
+        let mut acc = vec![0f32; len];
+        for (index, value) in features.iter() {
+            let at = index as usize * len;
+            let Some(row) = self.weights.get(at..at + len) else {
+                continue;
+            };
+            for (a, w) in acc.iter_mut().zip(row) {
+                *a += f32::from(*w) * value;
+            }
+        }
+        acc.iter().zip(&self.scales).map(|(a, s)| a * s).collect()
     }
 
     /// Probabilities for a signal's features (made by [`Model::featurizer`]).
@@ -348,39 +402,51 @@ impl Model {
         Some(top)
     }
 
-    /// The `n` spans of `text` whose features raised `theme`'s score most, largest first,
-    /// positive ones only: a word with its character n-grams, or a pair of words (a bigram).
-    /// Each feature's contribution is shared among the places in the text it came from.
-    /// `None` for an unknown theme.
-    pub fn evidence<S: AsRef<str>>(
-        &self,
-        theme: &str,
-        text: &str,
-        channel: &str,
-        extras: &[S],
-        n: usize,
-    ) -> Option<Vec<Evidence>> {
+    /// Where each of `text`'s features came from, for [`Model::evidence`]: `features` are
+    /// `text`'s (from [`Model::featurize`], with whatever channel and extras). Made once per
+    /// text, it serves every theme.
+    pub fn explain(&self, text: &str, features: &Features) -> Explanation {
+        // Each index's value (summed where namespaces share a bucket), by index.
+        let mut values: Vec<(u32, f32)> = features.iter().collect();
+        values.sort_unstable_by_key(|(i, _)| *i);
+        values.dedup_by(|(i, v), (j, w)| {
+            let same = i == j;
+            if same {
+                *w += *v;
+            }
+            same
+        });
+        let mut spans = self.featurizer.explain(text);
+        spans.sort_unstable_by_key(|s| s.index);
+        Explanation { values, spans }
+    }
+
+    /// The `n` spans of the explained text whose features raised `theme`'s score most, largest
+    /// first, positive ones only: a word with its character n-grams, or a pair of words (a
+    /// bigram). Each feature's contribution is shared among the places in the text it came
+    /// from. `None` for an unknown theme.
+    pub fn evidence(&self, theme: &str, why: &Explanation, n: usize) -> Option<Vec<Evidence>> {
         let k = self.themes.iter().position(|t| t == theme)?;
-        let features = self.featurize(text, channel, extras);
-        let mut value: BTreeMap<u32, f32> = BTreeMap::new();
-        for (index, v) in features.iter() {
-            *value.entry(index).or_default() += v;
+        let mut by_span: Vec<((usize, usize), f32)> = Vec::with_capacity(why.spans.len());
+        for group in why.spans.chunk_by(|a, b| a.index == b.index) {
+            let Some(first) = group.first() else { continue };
+            let v = why
+                .values
+                .binary_search_by_key(&first.index, |(i, _)| *i)
+                .ok()
+                .and_then(|at| why.values.get(at))
+                .map_or(0.0, |(_, v)| *v);
+            let share = self.weight(first.index, k) * v / group.len() as f32;
+            by_span.extend(group.iter().map(|s| ((s.start, s.end), share)));
         }
-        let spans = self.featurizer.explain(text);
-        let mut places: BTreeMap<u32, u32> = BTreeMap::new();
-        for s in &spans {
-            *places.entry(s.index).or_default() += 1;
-        }
-        let mut by_span: BTreeMap<(usize, usize), f32> = BTreeMap::new();
-        for s in &spans {
-            let v = value.get(&s.index).copied().unwrap_or(0.0);
-            let shared = places.get(&s.index).copied().unwrap_or(1).max(1) as f32;
-            *by_span.entry((s.start, s.end)).or_default() += self.weight(s.index, k) * v / shared;
-        }
+        by_span.sort_unstable_by_key(|(span, _)| *span);
         let mut top: Vec<Evidence> = by_span
-            .into_iter()
-            .filter(|(_, w)| *w > 0.0)
-            .map(|((start, end), weight)| Evidence { start, end, weight })
+            .chunk_by(|a, b| a.0 == b.0)
+            .filter_map(|group| {
+                let ((start, end), _) = *group.first()?;
+                let weight: f32 = group.iter().map(|(_, w)| w).sum();
+                (weight > 0.0).then_some(Evidence { start, end, weight })
+            })
             .collect();
         top.sort_by(|a, b| b.weight.total_cmp(&a.weight).then(a.start.cmp(&b.start)));
         top.truncate(n);
@@ -594,13 +660,21 @@ fn class_weights(targets: &[Target], t: usize, kinds: usize, max: f32) -> ClassW
     }
 }
 
-/// `acc += value × w`, lane by lane: written on fixed-size arrays so that it compiles to a few
-/// vector instructions (convert, multiply, add) instead of sixteen scalar ones.
+/// `acc + w`, lane by lane: on fixed-size arrays by value, so that it compiles to a few vector
+/// instructions (widen, add) on registers.
 #[inline(always)]
-fn add_scaled(acc: &mut [f32; LANES], w: &[i16; LANES], value: f32) {
-    let w = w.map(f32::from);
-    for (a, w) in acc.iter_mut().zip(w) {
-        *a += w * value;
+fn widened_sum(acc: [i32; LANES], w: &[i16; LANES]) -> [i32; LANES] {
+    std::array::from_fn(|l| acc[l] + i32::from(w[l]))
+}
+
+/// `acc += value × run`, and the run emptied.
+#[inline(always)]
+fn add_run<const N: usize>(acc: &mut [[f32; LANES]; N], run: &mut [[i32; LANES]; N], value: f32) {
+    for (a, r) in acc.iter_mut().zip(run.iter_mut()) {
+        for (a, r) in a.iter_mut().zip(r.iter_mut()) {
+            *a += *r as f32 * value;
+            *r = 0;
+        }
     }
 }
 

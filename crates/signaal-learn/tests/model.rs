@@ -189,9 +189,9 @@ fn predicts_kind_and_staff_conduct() {
 fn explanations_point_at_the_words_that_raised_the_theme() {
     let m = trained();
     let text = "Gisteren: mijn geld is nog steeds niet teruggestort!";
-    let ev = m
-        .evidence("payment", text, "email", NO_EXTRAS, 3)
-        .unwrap_or_default();
+    let f = m.featurize(text, "email", NO_EXTRAS);
+    let why = m.explain(text, &f);
+    let ev = m.evidence("payment", &why, 3).unwrap_or_default();
     let words: Vec<&str> = ev.iter().map(|e| &text[e.start..e.end]).collect();
     assert!(
         words.first().is_some_and(|w| w.contains("teruggestort")),
@@ -201,7 +201,6 @@ fn explanations_point_at_the_words_that_raised_the_theme() {
         ev.windows(2).all(|w| w[0].weight >= w[1].weight),
         "sorted, largest first"
     );
-    let f = m.featurize(text, "email", NO_EXTRAS);
     let top = m.top_features("payment", &f, 5).unwrap_or_default();
     assert!(!top.is_empty() && top.iter().all(|(_, c)| *c > 0.0));
     let spans = m.featurizer().explain(text);
@@ -211,9 +210,7 @@ fn explanations_point_at_the_words_that_raised_the_theme() {
         "the top feature comes from the text and has a span"
     );
     assert!(m.top_features("no_such_theme", &f, 5).is_none());
-    assert!(m
-        .evidence("no_such_theme", text, "email", NO_EXTRAS, 5)
-        .is_none());
+    assert!(m.evidence("no_such_theme", &why, 5).is_none());
 }
 
 #[test]

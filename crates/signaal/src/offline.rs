@@ -135,10 +135,12 @@ pub fn classify<R: BufRead, W: Write>(
             Ok(item) => {
                 ok += 1;
                 let text = redactor.redact(&item.text);
-                let mut cls = c.classify(&text);
-                if let Some(l) = &learned {
-                    l.apply(&c, &text, item.channel.as_deref().unwrap_or(""), &mut cls);
-                }
+                let cls = signaal_classifier::learned::classify(
+                    &c,
+                    learned.as_ref(),
+                    &text,
+                    item.channel.as_deref().unwrap_or(""),
+                );
                 serde_json::to_writer(
                     &mut out,
                     &Classified {
