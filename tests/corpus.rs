@@ -25,14 +25,7 @@ const THEMES: [&str; 10] = [
 ];
 
 fn cause_of(themes: &[String]) -> &'static str {
-    let human = themes.iter().any(|t| t == "staff_conduct");
-    let system = themes.iter().any(|t| t != "staff_conduct");
-    match (human, system) {
-        (true, true) => "mixed",
-        (true, false) => "human",
-        (false, true) => "system",
-        (false, false) => "unknown",
-    }
+    signaal_core::Cause::of_themes(themes.iter().map(String::as_str)).as_str()
 }
 
 /// Every record of `path`, checked: (id, text).

@@ -170,14 +170,7 @@ pub fn names_someone(text: &str) -> bool {
 
 /// The cause the themes make (only staff conduct is human).
 pub fn cause_of(themes: &[ThemeTag]) -> Cause {
-    let human = themes.iter().any(|t| t.id == "staff_conduct");
-    let system = themes.iter().any(|t| t.id != "staff_conduct");
-    match (human, system) {
-        (true, true) => Cause::Mixed,
-        (true, false) => Cause::Human,
-        (false, true) => Cause::System,
-        (false, false) => Cause::Unknown,
-    }
+    Cause::of_themes(themes.iter().map(|t| t.id.as_str()))
 }
 
 /// The rules' classification of `text`, combined with the learned layer when there is one: what

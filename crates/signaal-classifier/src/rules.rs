@@ -814,12 +814,7 @@ impl Classifier {
             blame += praise;
             praise = 0;
         }
-        let cause = match (human, system) {
-            (true, true) => Cause::Mixed,
-            (true, false) => Cause::Human,
-            (false, true) => Cause::System,
-            (false, false) => Cause::Unknown,
-        };
+        let cause = Cause::of_sides(human, system);
         let question = question || original.contains('?');
         let kind = if suggestion && neg_cues == 0 {
             Kind::Suggestion

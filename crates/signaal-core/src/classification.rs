@@ -13,6 +13,31 @@ pub enum Cause {
 }
 
 impl Cause {
+    /// The cause a signal's themes make: from whether one of them is on the human side (only
+    /// staff conduct is) and whether one is on the system side.
+    pub fn of_sides(human: bool, system: bool) -> Cause {
+        match (human, system) {
+            (true, true) => Cause::Mixed,
+            (true, false) => Cause::Human,
+            (false, true) => Cause::System,
+            (false, false) => Cause::Unknown,
+        }
+    }
+
+    /// The cause the theme ids make (DOMAIN.md): `staff_conduct` is human, every other theme
+    /// system, no theme unknown.
+    pub fn of_themes<'a>(ids: impl IntoIterator<Item = &'a str>) -> Cause {
+        let (mut human, mut system) = (false, false);
+        for id in ids {
+            if id == "staff_conduct" {
+                human = true;
+            } else {
+                system = true;
+            }
+        }
+        Cause::of_sides(human, system)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Cause::Human => "human",

@@ -69,14 +69,7 @@ fn label_of(row: LabelRow) -> Result<Label> {
 
 /// The cause that follows from themes (DOMAIN.md): only staff conduct is human.
 pub fn cause_of(themes: &[String]) -> Cause {
-    let human = themes.iter().any(|t| t == "staff_conduct");
-    let system = themes.iter().any(|t| t != "staff_conduct");
-    match (human, system) {
-        (true, true) => Cause::Mixed,
-        (true, false) => Cause::Human,
-        (false, true) => Cause::System,
-        (false, false) => Cause::Unknown,
-    }
+    Cause::of_themes(themes.iter().map(String::as_str))
 }
 
 /// The stored classification with the label's themes, kind and cause: a theme the classifier
