@@ -39,12 +39,74 @@ impl Delivery {
 /// and reports the group's lag from librdkafka's statistics.
 struct CommitOnRevoke {
     group: String,
+    /// When each distinct client error was last logged, and how many repeats were not.
+    errors: Mutex<BTreeMap<String, (Instant, u64)>>,
+}
+
+impl CommitOnRevoke {
+    fn new(group: String) -> CommitOnRevoke {
+        CommitOnRevoke {
+            group,
+            errors: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Logs `key` at error unless it was logged less than `ERROR_LOG_INTERVAL` ago; counts it.
+    fn error_at_most_every_interval(&self, key: String) {
+        metrics::counter!("signaal_kafka_client_errors_total", "group" => self.group.clone())
+            .increment(1);
+        let now = Instant::now();
+        let repeats = match self.errors.lock() {
+            Ok(mut seen) => match seen.get_mut(&key) {
+                Some((last, n)) if now.duration_since(*last) < ERROR_LOG_INTERVAL => {
+                    *n += 1;
+                    return;
+                }
+                Some((last, n)) => {
+                    *last = now;
+                    std::mem::take(n)
+                }
+                None => {
+                    seen.insert(key.clone(), (now, 0));
+                    0
+                }
+            },
+            Err(_) => 0,
+        };
+        if repeats > 0 {
+            tracing::error!(group = %self.group, repeats, "kafka client: {key} ({repeats} more since it was last logged)");
+        } else {
+            tracing::error!(group = %self.group, "kafka client: {key}");
+        }
+    }
 }
 
 /// How often librdkafka reports statistics (the lag gauge's resolution).
 const STATISTICS_INTERVAL_MS: &str = "5000";
 
 impl ClientContext for CommitOnRevoke {
+    /// librdkafka reports a cluster it cannot reach ("all brokers down", "connection refused")
+    /// about twice a second while it retries: each distinct error is logged at most every
+    /// `ERROR_LOG_INTERVAL`, with how often it came in between, and all are counted in
+    /// `signaal_kafka_client_errors_total`.
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.error_at_most_every_interval(format!("{error}: {reason}"));
+    }
+
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error => {
+                self.error_at_most_every_interval(format!("{fac} {message}"))
+            }
+            L::Warning => tracing::warn!(group = %self.group, "librdkafka: {fac} {message}"),
+            L::Notice | L::Info => {
+                tracing::info!(group = %self.group, "librdkafka: {fac} {message}")
+            }
+            L::Debug => tracing::debug!(group = %self.group, "librdkafka: {fac} {message}"),
+        }
+    }
+
     /// `signaal_consumer_lag{group, topic, partition}`: messages between the partition's high
     /// watermark and this consumer's position, for the partitions it fetches. A partition it no
     /// longer fetches goes to 0 (another member reports it).
@@ -132,9 +194,7 @@ impl Consumer {
             c.set(k, v);
         }
         let inner: StreamConsumer<CommitOnRevoke> = c
-            .create_with_context(CommitOnRevoke {
-                group: group.to_string(),
-            })
+            .create_with_context(CommitOnRevoke::new(group.to_string()))
             .map_err(BusError::Config)?;
         inner
             .subscribe(topics)
@@ -368,4 +428,22 @@ impl Consumer {
 /// enough that work resumes within seconds of it coming back.
 pub fn next_backoff(current: Duration) -> Duration {
     (current * 2).min(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_client_error_is_logged_once_per_interval_and_counted() {
+        let ctx = CommitOnRevoke::new("g".into());
+        for _ in 0..5 {
+            ctx.error_at_most_every_interval("all brokers down".into());
+        }
+        ctx.error_at_most_every_interval("connection refused".into());
+        let seen = ctx.errors.lock().map(|m| m.clone()).unwrap_or_default();
+        // Logged once each; the four repeats of the first wait for the next interval.
+        assert_eq!(seen.get("all brokers down").map(|(_, n)| *n), Some(4));
+        assert_eq!(seen.get("connection refused").map(|(_, n)| *n), Some(0));
+    }
 }
