@@ -52,6 +52,12 @@ pub struct TrainArgs {
     pub char_max: u8,
     #[arg(long, default_value_t = 40)]
     pub epochs: u32,
+    /// AdaGrad's base step (the embedded model's; 0.2 scored lower on the development part).
+    #[arg(long, default_value_t = 0.1)]
+    pub learning_rate: f32,
+    /// L2 penalty per update.
+    #[arg(long, default_value_t = 1e-5)]
+    pub l2: f32,
     #[arg(long, default_value_t = 0x5161)]
     pub seed: u64,
     /// Report the development scores with this combination (`[classifier.learned]` sets it
@@ -195,6 +201,8 @@ pub async fn run(args: TrainArgs, cfg: &Config) -> anyhow::Result<()> {
     config.features.char_min = args.char_min;
     config.features.char_max = args.char_max;
     config.epochs = args.epochs;
+    config.learning_rate = args.learning_rate;
+    config.l2 = args.l2;
     config.seed = args.seed;
     config.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     let started = std::time::Instant::now();
