@@ -87,6 +87,41 @@ fn group(
             }
         })
     });
+    // The model's parts on their own: featurizing (with the rules' findings as extras), and
+    // scoring the features.
+    let prepared: Vec<(String, Vec<String>)> = texts
+        .iter()
+        .map(|t| {
+            let (c, concepts) = classifier.classify_with_concepts(t);
+            let extras = signaal_classifier::learned::rule_features(&c, &concepts, t);
+            (t.clone(), extras)
+        })
+        .collect();
+    g.bench_function("model:featurize", |b| {
+        b.iter(|| {
+            for (t, extras) in &prepared {
+                black_box(learned.model.featurize(black_box(t), "email", extras));
+            }
+        })
+    });
+    let features: Vec<_> = prepared
+        .iter()
+        .map(|(t, extras)| learned.model.featurize(t, "email", extras))
+        .collect();
+    g.bench_function("model:predict", |b| {
+        b.iter(|| {
+            for f in &features {
+                black_box(learned.model.predict(black_box(f)));
+            }
+        })
+    });
+    g.bench_function("model:explain", |b| {
+        b.iter(|| {
+            for ((t, _), f) in prepared.iter().zip(&features) {
+                black_box(learned.model.explain(black_box(t), f));
+            }
+        })
+    });
     g.bench_function("redact+classify", |b| {
         b.iter(|| {
             for t in texts {
