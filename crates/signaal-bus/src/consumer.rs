@@ -15,8 +15,33 @@ use tokio_util::sync::CancellationToken;
 use crate::health::Liveness;
 use crate::{BusConfig, BusError, Result};
 
-/// Consume errors are logged at warn at most this often; the rest are counted.
+/// Consume errors, and each kind of librdkafka client error, are logged at most this often; the
+/// rest are counted.
 const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Kinds of client error remembered for rate limiting at most; past it the oldest are forgotten.
+const ERROR_KINDS_KEPT: usize = 64;
+
+/// What makes two librdkafka messages the same error: the text without its parenthesised tail
+/// ("(after 0ms in state CONNECT, 558 identical error(s) suppressed)") and with every run of
+/// digits as `#` ("1/1 brokers are down", "2/2 brokers are down").
+fn error_kind(message: &str) -> String {
+    let head = message.split(" (").next().unwrap_or(message);
+    let mut out = String::with_capacity(head.len());
+    let mut in_digits = false;
+    for c in head.chars() {
+        if c.is_ascii_digit() {
+            if !in_digits {
+                out.push('#');
+            }
+            in_digits = true;
+        } else {
+            out.push(c);
+            in_digits = false;
+        }
+    }
+    out
+}
 
 /// A consumed message, owned and detached from librdkafka.
 #[derive(Debug, Clone)]
@@ -51,13 +76,19 @@ impl CommitOnRevoke {
         }
     }
 
-    /// Logs `key` at error unless it was logged less than `ERROR_LOG_INTERVAL` ago; counts it.
-    fn error_at_most_every_interval(&self, key: String) {
+    /// Logs `message` at error unless an error of its kind ([`error_kind`]) was logged less
+    /// than `ERROR_LOG_INTERVAL` ago; counts it.
+    fn error_at_most_every_interval(&self, message: String) {
         metrics::counter!("signaal_kafka_client_errors_total", "group" => self.group.clone())
             .increment(1);
         let now = Instant::now();
-        let repeats = match self.errors.lock() {
-            Ok(mut seen) => match seen.get_mut(&key) {
+        let key = error_kind(&message);
+        let repeats = {
+            let mut seen = match self.errors.lock() {
+                Ok(seen) => seen,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            match seen.get_mut(&key) {
                 Some((last, n)) if now.duration_since(*last) < ERROR_LOG_INTERVAL => {
                     *n += 1;
                     return;
@@ -67,12 +98,21 @@ impl CommitOnRevoke {
                     std::mem::take(n)
                 }
                 None => {
-                    seen.insert(key.clone(), (now, 0));
+                    if seen.len() >= ERROR_KINDS_KEPT {
+                        let oldest = seen
+                            .iter()
+                            .min_by_key(|(_, (at, _))| *at)
+                            .map(|(k, _)| k.clone());
+                        if let Some(k) = oldest {
+                            seen.remove(&k);
+                        }
+                    }
+                    seen.insert(key, (now, 0));
                     0
                 }
-            },
-            Err(_) => 0,
+            }
         };
+        let key = message;
         if repeats > 0 {
             tracing::error!(group = %self.group, repeats, "kafka client: {key} ({repeats} more since it was last logged)");
         } else {
@@ -437,13 +477,39 @@ mod tests {
     #[test]
     fn a_repeated_client_error_is_logged_once_per_interval_and_counted() {
         let ctx = CommitOnRevoke::new("g".into());
+        let repeats = |kind: &str| {
+            ctx.errors
+                .lock()
+                .ok()
+                .and_then(|m| m.get(kind).map(|(_, n)| *n))
+        };
         for _ in 0..5 {
             ctx.error_at_most_every_interval("all brokers down".into());
         }
-        ctx.error_at_most_every_interval("connection refused".into());
-        let seen = ctx.errors.lock().map(|m| m.clone()).unwrap_or_default();
-        // Logged once each; the four repeats of the first wait for the next interval.
-        assert_eq!(seen.get("all brokers down").map(|(_, n)| *n), Some(4));
-        assert_eq!(seen.get("connection refused").map(|(_, n)| *n), Some(0));
+        // Logged once; the four repeats wait for the next interval.
+        assert_eq!(repeats("all brokers down"), Some(4));
+        // librdkafka's changing details make no new kind.
+        for n in 1..4 {
+            ctx.error_at_most_every_interval(format!(
+                "FAIL Connect to ipv4#127.0.0.1:{n}9092 failed: Connection refused \
+                 (after {n}ms in state CONNECT, {n} identical error(s) suppressed)"
+            ));
+        }
+        let kind = error_kind("FAIL Connect to ipv4#127.0.0.1:9092 failed: Connection refused");
+        assert_eq!(
+            kind,
+            "FAIL Connect to ipv###.#.#.#:# failed: Connection refused"
+        );
+        assert_eq!(repeats(&kind), Some(2));
+        assert_eq!(
+            error_kind("1/1 brokers are down"),
+            error_kind("2/2 brokers are down")
+        );
+        // However many kinds come, the map stays small.
+        for n in 0..200 {
+            ctx.error_at_most_every_interval(format!("error of kind {}", "x".repeat(n)));
+        }
+        let kept = ctx.errors.lock().map(|m| m.len()).unwrap_or(usize::MAX);
+        assert!(kept <= ERROR_KINDS_KEPT, "{kept} kinds kept");
     }
 }

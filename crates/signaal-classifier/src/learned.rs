@@ -5,9 +5,14 @@
 //! The rules keep what they do best: every theme they find stays (with its evidence), and the
 //! cause still follows from the themes. The model adds a theme when its probability reaches the
 //! theme's threshold (chosen on the development set), with the words that contributed most as
-//! its evidence — a model-only tag without such words is not added. Staff conduct is added by
-//! the model only when the text names a person (the `person` concept): a person's described
-//! behaviour, never a tone word alone, makes staff conduct.
+//! its evidence — a model-only tag without such words is not added.
+//!
+//! Staff conduct (from the rules or the model) stays only when the text has someone it can be
+//! about: a staff role or "hij"/"zij" (the `person` concept), or — when the model gives staff
+//! conduct at least `add_min` — a `referent` word ("ze", "iemand", "die man", "they") or a
+//! capitalised word inside a sentence. Referent and capitalised words occur in most texts, so
+//! there it is the model's probability that decides; a text with none of them (tone words
+//! alone: "Onbeschoft gewoon, drie maanden niks horen") never gets staff conduct.
 
 use signaal_core::{Cause, Classification, Evidence, Kind, ThemeTag};
 use signaal_learn::Model;
@@ -211,8 +216,9 @@ impl Learned {
         let extras = rule_features(c, concepts, text);
         let features = self.model.featurize(text, channel, &extras);
         let p = self.model.predict(&features);
-        // The staff-conduct check: a staff role in the text, or a pronoun or name the model
-        // reads as the person whose behaviour is described (its probability at least `add_min`).
+        // The staff-conduct check: a staff role in the text, or a referent word or a capitalised
+        // word inside a sentence with the model's staff-conduct probability at least `add_min`
+        // (for a tag the rules found; a tag the model adds needs that anyway).
         let role = concepts.contains(&"person");
         let referred = concepts.contains(&"referent") || extras.iter().any(|e| e == "text:name");
         let person = role
